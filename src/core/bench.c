@@ -1,0 +1,242 @@
+/* `mmstorm bench`: what mmstorm's own measuring costs, against bare loops and stress-ng. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/core.h"
+#include "mmstorm/journal.h"
+#include "mmstorm/util.h"
+#include "mmstorm/vm.h"
+
+struct capture_sink {
+	struct ms_sink base;
+	json_t *case_end;	/* the last case_end seen */
+};
+
+static int capture_event(struct ms_sink *s, json_t *ev)
+{
+	struct capture_sink *c = (struct capture_sink *)s;
+
+	if (!strcmp(json_string_value(json_object_get(ev, "ev")) ?: "", "case_end")) {
+		json_decref(c->case_end);
+		c->case_end = ev;
+		return 0;
+	}
+	json_decref(ev);
+	return 0;
+}
+
+static double bench_sample_cost_ns(void)
+{
+	const uint64_t n = 20000000;
+	struct ms_hist *h = malloc(sizeof(*h));
+	uint64_t t0, t1, x = 88172645463325252ULL;
+
+	if (!h)
+		return -1;
+	ms_hist_init(h);
+	t0 = ms_now_ns();
+	for (uint64_t i = 0; i < n; i++) {
+		/* xorshift: spread values over the whole range so the buckets vary like real data */
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		ms_hist_record(h, (x & 0xfffffff) + 1);
+	}
+	t1 = ms_now_ns();
+	free(h);
+	return (double)(t1 - t0) / (double)n;
+}
+
+/* fork-storm through the full harness: forks per second from its own counters. */
+static int run_fork_storm(struct ms_journal *j, const char *region, const char *size,
+			  unsigned workers, unsigned children, double secs, double *rate)
+{
+	char text[1024], err[512];
+	struct capture_sink sink = { .base.event = capture_event };
+	struct ms_run_opts ro = { .run_id = "bench", .only_repeat = -1 };
+	struct ms_suite s = { 0 };
+	json_t *m;
+	int ret, sig = 0;
+	double ns;
+
+	snprintf(text, sizeof(text),
+		 "[global]\nname=bench\n[fork-storm]\nworkload=fork-storm\nregion=%s\nsize=%s\n"
+		 "workers=%u\nchildren=%u\naction=exit\nduration=%.3fs\ntimeout=%.0fs\n",
+		 region, size, workers, children, secs, secs * 4 + 30);
+	if ((ret = ms_suite_load_mem(&s, "bench", text, strlen(text), err, sizeof(err)))) {
+		fprintf(stderr, "bench: %s\n", err);
+		return ret;
+	}
+	ro.suite_path = "bench";
+	ret = ms_run_suite(&s, &ro, j, &sink.base, &sig);
+	ms_suite_free(&s);
+	if (ret < 0 || !sink.case_end)
+		return ret < 0 ? ret : -EIO;
+	if (strcmp(json_string_value(json_object_get(sink.case_end, "verdict")) ?: "", "PASS")) {
+		fprintf(stderr, "bench: fork-storm did not pass: %s\n",
+			json_string_value(json_object_get(sink.case_end, "reason")));
+		json_decref(sink.case_end);
+		return -EIO;
+	}
+	m = json_object_get(json_object_get(json_object_get(sink.case_end, "metrics"), "forks"),
+			    "value");
+	ns = (double)json_integer_value(json_object_get(sink.case_end, "duration_ns"));
+	*rate = ns > 0 ? (double)json_integer_value(m) / (ns / 1e9) : 0;
+	json_decref(sink.case_end);
+	return 0;
+}
+
+/* The same storm with nothing measured: each worker maps the region, then fork/_exit/wait. */
+static int bare_worker(size_t size, unsigned children, double secs, uint64_t *forks)
+{
+	char *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint64_t end = ms_now_ns() + (uint64_t)(secs * 1e9), n = 0;
+	pid_t *pids = calloc(children, sizeof(*pids));
+
+	if (p == MAP_FAILED || !pids)
+		return -ENOMEM;
+	memset(p, 0x5a, size);
+	while (ms_now_ns() < end) {
+		for (unsigned c = 0; c < children; c++) {
+			pids[c] = fork();
+			if (pids[c] == 0)
+				_exit(0);
+		}
+		for (unsigned c = 0; c < children; c++)
+			if (pids[c] > 0 && waitpid(pids[c], NULL, 0) == pids[c])
+				n++;
+	}
+	*forks = n;
+	return 0;
+}
+
+static int run_bare(size_t size, unsigned workers, unsigned children, double secs, double *rate)
+{
+	uint64_t *counts = mmap(NULL, workers * sizeof(uint64_t), PROT_READ | PROT_WRITE,
+				MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	uint64_t t0, total = 0;
+
+	if (counts == MAP_FAILED)
+		return -errno;
+	t0 = ms_now_ns();
+	for (unsigned w = 0; w < workers; w++) {
+		if (fork() == 0)
+			_exit(bare_worker(size, children, secs, &counts[w]) ? 1 : 0);
+	}
+	for (unsigned w = 0; w < workers; w++)
+		wait(NULL);
+	for (unsigned w = 0; w < workers; w++)
+		total += counts[w];
+	*rate = (double)total / ((double)(ms_now_ns() - t0) / 1e9);
+	munmap(counts, workers * sizeof(uint64_t));
+	return 0;
+}
+
+/* stress-ng --fork N --metrics-brief: "bogo ops/s (real time)" of the fork stressor. */
+static int run_stress_ng(unsigned workers, double secs, double *rate)
+{
+	char cmd[256], line[512];
+	FILE *f;
+	int ret = -ENOENT;
+
+	snprintf(cmd, sizeof(cmd), "stress-ng --fork %u --metrics-brief -t %.0fs 2>&1", workers,
+		 secs < 1 ? 1 : secs);
+	f = popen(cmd, "r");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		char *p = strstr(line, "fork ");
+		double ops, real, usr, sys, rt;
+
+		/* stress-ng: fork  <bogo ops> <real s> <usr s> <sys s> <ops/s real> <ops/s cpu> */
+		if (p && sscanf(p, "fork %lf %lf %lf %lf %lf", &ops, &real, &usr, &sys, &rt) == 5) {
+			*rate = rt;
+			ret = 0;
+		}
+	}
+	pclose(f);
+	return ret;
+}
+
+static void bench_usage(FILE *f)
+{
+	fprintf(f, "usage: mmstorm bench [--seconds S] [--workers N] [--children N] [--size SIZE]"
+		   " [--vm ...]\n"
+		   "  Prints the cost of recording one sample, the fork-storm op rate with full\n"
+		   "  instrumentation vs a bare fork/exit/wait loop in C, and vs stress-ng --fork\n"
+		   "  (when installed). `mmstorm bench --vm ...` measures the VM runner instead.\n");
+}
+
+int ms_cmd_bench(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "seconds", required_argument, NULL, 's' },
+		{ "workers", required_argument, NULL, 'w' },
+		{ "children", required_argument, NULL, 'c' },
+		{ "size", required_argument, NULL, 'z' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	double secs = 5, cost, full = 0, bare = 0, small = 0, sng = 0;
+	unsigned workers = 2, children = 8;
+	const char *size = "16M";
+	struct ms_journal *j;
+	int64_t size_bytes;
+	int c, ret;
+
+	if (argc > 1 && !strcmp(argv[1], "--vm"))
+		return ms_bench_vm(argc - 1, argv + 1);
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': secs = atof(optarg); break;
+		case 'w': workers = (unsigned)atoi(optarg); break;
+		case 'c': children = (unsigned)atoi(optarg); break;
+		case 'z': size = optarg; break;
+		case 'h': bench_usage(stdout); return 0;
+		default: bench_usage(stderr); return MS_EXIT_USAGE;
+		}
+	}
+	if (secs <= 0 || !workers || !children || ms_parse_size(size, &size_bytes)) {
+		bench_usage(stderr);
+		return MS_EXIT_USAGE;
+	}
+	if ((ret = ms_state_open(&j, stderr))) {
+		fprintf(stderr, "bench: journal: %s\n", strerror(-ret));
+		return MS_EXIT_INFRA;
+	}
+	cost = bench_sample_cost_ns();
+	printf("# mmstorm bench (%u workers, %u children/worker, %.1f s per measurement)\n",
+	       workers, children, secs);
+	printf("%-52s %10.2f ns   (target <= 30)\n", "cost of recording one sample", cost);
+	ret = run_fork_storm(j, "anon", size, workers, children, secs, &full);
+	if (!ret)
+		ret = run_bare((size_t)size_bytes, workers, children, secs, &bare);
+	if (ret) {
+		fprintf(stderr, "bench: fork-storm failed: %s\n", strerror(-ret));
+		goto out;
+	}
+	printf("%-52s %10.0f forks/s\n", "fork-storm, full instrumentation (anon)", full);
+	printf("%-52s %10.0f forks/s\n", "bare fork/_exit/wait loop, same region", bare);
+	printf("%-52s %10.3f     (target >= 0.95)\n", "ratio instrumented / bare", full / bare);
+	if (run_stress_ng(workers, secs, &sng)) {
+		printf("%-52s %10s     (stress-ng not installed or no fork metrics)\n",
+		       "stress-ng --fork", "SKIP");
+	} else if (!run_fork_storm(j, "anon", "64K", workers, children, secs, &small)) {
+		printf("%-52s %10.0f forks/s\n", "fork-storm, full instrumentation, 64K region", small);
+		printf("%-52s %10.0f forks/s\n", "stress-ng --fork (bogo ops/s, real time)", sng);
+		printf("%-52s %10.3f     (target >= 1.0)\n", "ratio fork-storm / stress-ng",
+		       small / sng);
+	}
+out:
+	ms_journal_restore_to(j, 0, stderr);
+	ms_journal_close(j);
+	return ret ? MS_EXIT_INFRA : 0;
+}

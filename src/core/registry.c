@@ -1,0 +1,37 @@
+/* The one list of workloads and injectors: `mmstorm list`, suite validation and docs use it. */
+#include <string.h>
+
+#include "mmstorm/inject.h"
+#include "mmstorm/registry.h"
+#include "mmstorm/workload.h"
+
+extern const struct ms_workload ms_wl_fork_storm;
+extern const struct ms_workload ms_wl_guest_crash;
+extern const struct ms_workload ms_wl_guest_hang;
+
+const struct ms_workload *const ms_workloads[] = {
+	&ms_wl_fork_storm,
+	&ms_wl_guest_crash,
+	&ms_wl_guest_hang,
+	NULL
+};
+
+const struct ms_injector *const ms_injectors[] = {
+	NULL
+};
+
+const struct ms_workload *ms_workload_find(const char *name)
+{
+	for (int i = 0; ms_workloads[i]; i++)
+		if (!strcmp(ms_workloads[i]->name, name))
+			return ms_workloads[i];
+	return NULL;
+}
+
+const struct ms_injector *ms_injector_find(const char *name)
+{
+	for (int i = 0; ms_injectors[i]; i++)
+		if (!strcmp(ms_injectors[i]->name, name))
+			return ms_injectors[i];
+	return NULL;
+}

@@ -1,0 +1,490 @@
+/* The runner: each case repeat in its own process group, watched, measured and judged. */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/core.h"
+#include "mmstorm/inject.h"
+#include "mmstorm/journal.h"
+#include "mmstorm/kmsg.h"
+#include "mmstorm/probe.h"
+#include "mmstorm/util.h"
+
+static volatile sig_atomic_t ms_interrupt_sig;
+
+static void on_interrupt(int sig)
+{
+	ms_interrupt_sig = sig;
+}
+
+static uint64_t run_t0_ns;
+
+static json_t *event_new(const char *kind)
+{
+	return json_pack("{s:s, s:I}", "ev", kind, "t_ns", (json_int_t)(ms_now_ns() - run_t0_ns));
+}
+
+/* Kernel text and error strings may hold any bytes: keep JSON valid, never drop the line. */
+static json_t *json_text(const char *s)
+{
+	char buf[1024];
+	size_t n = 0;
+
+	for (; *s && n < sizeof(buf) - 1; s++)
+		buf[n++] = ((unsigned char)*s >= 0x20 && (unsigned char)*s < 0x7f) ? *s : '?';
+	buf[n] = '\0';
+	return json_string(buf);
+}
+
+static int emit(struct ms_sink *sink, json_t *ev)
+{
+	int ret;
+
+	if (!ev)
+		return -ENOMEM;
+	ret = sink->event(sink, ev);
+	/* A rejected event is recorded as a problem by the sink; the run goes on. */
+	return ret == -EINVAL ? 0 : ret;
+}
+
+static json_t *params_json(const struct ms_case *c)
+{
+	json_t *p = json_object();
+	char buf[MS_PARAM_STR_MAX];
+
+	for (size_t i = 0; c->wl->params && c->wl->params[i].name; i++) {
+		ms_param_format(&c->wl->params[i], &c->vals[i], buf, sizeof(buf));
+		json_object_set_new(p, c->wl->params[i].name, json_text(buf));
+	}
+	return p;
+}
+
+static json_t *inject_json(const struct ms_case *c)
+{
+	json_t *a = json_array();
+
+	for (unsigned i = 0; i < c->ninj; i++)
+		json_array_append_new(a, json_string(c->inj[i]->name));
+	return a;
+}
+
+static int emit_run_start(struct ms_sink *sink, const struct ms_suite *s,
+			  const struct ms_run_opts *o)
+{
+	json_t *ev = event_new("run_start"), *cmd = json_array(), *env;
+
+	for (int i = 0; i < o->argc; i++)
+		json_array_append_new(cmd, json_text(o->argv[i]));
+	env = json_pack("{s:s}", "where", o->in_guest ? "guest" : "host");
+	if (o->env)
+		json_object_update(env, o->env);
+	json_object_set_new(ev, "run_id", json_text(o->run_id));
+	json_object_set_new(ev, "schema", json_string(MS_EVENTS_SCHEMA));
+	json_object_set_new(ev, "mmstorm", json_pack("{s:s}", "version", MMSTORM_VERSION));
+	json_object_set_new(ev, "command", cmd);
+	json_object_set_new(ev, "suite",
+			    json_pack("{s:o, s:o, s:I, s:I, s:I}", "path", json_text(s->path),
+				      "name", json_text(s->name), "seed", (json_int_t)s->seed,
+				      "ncases", (json_int_t)s->ncases, "first_case",
+				      (json_int_t)o->first_case));
+	json_object_set_new(ev, "kernel", ms_probe_kernel(o->config_path));
+	json_object_set_new(ev, "cpu", ms_probe_cpu());
+	json_object_set_new(ev, "memory", ms_probe_memory());
+	json_object_set_new(ev, "env", env);
+	return emit(sink, ev);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (flag == FTW_DP)
+		return rmdir(path) < 0 && errno != ENOENT ? 0 : 0;
+	unlink(path);
+	return 0;
+}
+
+/* Remove a case's tmpdir without crossing into anything a workload left mounted there. */
+static void rm_tree(const char *dir)
+{
+	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+}
+
+/* ---- inside the case process ---- */
+
+static int case_main(struct ms_ctx *ctx, const struct ms_run_opts *o)
+{
+	const struct ms_case *c = ctx->c;
+	const struct ms_workload *wl = c->wl;
+	unsigned armed = 0;
+	int ret = 0;
+
+	ctx->shm->phase = MS_PH_PROBE;
+	if (wl->guest_only && !o->in_guest)
+		return ms_skip(ctx, "test-only workload %s runs only inside a VM guest "
+			       "(`mmstorm vm`)", wl->name);
+	for (unsigned i = 0; i < c->ninj; i++) {
+		if (c->inj[i]->destructive && !o->in_guest && !o->allow_destructive)
+			return ms_skip(ctx, "injector %s is destructive: refused on bare metal "
+				       "without --allow-destructive", c->inj[i]->name);
+		if (c->inj[i]->probe && (ret = c->inj[i]->probe(ctx)))
+			return ret;
+	}
+	if (wl->probe && (ret = wl->probe(ctx)))
+		return ret;
+	ctx->shm->phase = MS_PH_SETUP;
+	for (; armed < c->ninj; armed++)
+		if (c->inj[armed]->arm && (ret = c->inj[armed]->arm(ctx)))
+			goto out_disarm;
+	if (wl->setup && (ret = wl->setup(ctx)))
+		goto out_teardown;
+	ctx->shm->phase = MS_PH_RUN;
+	ctx->start_ns = ms_now_ns();
+	ctx->deadline_ns = c->duration_ns ? ctx->start_ns + (uint64_t)c->duration_ns : 0;
+	for (uint64_t it = 0; !c->iterations || it < c->iterations; it++) {
+		if (it && ms_should_stop(ctx))
+			break;
+		ret = wl->run(ctx, it);
+		__atomic_store_n(&ctx->shm->iterations, it + 1, __ATOMIC_RELAXED);
+		if (ret)
+			break;
+	}
+out_teardown:
+	ctx->shm->phase = MS_PH_TEARDOWN;
+	if (wl->teardown)
+		wl->teardown(ctx);
+out_disarm:
+	while (armed--)
+		if (c->inj[armed]->disarm)
+			c->inj[armed]->disarm(ctx);
+	ctx->shm->phase = MS_PH_DONE;
+	return ret;
+}
+
+static void case_child(struct ms_ctx *ctx, const struct ms_run_opts *o, pid_t runner)
+{
+	int ret;
+
+	setpgid(0, 0);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != runner)
+		_exit(125);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	ret = case_main(ctx, o);
+	if (ret < 0 && !ctx->shm->status) {
+		int expect = 0;
+
+		/* A negative return without ms_error(): still an ERROR, with errno text. */
+		if (__atomic_compare_exchange_n(&ctx->shm->status, &expect, MS_V_ERROR, false,
+						__ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+			snprintf(ctx->shm->reason, sizeof(ctx->shm->reason), "%s failed: %s",
+				 ctx->c->wl->name, strerror(-ret));
+	}
+	_exit(0);
+}
+
+/* ---- in the runner ---- */
+
+struct case_watch {
+	uint64_t pt_before_kb, pt_peak_kb, spt_before_kb, spt_peak_kb;
+	bool timed_out;
+	int status;
+	int64_t duration_ns;
+};
+
+static void sample_pagetables(struct case_watch *w)
+{
+	uint64_t kb;
+
+	if (!ms_meminfo_kb("PageTables", &kb) && kb > w->pt_peak_kb)
+		w->pt_peak_kb = kb;
+	if (!ms_meminfo_kb("SecPageTables", &kb) && kb > w->spt_peak_kb)
+		w->spt_peak_kb = kb;
+}
+
+/* Reap every process of the case: the group leader is gone, workers may linger. */
+static void reap_group(pid_t pgid)
+{
+	kill(-pgid, SIGKILL);
+	/* We are a child subreaper: orphans of the case come back to us. */
+	for (int tries = 0; tries < 200; tries++) {
+		pid_t p = waitpid(-1, NULL, WNOHANG);
+
+		if (p > 0)
+			continue;
+		if (p < 0 && errno == ECHILD)
+			break;
+		if (kill(-pgid, 0) < 0 && errno == ESRCH)
+			break;
+		usleep(10000);
+	}
+}
+
+static int wait_case(pid_t pid, int64_t timeout_ns, struct case_watch *w)
+{
+	uint64_t start = ms_now_ns(), deadline = start + (uint64_t)timeout_ns;
+	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+
+	for (;;) {
+		pid_t r = waitpid(pid, &w->status, WNOHANG);
+
+		if (r == pid)
+			break;
+		if (r < 0 && errno != EINTR) {
+			w->status = 0;
+			break;
+		}
+		sample_pagetables(w);
+		if (ms_interrupt_sig || ms_now_ns() >= deadline) {
+			w->timed_out = !ms_interrupt_sig;
+			kill(-pid, SIGKILL);
+			waitpid(pid, &w->status, 0);
+			break;
+		}
+		if (pfd >= 0) {
+			struct pollfd p = { .fd = pfd, .events = POLLIN };
+
+			poll(&p, 1, 20);
+		} else {
+			usleep(20000);
+		}
+	}
+	w->duration_ns = (int64_t)(ms_now_ns() - start);
+	if (pfd >= 0)
+		close(pfd);
+	reap_group(pid);
+	return 0;
+}
+
+static enum ms_verdict judge(const struct ms_shm *shm, const struct case_watch *w,
+			     const struct ms_kmsg_watch *k, char *reason, size_t len)
+{
+	static const char *const phases[] = { "start", "probe", "setup", "run", "teardown", "" };
+	enum ms_verdict v = MS_V_PASS;
+
+	reason[0] = '\0';
+	if (ms_interrupt_sig) {
+		snprintf(reason, len, "interrupted by signal %d during %s", (int)ms_interrupt_sig,
+			 phases[shm->phase]);
+		v = MS_V_ERROR;
+	} else if (w->timed_out) {
+		snprintf(reason, len, "no result within the timeout of %.3f s (stuck in %s after "
+			 "%llu iterations)", w->duration_ns / 1e9, phases[shm->phase],
+			 (unsigned long long)shm->iterations);
+		v = MS_V_TIMEOUT;
+	} else if (WIFSIGNALED(w->status)) {
+		snprintf(reason, len, "case process killed by signal %d (%s) during %s",
+			 WTERMSIG(w->status), strsignal(WTERMSIG(w->status)), phases[shm->phase]);
+		v = MS_V_ERROR;
+	} else if (WIFEXITED(w->status) && WEXITSTATUS(w->status)) {
+		snprintf(reason, len, "case process exited with status %d during %s",
+			 WEXITSTATUS(w->status), phases[shm->phase]);
+		v = MS_V_ERROR;
+	} else if (shm->status == MS_V_SKIP || shm->status == MS_V_ERROR) {
+		snprintf(reason, len, "%s", shm->reason);
+		v = shm->status;
+	}
+	if (v <= MS_V_SKIP && shm->checks_failed) {
+		snprintf(reason, len, "%llu of %llu checks failed; first: %s: %s",
+			 (unsigned long long)shm->checks_failed,
+			 (unsigned long long)shm->checks_run,
+			 shm->nfail ? shm->failures[0].what : "?",
+			 shm->nfail ? shm->failures[0].detail : "?");
+		v = MS_V_FAIL;
+	}
+	/* The kernel's word outranks ours: a WARN or BUG while the case ran is the finding. */
+	if (k->worst == MS_KMSG_CRASH && v < MS_V_CRASH) {
+		snprintf(reason, len, "kernel: %s", k->first);
+		v = MS_V_CRASH;
+	} else if (k->worst == MS_KMSG_FAIL && v < MS_V_FAIL) {
+		snprintf(reason, len, "kernel: %s", k->first);
+		v = MS_V_FAIL;
+	}
+	return v;
+}
+
+static json_t *kmsg_json(const struct ms_kmsg_watch *k)
+{
+	json_t *ex = json_array();
+	const char *cls = k->worst == MS_KMSG_CRASH ? "CRASH" :
+			  k->worst == MS_KMSG_FAIL ? "FAIL" : "none";
+
+	if (k->worst != MS_KMSG_NONE)
+		for (unsigned i = 0; i < k->nlines && i < MS_KMSG_EXCERPT_LINES; i++)
+			json_array_append_new(ex, json_text(k->excerpt[i]));
+	return json_pack("{s:s, s:o, s:o, s:b, s:I}", "class", cls, "first", json_text(k->first),
+			 "excerpt", ex, "watched", k->fd >= 0, "lines", (json_int_t)k->total);
+}
+
+static int run_repeat(const struct ms_suite *s, const struct ms_run_opts *o,
+		      struct ms_journal *j, struct ms_sink *sink, unsigned idx, unsigned rep,
+		      enum ms_verdict *out)
+{
+	const struct ms_case *c = &s->cases[idx];
+	struct case_watch w = { 0 };
+	struct ms_kmsg_watch k;
+	struct ms_ctx ctx = { 0 };
+	char reason[1024];
+	enum ms_verdict v;
+	uint64_t kb = 0;
+	long mark;
+	pid_t pid;
+	json_t *ev;
+	int ret;
+
+	ev = event_new("case_start");
+	json_object_set_new(ev, "case", json_string(c->name));
+	json_object_set_new(ev, "index", json_integer(idx));
+	json_object_set_new(ev, "repeat", json_integer(rep));
+	json_object_set_new(ev, "repeats", json_integer(c->repeat));
+	json_object_set_new(ev, "workload", json_string(c->wl->name));
+	json_object_set_new(ev, "params", params_json(c));
+	json_object_set_new(ev, "inject", inject_json(c));
+	json_object_set_new(ev, "timeout_ns", json_integer(c->timeout_ns));
+	json_object_set_new(ev, "seed", json_integer((json_int_t)(c->seed + rep)));
+	if ((ret = emit(sink, ev)))
+		return ret;
+
+	ctx.c = c;
+	ctx.journal = j;
+	ctx.in_guest = o->in_guest;
+	ctx.seed = c->seed + rep;
+	ctx.shm = ms_shm_new();
+	if (!ctx.shm)
+		return -ENOMEM;
+	snprintf(ctx.tmpdir, sizeof(ctx.tmpdir), "%s/case-%d-%u-%u",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (int)getpid(), idx, rep);
+	if (mkdir(ctx.tmpdir, 0700) < 0 && errno != EEXIST) {
+		ret = -errno;
+		goto out_shm;
+	}
+	mark = ms_journal_mark(j);
+	ms_kmsg_start(&k);
+	if (!ms_meminfo_kb("PageTables", &kb))
+		w.pt_before_kb = w.pt_peak_kb = kb;
+	if (!ms_meminfo_kb("SecPageTables", &kb))
+		w.spt_before_kb = w.spt_peak_kb = kb;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		ret = -errno;
+		goto out_journal;
+	}
+	if (pid == 0)
+		case_child(&ctx, o, getppid());
+	setpgid(pid, pid);	/* also in the child: whichever runs first */
+	wait_case(pid, c->timeout_ns, &w);
+
+	ms_kmsg_poll(&k);
+	v = judge(ctx.shm, &w, &k, reason, sizeof(reason));
+	*out = v;
+	ev = event_new("case_end");
+	json_object_set_new(ev, "case", json_string(c->name));
+	json_object_set_new(ev, "index", json_integer(idx));
+	json_object_set_new(ev, "repeat", json_integer(rep));
+	json_object_set_new(ev, "verdict", json_string(ms_verdict_name(v)));
+	json_object_set_new(ev, "reason", json_text(reason));
+	json_object_set_new(ev, "duration_ns", json_integer(w.duration_ns));
+	json_object_set_new(ev, "iterations", json_integer((json_int_t)ctx.shm->iterations));
+	json_object_set_new(ev, "metrics", ms_shm_metrics_json(ctx.shm));
+	json_object_set_new(ev, "checks", ms_shm_checks_json(ctx.shm));
+	json_object_set_new(ev, "notes", ms_shm_notes_json(ctx.shm));
+	sample_pagetables(&w);
+	kb = 0;
+	ms_meminfo_kb("PageTables", &kb);
+	json_object_set_new(ev, "pgtables",
+			    json_pack("{s:I, s:I, s:I, s:I, s:I}",
+				      "pagetables_before_bytes", (json_int_t)w.pt_before_kb * 1024,
+				      "pagetables_after_bytes", (json_int_t)kb * 1024,
+				      "pagetables_peak_bytes", (json_int_t)w.pt_peak_kb * 1024,
+				      "secpagetables_before_bytes", (json_int_t)w.spt_before_kb * 1024,
+				      "secpagetables_peak_bytes", (json_int_t)w.spt_peak_kb * 1024));
+	json_object_set_new(ev, "kmsg", kmsg_json(&k));
+	ret = 0;
+out_journal:
+	/* Knobs the case changed go back before the next case starts, even after a timeout. */
+	if (ms_journal_restore_to(j, mark, stderr) > 0 && ret == 0)
+		json_object_set_new(ev, "journal", json_string("some knobs could not be restored; "
+							      "see stderr"));
+	ms_kmsg_stop(&k);
+	rm_tree(ctx.tmpdir);
+	if (ret == 0)
+		ret = emit(sink, ev);
+out_shm:
+	ms_shm_free(ctx.shm);
+	return ret;
+}
+
+int ms_run_suite(const struct ms_suite *s, const struct ms_run_opts *o, struct ms_journal *j,
+		 struct ms_sink *sink, int *interrupted)
+{
+	struct sigaction sa = { .sa_handler = on_interrupt };
+	enum ms_verdict worst = MS_V_PASS, v;
+	int ret;
+
+	run_t0_ns = ms_now_ns();
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	/* Orphaned workers of a case are re-parented to us, so we can reap them. */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+
+	if ((ret = emit_run_start(sink, s, o)))
+		return ret;
+	for (unsigned i = o->first_case; i < s->ncases && !ms_interrupt_sig; i++) {
+		if (o->case_filter && strcmp(o->case_filter, s->cases[i].name))
+			continue;
+		for (unsigned r = 0; r < s->cases[i].repeat && !ms_interrupt_sig; r++) {
+			if (o->only_repeat >= 0 && (unsigned)o->only_repeat != r)
+				continue;
+			ret = run_repeat(s, o, j, sink, i, r, &v);
+			if (ret)
+				return ret;
+			if (v > worst)
+				worst = v;
+		}
+	}
+	*interrupted = ms_interrupt_sig;
+	return worst;
+}
+
+int ms_state_open(struct ms_journal **jp, FILE *f)
+{
+	const char *dir = getenv("MMSTORM_STATE_DIR");
+	long pending;
+	int ret;
+
+	if (!dir || !*dir)
+		dir = "/run/mmstorm";
+	if ((ret = ms_mkdir_p(dir, 0700)))
+		return ret;
+	/* A killed mmstorm's case processes die with it, but may take a moment to go. */
+	for (int tries = 0; tries < 50; tries++) {
+		ret = ms_journal_open(jp, dir);
+		if (ret != -EBUSY)
+			break;
+		usleep(100000);
+	}
+	if (ret)
+		return ret;
+	pending = ms_journal_pending(*jp);
+	if (pending > 0) {
+		fprintf(f, "# mmstorm: an earlier run did not finish; restoring %ld knob change(s) "
+			"from %s\n", pending, ms_journal_path(*jp));
+		ms_journal_restore_to(*jp, 0, f);
+	}
+	return 0;
+}
