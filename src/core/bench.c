@@ -68,8 +68,8 @@ static int run_fork_storm(struct ms_journal *j, const char *region, const char *
 
 	snprintf(text, sizeof(text),
 		 "[global]\nname=bench\n[fork-storm]\nworkload=fork-storm\nregion=%s\nsize=%s\n"
-		 "workers=%u\nchildren=%u\naction=exit\nduration=%.3fs\ntimeout=%.0fs\n",
-		 region, size, workers, children, secs, secs * 4 + 30);
+		 "workers=%u\nchildren=%u\naction=exit\nduration=%lldms\ntimeout=%.0fs\n",
+		 region, size, workers, children, (long long)(secs * 1000), secs * 4 + 30);
 	if ((ret = ms_suite_load_mem(&s, "bench", text, strlen(text), err, sizeof(err)))) {
 		fprintf(stderr, "bench: %s\n", err);
 		return ret;

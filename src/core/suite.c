@@ -382,8 +382,8 @@ static int read_section(struct parser *p, const char *s, size_t n)
 	}
 	len = close - s - 1;
 	if (!valid_name(s + 1, len)) {
-		fail(p, p->lineno,
-		     "invalid section name '%s' (letters, digits, '_', '.', '-', 1 to %d characters)",
+		fail(p, p->lineno, "invalid section name '%s' (letters, digits, '_', '.', "
+		     "'-', 1 to %d characters)",
 		     quote_n(s + 1, len, q), MS_NAME_MAX - 1);
 		return -EINVAL;
 	}
@@ -763,6 +763,10 @@ static void unknown_key(struct parser *p, const struct section *sec, const struc
 	struct suggest sg = { .want = key };
 	char q[QUOTE_BUF];
 
+	if (ms_param_find(suite_params, key)) {
+		fail(p, e->line, "[%s] key '%s' is only allowed in [global]", sec->name, key);
+		return;
+	}
 	for (size_t i = 0; i < nb; i++)
 		for (size_t j = 0; j < b[i].n; j++)
 			suggest_add(&sg, b[i].tab[j].name);

@@ -413,8 +413,13 @@ static void gen_lines(struct rng *r, unsigned kind, struct lines *ls)
 	case K_GLOBAL:
 		snprintf(line, sizeof(line), "%s=%s", PICK(r, keys),
 			 below(r, 2) ? PICK(r, bad_values) : PICK(r, huge_values));
-		lines_add(ls, 0, line);
-		lines_add(ls, 0, "[global]");
+		for (i = 0; i < ls->n && strcmp(ls->l[i], "[global]"); i++)
+			;
+		if (i == ls->n) {
+			lines_add(ls, 0, "[global]");
+			i = 0;
+		}
+		lines_add(ls, i + 1 + below(r, 2), line);
 		break;
 	case K_SPLICE:
 		for (int k = (int)below(r, 20); k > 0; k--) {
@@ -438,8 +443,12 @@ static void gen_big(struct rng *r, struct out *o)
 
 	out_add(o, "[global]\n", 9);
 	for (unsigned i = 0; o->n < target; i++) {
-		int n = below(r, 2) ? snprintf(line, sizeof(line), "[c%u]\nworkload=fork-storm\n", i)
-				    : snprintf(line, sizeof(line), "size=%uM\n", i % 64 + 1);
+		int n;
+
+		if (below(r, 2))
+			n = snprintf(line, sizeof(line), "[c%u]\nworkload=fork-storm\n", i);
+		else
+			n = snprintf(line, sizeof(line), "size=%uM\n", i % 64 + 1);
 
 		out_add(o, line, (size_t)n);
 	}
@@ -542,8 +551,9 @@ static int check(const char *path, const struct out *o, unsigned *rejected, unsi
 static int usage(void)
 {
 	fprintf(stderr, "usage: gen_suites [--check] DIR [COUNT [SEED]]\n"
-		"  writes COUNT (default 10000) suite files DIR/NNNNN-KIND.ini from SEED (default 1);\n"
-		"  --check also parses each one in-process and checks the error message format\n");
+		"  writes COUNT (default 10000) suite files DIR/NNNNN-KIND.ini from SEED\n"
+		"  (default 1); --check also parses each one in-process and checks the error\n"
+		"  message format\n");
 	return 2;
 }
 

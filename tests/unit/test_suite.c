@@ -388,6 +388,8 @@ START_TEST(test_err_unknown_key)
 		     "unknown key 'xyzzyplugh' for workload 'fork-storm' (valid keys: ");
 	expect_error("ukey3.ini", "[c]\nworkload=fork-storm\nxyzzyplugh=1\n", 3,
 		     "region");
+	expect_error("ukey5.ini", "[c]\nworkload=fork-storm\nvm_smp=2\n", 3,
+		     "[c] key 'vm_smp' is only allowed in [global]");
 	/* Keys may come before workload=. */
 	expect_error("ukey4.ini", "[c]\nregoin=thp\nworkload=fork-storm\n", 2,
 		     "did you mean 'region'?");
