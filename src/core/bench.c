@@ -165,9 +165,27 @@ static int run_stress_ng(unsigned workers, double secs, double *rate)
 	return ret;
 }
 
+#define MAX_ROUNDS 15
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static double median(const double *v, unsigned n)
+{
+	double s[MAX_ROUNDS];
+
+	memcpy(s, v, n * sizeof(*v));
+	qsort(s, n, sizeof(*s), cmp_double);
+	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
 static void bench_usage(FILE *f)
 {
-	fprintf(f, "usage: mmstorm bench [--seconds S] [--workers N] [--children N] [--size SIZE]"
+	fprintf(f, "usage: mmstorm bench [--seconds S] [--rounds N] [--workers N] [--children N] [--size SIZE]"
 		   " [--vm ...]\n"
 		   "  Prints the cost of recording one sample, the fork-storm op rate with full\n"
 		   "  instrumentation vs a bare fork/exit/wait loop in C, and vs stress-ng --fork\n"
@@ -181,15 +199,17 @@ int ms_cmd_bench(int argc, char **argv)
 		{ "workers", required_argument, NULL, 'w' },
 		{ "children", required_argument, NULL, 'c' },
 		{ "size", required_argument, NULL, 'z' },
+		{ "rounds", required_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	double secs = 5, cost, full = 0, bare = 0, small = 0, sng = 0;
-	unsigned workers = 2, children = 8;
+	double secs = 5, cost, full[MAX_ROUNDS], bare[MAX_ROUNDS], ratio[MAX_ROUNDS], small = 0,
+	       sng = 0;
+	unsigned workers = 2, children = 8, rounds = 3;
 	const char *size = "16M";
 	struct ms_journal *j;
 	int64_t size_bytes;
-	int c, ret;
+	int c, ret = 0;
 
 	if (argc > 1 && !strcmp(argv[1], "--vm"))
 		return ms_bench_vm(argc - 1, argv + 1);
@@ -200,11 +220,13 @@ int ms_cmd_bench(int argc, char **argv)
 		case 'w': workers = (unsigned)atoi(optarg); break;
 		case 'c': children = (unsigned)atoi(optarg); break;
 		case 'z': size = optarg; break;
+		case 'n': rounds = (unsigned)atoi(optarg); break;
 		case 'h': bench_usage(stdout); return 0;
 		default: bench_usage(stderr); return MS_EXIT_USAGE;
 		}
 	}
-	if (secs <= 0 || !workers || !children || ms_parse_size(size, &size_bytes)) {
+	if (secs <= 0 || !workers || !children || !rounds || rounds > MAX_ROUNDS ||
+	    ms_parse_size(size, &size_bytes)) {
 		bench_usage(stderr);
 		return MS_EXIT_USAGE;
 	}
@@ -213,19 +235,37 @@ int ms_cmd_bench(int argc, char **argv)
 		return MS_EXIT_INFRA;
 	}
 	cost = bench_sample_cost_ns();
-	printf("# mmstorm bench (%u workers, %u children/worker, %.1f s per measurement)\n",
-	       workers, children, secs);
+	printf("# mmstorm bench (%u workers, %u children/worker, %.1f s per measurement, "
+	       "%u rounds, medians; rounds alternate which side runs first)\n",
+	       workers, children, secs, rounds);
 	printf("%-52s %10.2f ns   (target <= 30)\n", "cost of recording one sample", cost);
-	ret = run_fork_storm(j, "anon", size, workers, children, secs, &full);
-	if (!ret)
-		ret = run_bare((size_t)size_bytes, workers, children, secs, &bare);
+	for (unsigned r = 0; r < rounds && !ret; r++) {
+		/* ABAB, then BABA: drift on a shared machine must not favour one side. */
+		if (r % 2 == 0) {
+			ret = run_fork_storm(j, "anon", size, workers, children, secs, &full[r]);
+			if (!ret)
+				ret = run_bare((size_t)size_bytes, workers, children, secs, &bare[r]);
+		} else {
+			ret = run_bare((size_t)size_bytes, workers, children, secs, &bare[r]);
+			if (!ret)
+				ret = run_fork_storm(j, "anon", size, workers, children, secs,
+						     &full[r]);
+		}
+		ratio[r] = bare[r] > 0 ? full[r] / bare[r] : 0;
+	}
 	if (ret) {
 		fprintf(stderr, "bench: fork-storm failed: %s\n", strerror(-ret));
 		goto out;
 	}
-	printf("%-52s %10.0f forks/s\n", "fork-storm, full instrumentation (anon)", full);
-	printf("%-52s %10.0f forks/s\n", "bare fork/_exit/wait loop, same region", bare);
-	printf("%-52s %10.3f     (target >= 0.95)\n", "ratio instrumented / bare", full / bare);
+	printf("%-52s %10.0f forks/s\n", "fork-storm, full instrumentation (anon)",
+	       median(full, rounds));
+	printf("%-52s %10.0f forks/s\n", "bare fork/_exit/wait loop, same region",
+	       median(bare, rounds));
+	printf("%-52s %10.3f     (target >= 0.95; per round:", "ratio instrumented / bare",
+	       median(ratio, rounds));
+	for (unsigned r = 0; r < rounds; r++)
+		printf(" %.3f", ratio[r]);
+	printf(")\n");
 	if (run_stress_ng(workers, secs, &sng)) {
 		printf("%-52s %10s     (stress-ng not installed or no fork metrics)\n",
 		       "stress-ng --fork", "SKIP");
