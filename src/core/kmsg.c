@@ -1,6 +1,7 @@
 /* Kernel log watch: reads /dev/kmsg records from a point on, classifies them, keeps an excerpt. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <stdbool.h>
 #include <string.h>
 #include <unistd.h>
@@ -180,9 +181,16 @@ int ms_kmsg_start(struct ms_kmsg_watch *w)
 	return 0;
 }
 
-/* "prio,seq,ts,flags;message\n" then " KEY=value\n" dictionary lines, which are not text. */
+/*
+ * "prio,seq,ts,flags;message\n" then " KEY=value\n" dictionary lines, which are not text.
+ * prio is facility << 3 | level: the kernel logs with facility 0, while anything user space
+ * writes to /dev/kmsg carries another facility (the kernel forces LOG_USER on it). Such
+ * lines are context for the excerpt, never a finding: a daemon logging "WARNING:" must not
+ * fail a case.
+ */
 static void feed_record(struct ms_kmsg_watch *w, char *rec)
 {
+	unsigned long prio = strtoul(rec, NULL, 10);
 	char *msg = strchr(rec, ';');
 	char *nl;
 
@@ -192,6 +200,11 @@ static void feed_record(struct ms_kmsg_watch *w, char *rec)
 	nl = strchr(msg, '\n');
 	if (nl)
 		*nl = '\0';
+	if (prio >> 3) {
+		w->total++;
+		keep_line(w, msg, false);
+		return;
+	}
 	ms_kmsg_feed(w, msg);
 }
 
