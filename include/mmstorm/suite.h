@@ -25,6 +25,7 @@ struct ms_case {
 	int64_t duration_ns;		/* 0 = bounded by iterations only */
 	int64_t timeout_ns;		/* watchdog per repeat */
 	uint64_t seed;
+	char perf[MS_PARAM_STR_MAX];	/* perf= counter spec (mmstorm/perf.h) */
 	int line;			/* line of the section header */
 };
 

@@ -18,6 +18,7 @@
 #define MS_MAX_HISTS 8
 #define MS_MAX_FAILURES 8
 #define MS_MAX_NOTES 8
+#define MS_PERF_JSON_MAX 16384
 
 struct ms_metric_def {
 	char name[64];
@@ -54,6 +55,7 @@ struct ms_shm {
 	uint64_t iterations;
 	int phase;			/* enum ms_phase reached */
 	int stop;			/* set by the runner: stop iterating */
+	char perf[MS_PERF_JSON_MAX];	/* {"counters": {...}, "skipped": [...]} as JSON text */
 	struct ms_hist hists[MS_MAX_HISTS];
 };
 
@@ -86,6 +88,7 @@ struct ms_run_opts {
 	const char *case_filter;	/* run only this case name (NULL = all) */
 	const char *config_path;	/* kernel config to record (NULL = auto) */
 	json_t *env;			/* extra members for run_start "env" (borrowed) */
+	const char *perf_record_dir;	/* --perf-record: perf.data per repeat under it */
 };
 
 /*

@@ -209,6 +209,8 @@ static void run_usage(FILE *f)
 		"  --check-only         parse and validate the suite, run nothing\n"
 		"  --verbose, -v        metric summaries as KTAP diagnostics\n"
 		"  --allow-destructive  let destructive injectors (hwpoison) run on bare metal\n"
+		"  --perf-record        perf record -g around each case run (pair with --case); keeps\n"
+		"                       perf.data and the top symbols in the results\n"
 		"  --config FILE        kernel .config to record (default /proc/config.gz or "
 		"/boot/config-$(uname -r))\n");
 }
@@ -255,12 +257,13 @@ static int cmd_run(int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "allow-destructive", no_argument, NULL, 'D' },
 		{ "config", required_argument, NULL, 'k' },
+		{ "perf-record", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	const char *results = "results", *junit = NULL, *run_id = NULL, *case_filter = NULL;
 	const char *config = NULL;
-	bool check_only = false, verbose = false, destructive = false;
+	bool check_only = false, verbose = false, destructive = false, perf_record = false;
 	char suite_path[PATH_MAX], err[1024], id[128], dir[PATH_MAX];
 	struct ms_run_opts ro = { 0 };
 	struct ms_out_opts oo = { 0 };
@@ -281,6 +284,7 @@ static int cmd_run(int argc, char **argv)
 		case 'v': verbose = true; break;
 		case 'D': destructive = true; break;
 		case 'k': config = optarg; break;
+		case 'P': perf_record = true; break;
 		case 'h': run_usage(stdout); return 0;
 		default: run_usage(stderr); return MS_EXIT_USAGE;
 		}
@@ -340,6 +344,7 @@ static int cmd_run(int argc, char **argv)
 	ro.case_filter = case_filter;
 	ro.allow_destructive = destructive;
 	ro.config_path = config;
+	ro.perf_record_dir = perf_record ? dir : NULL;
 	sink.out = out;
 	ret = ms_run_suite(&s, &ro, j, &sink.base, &sig);
 	if (ret < 0) {

@@ -18,6 +18,7 @@
 #include "mmstorm/inject.h"
 #include "mmstorm/journal.h"
 #include "mmstorm/kmsg.h"
+#include "mmstorm/perf.h"
 #include "mmstorm/probe.h"
 #include "mmstorm/util.h"
 
@@ -123,10 +124,29 @@ static void rm_tree(const char *dir)
 
 /* ---- inside the case process ---- */
 
+/*
+ * Counters of the case as JSON text in the shm, read by the runner after the case is gone.
+ * After teardown: every worker has exited, so its counts are folded into ours.
+ */
+static void perf_store(struct ms_ctx *ctx, struct ms_perf *perf, json_t *skipped)
+{
+	json_t *o = json_pack("{s:o, s:O}", "counters", ms_perf_read(perf), "skipped", skipped);
+	size_t n = o ? json_dumpb(o, ctx->shm->perf, sizeof(ctx->shm->perf) - 1, JSON_COMPACT) : 0;
+
+	if (!n || n >= sizeof(ctx->shm->perf))
+		snprintf(ctx->shm->perf, sizeof(ctx->shm->perf), "{\"error\": \"perf counters "
+			 "do not fit in %zu bytes\"}", sizeof(ctx->shm->perf));
+	else
+		ctx->shm->perf[n] = '\0';
+	json_decref(o);
+}
+
 static int case_main(struct ms_ctx *ctx, const struct ms_run_opts *o)
 {
 	const struct ms_case *c = ctx->c;
 	const struct ms_workload *wl = c->wl;
+	struct ms_perf *perf = NULL;
+	json_t *perf_skipped = NULL;
 	unsigned armed = 0;
 	int ret = 0;
 
@@ -143,6 +163,9 @@ static int case_main(struct ms_ctx *ctx, const struct ms_run_opts *o)
 	}
 	if (wl->probe && (ret = wl->probe(ctx)))
 		return ret;
+	/* Before setup: workers spawned there must inherit the counters (they start disabled). */
+	if ((ret = ms_perf_open(&perf, c->perf, &perf_skipped)))
+		return ms_error(ctx, -ret, "perf=%s: %s", c->perf, strerror(-ret));
 	ctx->shm->phase = MS_PH_SETUP;
 	for (; armed < c->ninj; armed++)
 		if (c->inj[armed]->arm && (ret = c->inj[armed]->arm(ctx)))
@@ -152,6 +175,7 @@ static int case_main(struct ms_ctx *ctx, const struct ms_run_opts *o)
 	ctx->shm->phase = MS_PH_RUN;
 	ctx->start_ns = ms_now_ns();
 	ctx->deadline_ns = c->duration_ns ? ctx->start_ns + (uint64_t)c->duration_ns : 0;
+	ms_perf_enable(perf);
 	for (uint64_t it = 0; !c->iterations || it < c->iterations; it++) {
 		if (it && ms_should_stop(ctx))
 			break;
@@ -168,18 +192,32 @@ out_disarm:
 	while (armed--)
 		if (c->inj[armed]->disarm)
 			c->inj[armed]->disarm(ctx);
+	ms_perf_disable(perf);
+	if (perf_skipped)
+		perf_store(ctx, perf, perf_skipped);
+	ms_perf_close(perf);
+	json_decref(perf_skipped);
 	ctx->shm->phase = MS_PH_DONE;
 	return ret;
 }
 
-static void case_child(struct ms_ctx *ctx, const struct ms_run_opts *o, pid_t runner)
+static void case_child(struct ms_ctx *ctx, const struct ms_run_opts *o, pid_t runner,
+		       int gate[2])
 {
+	char go;
 	int ret;
 
 	setpgid(0, 0);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != runner)
 		_exit(125);
+	/* --perf-record: wait until perf follows us, or our workers would escape it. */
+	if (gate[0] >= 0) {
+		close(gate[1]);
+		if (read(gate[0], &go, 1) != 1)
+			_exit(125);
+		close(gate[0]);
+	}
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
 	ret = case_main(ctx, o);
@@ -328,12 +366,46 @@ static json_t *kmsg_json(const struct ms_kmsg_watch *k)
 			 "excerpt", ex, "watched", k->fd >= 0, "lines", (json_int_t)k->total);
 }
 
+/* Per-op counts: the counters over the workload's first counter metric (its op count). */
+static json_t *perf_json(const struct ms_shm *shm)
+{
+	json_t *p, *per_op, *v;
+	const char *name;
+	uint64_t ops = 0;
+	const char *op = NULL;
+
+	if (!shm->perf[0])
+		return NULL;
+	p = json_loads(shm->perf, 0, NULL);
+	if (!p)
+		return json_pack("{s:s}", "error", "unreadable perf counters");
+	for (unsigned i = 0; i < shm->nmetrics && i < MS_MAX_METRICS && !op; i++)
+		if (shm->defs[i].kind == MS_M_COUNTER) {
+			op = shm->defs[i].name;
+			ops = shm->counters[i];
+		}
+	if (!op || !ops)
+		return p;
+	per_op = json_object();
+	json_object_foreach(json_object_get(p, "counters"), name, v)
+		if (json_is_integer(json_object_get(v, "value")))
+			json_object_set_new(per_op, name, json_real((double)json_integer_value(
+				json_object_get(v, "value")) / (double)ops));
+	json_object_set_new(p, "per_op", json_pack("{s:s, s:I, s:o}", "op", op, "ops",
+						 (json_int_t)ops, "counters", per_op));
+	return p;
+}
+
 static int run_repeat(const struct ms_suite *s, const struct ms_run_opts *o,
 		      struct ms_journal *j, struct ms_sink *sink, unsigned idx, unsigned rep,
 		      enum ms_verdict *out)
 {
 	const struct ms_case *c = &s->cases[idx];
 	struct case_watch w = { 0 };
+	json_t *pj, *perf_rec = NULL;
+	int gate[2] = { -1, -1 };
+	pid_t perf_pid = -1;
+	char prdir[4096];
 	struct ms_kmsg_watch k;
 	struct ms_ctx ctx = { 0 };
 	char reason[1024];
@@ -377,6 +449,10 @@ static int run_repeat(const struct ms_suite *s, const struct ms_run_opts *o,
 	if (!ms_meminfo_kb("SecPageTables", &kb))
 		w.spt_before_kb = w.spt_peak_kb = kb;
 
+	if (o->perf_record_dir && pipe2(gate, O_CLOEXEC) < 0) {
+		ret = -errno;
+		goto out_journal;
+	}
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0) {
@@ -384,9 +460,35 @@ static int run_repeat(const struct ms_suite *s, const struct ms_run_opts *o,
 		goto out_journal;
 	}
 	if (pid == 0)
-		case_child(&ctx, o, getppid());
+		case_child(&ctx, o, getppid(), gate);
 	setpgid(pid, pid);	/* also in the child: whichever runs first */
+	if (o->perf_record_dir) {
+		char why[256];
+		int pr;
+
+		snprintf(prdir, sizeof(prdir), "%s/perf-%s-%u", o->perf_record_dir, c->name, rep);
+		pr = ms_mkdir_p(prdir, 0755);
+		if (!pr)
+			pr = ms_perf_record_start(prdir, pid, &perf_pid);
+		if (pr == MS_SKIP) {
+			ms_perf_record_check(why, sizeof(why));
+			perf_rec = json_pack("{s:s}", "skipped", why);
+		} else if (pr) {
+			perf_rec = json_pack("{s:s}", "error", strerror(-pr));
+		}
+		close(gate[0]);
+		if (write(gate[1], "g", 1) != 1)
+			perror("perf-record gate");
+		close(gate[1]);
+	}
 	wait_case(pid, c->timeout_ns, &w);
+	if (perf_pid > 0) {
+		json_t *top = NULL;
+		int pr = ms_perf_record_stop(prdir, perf_pid, &top);
+
+		perf_rec = pr ? json_pack("{s:s}", "error", strerror(-pr)) :
+			   json_pack("{s:s, s:o}", "dir", prdir, "top", top);
+	}
 
 	ms_kmsg_poll(&k);
 	v = judge(ctx.shm, &w, &k, reason, sizeof(reason));
@@ -402,6 +504,10 @@ static int run_repeat(const struct ms_suite *s, const struct ms_run_opts *o,
 	json_object_set_new(ev, "metrics", ms_shm_metrics_json(ctx.shm));
 	json_object_set_new(ev, "checks", ms_shm_checks_json(ctx.shm));
 	json_object_set_new(ev, "notes", ms_shm_notes_json(ctx.shm));
+	if ((pj = perf_json(ctx.shm)))
+		json_object_set_new(ev, "perf", pj);
+	if (perf_rec)
+		json_object_set_new(ev, "perf_record", perf_rec);
 	sample_pagetables(&w);
 	kb = 0;
 	ms_meminfo_kb("PageTables", &kb);

@@ -15,6 +15,7 @@
 #include <ini.h>
 
 #include "mmstorm/inject.h"
+#include "mmstorm/perf.h"
 #include "mmstorm/registry.h"
 #include "mmstorm/suite.h"
 #include "mmstorm/workload.h"
@@ -30,7 +31,7 @@
 #define NS_PER_DAY (86400LL * 1000000000LL)
 
 enum { CP_WORKLOAD, CP_INJECT, CP_REPEAT, CP_ITERATIONS, CP_DURATION, CP_TIMEOUT, CP_SEED,
-       CP_COUNT };
+       CP_PERF, CP_COUNT };
 
 const struct ms_param ms_case_params[] = {
 	[CP_WORKLOAD] = { .name = "workload", .type = MS_P_STRING, .def = NULL, .unit = "",
@@ -54,6 +55,10 @@ const struct ms_param ms_case_params[] = {
 	[CP_SEED] = { .name = "seed", .type = MS_P_INT, .def = "0", .unit = "",
 		      .min = 0, .max = INT64_MAX,
 		      .help = "random seed; 0 = derived from the suite seed and the case index" },
+	[CP_PERF] = { .name = "perf", .type = MS_P_STRING, .def = "default", .unit = "",
+		      .min = 1, .max = 0,
+		      .help = "perf counters per repeat: default, none, or a comma list of events "
+			      "(page-faults, cycles, tlb:tlb_flush, ...; docs/perf.md)" },
 	[CP_COUNT] = { .name = NULL },
 };
 
@@ -847,6 +852,7 @@ static void apply_case_keys(struct ms_case *c, const struct ms_pval *v, uint64_t
 	if (!c->iterations && !c->duration_ns)
 		c->iterations = 1;
 	c->seed = (uint64_t)v[CP_SEED].i;
+	snprintf(c->perf, sizeof(c->perf), "%s", v[CP_PERF].s);
 	if (!c->seed)
 		c->seed = mix64(suite_seed ^ mix64(idx + 1));
 }
@@ -916,6 +922,7 @@ static int load_case(struct parser *p, const struct section *sec, struct ms_suit
 	struct ms_case *c = &s->cases[idx];
 	struct binding b[2 + MS_MAX_INJECT] = { 0 };
 	struct ms_pval cvals[CP_COUNT];
+	char perr[256];
 	size_t nb = 1;
 	bool checkable;
 	int ret;
@@ -939,6 +946,9 @@ static int load_case(struct parser *p, const struct section *sec, struct ms_suit
 	for (size_t i = 0; i < nb; i++)
 		fill_values(p, sec, &b[i]);
 	apply_case_keys(c, cvals, s->seed, idx);
+	if (ms_perf_spec_check(c->perf, perr, sizeof(perr)))
+		fail(p, b[0].src[CP_PERF] ? b[0].src[CP_PERF]->line : sec->line, "[%s] key 'perf': %s",
+		     sec->name, perr + 6);
 out_free:
 	for (size_t i = 0; i < 2 + MS_MAX_INJECT; i++)
 		free(b[i].src);
