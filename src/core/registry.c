@@ -8,9 +8,11 @@
 extern const struct ms_workload ms_wl_fork_storm;
 extern const struct ms_workload ms_wl_guest_crash;
 extern const struct ms_workload ms_wl_guest_hang;
+extern const struct ms_workload ms_wl_pfnmap;
 
 const struct ms_workload *const ms_workloads[] = {
 	&ms_wl_fork_storm,
+	&ms_wl_pfnmap,
 	&ms_wl_guest_crash,
 	&ms_wl_guest_hang,
 	NULL
