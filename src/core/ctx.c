@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/core.h"
+#include "mmstorm/inject.h"
 #include "mmstorm/journal.h"
 #include "mmstorm/util.h"
 
@@ -43,33 +44,45 @@ int ms_ctx_param_index(const struct ms_ctx *ctx, const char *name)
 	return -1;
 }
 
-static const struct ms_pval *param_val(const struct ms_ctx *ctx, const char *name)
+/*
+ * A case's parameters: the workload's, then those of its injectors (a suite key sets every
+ * parameter of that name in the case, so one name means one value whoever asks).
+ */
+static const struct ms_pval *param_lookup(const struct ms_ctx *ctx, const char *name,
+					  const struct ms_param **pp)
 {
+	const struct ms_case *c = ctx->c;
 	int i = ms_ctx_param_index(ctx, name);
 
-	if (i < 0) {
-		/* A workload asking for a parameter it does not declare is a programming error. */
-		fprintf(stderr, "mmstorm: workload %s has no parameter '%s'\n", ctx->c->wl->name,
-			name);
-		abort();
+	if (i >= 0) {
+		*pp = &c->wl->params[i];
+		return &c->vals[i];
 	}
-	return &ctx->c->vals[i];
+	for (unsigned k = 0; k < c->ninj; k++)
+		for (int n = 0; c->inj[k]->params && c->inj[k]->params[n].name; n++)
+			if (!strcmp(c->inj[k]->params[n].name, name)) {
+				*pp = &c->inj[k]->params[n];
+				return &c->inj_vals[k][n];
+			}
+	/* Asking for a parameter nobody in the case declares is a programming error. */
+	fprintf(stderr, "mmstorm: case %s (%s) has no parameter '%s'\n", c->name, c->wl->name,
+		name);
+	abort();
 }
 
 int64_t ms_param_i(const struct ms_ctx *ctx, const char *name)
 {
-	return param_val(ctx, name)->i;
+	const struct ms_param *p;
+
+	return param_lookup(ctx, name, &p)->i;
 }
 
 const char *ms_param_s(const struct ms_ctx *ctx, const char *name)
 {
-	int i = ms_ctx_param_index(ctx, name);
-	const struct ms_pval *v = param_val(ctx, name);
-	const struct ms_param *p = &ctx->c->wl->params[i];
+	const struct ms_param *p;
+	const struct ms_pval *v = param_lookup(ctx, name, &p);
 
-	if (p->type == MS_P_ENUM)
-		return p->choices[v->i];
-	return v->s;
+	return p->type == MS_P_ENUM ? p->choices[v->i] : v->s;
 }
 
 void *ms_priv(const struct ms_ctx *ctx)
