@@ -11,6 +11,7 @@
 
 #include "core/core.h"
 #include "mmstorm/journal.h"
+#include "mmstorm/perf.h"
 #include "mmstorm/util.h"
 #include "mmstorm/vm.h"
 
@@ -56,7 +57,8 @@ static double bench_sample_cost_ns(void)
 
 /* fork-storm through the full harness: forks per second from its own counters. */
 static int run_fork_storm(struct ms_journal *j, const char *region, const char *size,
-			  unsigned workers, unsigned children, double secs, double *rate)
+			  unsigned workers, unsigned children, double secs, const char *perf,
+			  double *rate)
 {
 	char text[1024], err[512];
 	struct capture_sink sink = { .base.event = capture_event };
@@ -68,8 +70,8 @@ static int run_fork_storm(struct ms_journal *j, const char *region, const char *
 
 	snprintf(text, sizeof(text),
 		 "[global]\nname=bench\n[fork-storm]\nworkload=fork-storm\nregion=%s\nsize=%s\n"
-		 "workers=%u\nchildren=%u\naction=exit\nduration=%lldms\ntimeout=%.0fs\n",
-		 region, size, workers, children, (long long)(secs * 1000), secs * 4 + 30);
+		 "workers=%u\nchildren=%u\naction=exit\nduration=%lldms\ntimeout=%.0fs\nperf=%s\n",
+		 region, size, workers, children, (long long)(secs * 1000), secs * 4 + 30, perf);
 	if ((ret = ms_suite_load_mem(&s, "bench", text, strlen(text), err, sizeof(err)))) {
 		fprintf(stderr, "bench: %s\n", err);
 		return ret;
@@ -183,13 +185,51 @@ static double median(const double *v, unsigned n)
 	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
+/*
+ * What counting mode costs: fork-storm with perf=default against perf=none, in pairs whose
+ * order alternates so load from elsewhere hits both alike; the median of the pair ratios.
+ */
+static int bench_perf(struct ms_journal *j, const char *size, unsigned workers,
+		      unsigned children, double secs, unsigned rounds)
+{
+	double off[MAX_ROUNDS], on[MAX_ROUNDS], ratio[MAX_ROUNDS];
+	int ret = 0;
+
+	if (ms_perf_unavailable()) {
+		printf("%-52s %10s     (%s)\n", "overhead of perf counting", "SKIP",
+		       ms_perf_unavailable());
+		return 0;
+	}
+	for (unsigned r = 0; r < rounds && !ret; r++) {
+		const char *first = r % 2 ? "default" : "none", *second = r % 2 ? "none" : "default";
+		double *a = r % 2 ? &on[r] : &off[r], *b = r % 2 ? &off[r] : &on[r];
+
+		ret = run_fork_storm(j, "anon", size, workers, children, secs, first, a);
+		if (!ret)
+			ret = run_fork_storm(j, "anon", size, workers, children, secs, second, b);
+		ratio[r] = off[r] > 0 ? on[r] / off[r] : 0;
+	}
+	if (ret)
+		return ret;
+	printf("%-52s %10.0f forks/s\n", "fork-storm, perf=none", median(off, rounds));
+	printf("%-52s %10.0f forks/s\n", "fork-storm, perf=default (counting mode)",
+	       median(on, rounds));
+	printf("%-52s %9.2f%%     (target <= 2%%; per round:", "overhead of perf counting",
+	       100.0 * (1.0 - median(ratio, rounds)));
+	for (unsigned r = 0; r < rounds; r++)
+		printf(" %.3f", ratio[r]);
+	printf(")\n");
+	return 0;
+}
+
 static void bench_usage(FILE *f)
 {
 	fprintf(f, "usage: mmstorm bench [--seconds S] [--rounds N] [--workers N] [--children N] [--size SIZE]"
 		   " [--vm ...]\n"
 		   "  Prints the cost of recording one sample, the fork-storm op rate with full\n"
 		   "  instrumentation vs a bare fork/exit/wait loop in C, and vs stress-ng --fork\n"
-		   "  (when installed). `mmstorm bench --vm ...` measures the VM runner instead.\n");
+		   "  (when installed), and the overhead of perf counting mode (perf=default vs none).\n"
+		   "  `mmstorm bench --vm ...` measures the VM runner instead.\n");
 }
 
 int ms_cmd_bench(int argc, char **argv)
@@ -242,14 +282,14 @@ int ms_cmd_bench(int argc, char **argv)
 	for (unsigned r = 0; r < rounds && !ret; r++) {
 		/* ABAB, then BABA: drift on a shared machine must not favour one side. */
 		if (r % 2 == 0) {
-			ret = run_fork_storm(j, "anon", size, workers, children, secs, &full[r]);
+			ret = run_fork_storm(j, "anon", size, workers, children, secs, "default", &full[r]);
 			if (!ret)
 				ret = run_bare((size_t)size_bytes, workers, children, secs, &bare[r]);
 		} else {
 			ret = run_bare((size_t)size_bytes, workers, children, secs, &bare[r]);
 			if (!ret)
 				ret = run_fork_storm(j, "anon", size, workers, children, secs,
-						     &full[r]);
+						     "default", &full[r]);
 		}
 		ratio[r] = bare[r] > 0 ? full[r] / bare[r] : 0;
 	}
@@ -269,12 +309,14 @@ int ms_cmd_bench(int argc, char **argv)
 	if (run_stress_ng(workers, secs, &sng)) {
 		printf("%-52s %10s     (stress-ng not installed or no fork metrics)\n",
 		       "stress-ng --fork", "SKIP");
-	} else if (!run_fork_storm(j, "anon", "64K", workers, children, secs, &small)) {
+	} else if (!run_fork_storm(j, "anon", "64K", workers, children, secs, "default",
+				     &small)) {
 		printf("%-52s %10.0f forks/s\n", "fork-storm, full instrumentation, 64K region", small);
 		printf("%-52s %10.0f forks/s\n", "stress-ng --fork (bogo ops/s, real time)", sng);
 		printf("%-52s %10.3f     (target >= 1.0)\n", "ratio fork-storm / stress-ng",
 		       small / sng);
 	}
+	ret = bench_perf(j, size, workers, children, secs, rounds);
 out:
 	ms_journal_restore_to(j, 0, stderr);
 	ms_journal_close(j);
