@@ -534,6 +534,30 @@ out_shm:
 	return ret;
 }
 
+static void emit_not_selected(struct ms_sink *sink, const struct ms_case *c, unsigned idx,
+			      const char *filter)
+{
+	char reason[160];
+	json_t *ev = event_new("case_end");
+
+	snprintf(reason, sizeof(reason), "not selected (--case %s)", filter);
+	json_object_set_new(ev, "case", json_string(c->name));
+	json_object_set_new(ev, "index", json_integer(idx));
+	json_object_set_new(ev, "repeat", json_integer(0));
+	json_object_set_new(ev, "verdict", json_string("SKIP"));
+	json_object_set_new(ev, "reason", json_text(reason));
+	json_object_set_new(ev, "duration_ns", json_integer(0));
+	json_object_set_new(ev, "iterations", json_integer(0));
+	json_object_set_new(ev, "metrics", json_object());
+	json_object_set_new(ev, "checks", json_pack("{s:i, s:i, s:[]}", "run", 0, "failed", 0,
+						  "failures"));
+	json_object_set_new(ev, "notes", json_array());
+	json_object_set_new(ev, "pgtables", json_object());
+	json_object_set_new(ev, "kmsg", json_pack("{s:s, s:s, s:[]}", "class", "none", "first",
+						 "", "excerpt"));
+	emit(sink, ev);
+}
+
 int ms_run_suite(const struct ms_suite *s, const struct ms_run_opts *o, struct ms_journal *j,
 		 struct ms_sink *sink, int *interrupted)
 {
@@ -551,8 +575,11 @@ int ms_run_suite(const struct ms_suite *s, const struct ms_run_opts *o, struct m
 	if ((ret = emit_run_start(sink, s, o)))
 		return ret;
 	for (unsigned i = o->first_case; i < s->ncases && !ms_interrupt_sig; i++) {
-		if (o->case_filter && strcmp(o->case_filter, s->cases[i].name))
+		if (o->case_filter && strcmp(o->case_filter, s->cases[i].name)) {
+			/* Reported, so KTAP numbering and the plan stay those of the whole suite. */
+			emit_not_selected(sink, &s->cases[i], i, o->case_filter);
 			continue;
+		}
 		for (unsigned r = 0; r < s->cases[i].repeat && !ms_interrupt_sig; r++) {
 			if (o->only_repeat >= 0 && (unsigned)o->only_repeat != r)
 				continue;
