@@ -268,13 +268,35 @@ static void md_diffs(FILE *f, const json_t *cmp, const char *const *labels, unsi
 	fprintf(f, "\n");
 }
 
+static void md_metric_row(FILE *f, const json_t *c, const json_t *m, const char *const *labels,
+			  unsigned n)
+{
+	json_t *medians = json_object_get(m, "median"), *ratios = json_object_get(m, "ratio");
+
+	fprintf(f, "| %s | %s | %s |", json_string_value(json_object_get(c, "case")),
+		json_string_value(json_object_get(m, "metric")),
+		json_string_value(json_object_get(m, "unit")));
+	for (unsigned r = 0; r < n; r++)
+		md_value(f, json_object_get(medians, labels[r]));
+	for (unsigned r = 1; r < n; r++) {
+		json_t *ratio = json_object_get(ratios, labels[r]);
+
+		if (json_is_number(ratio))
+			fprintf(f, " %.3f |", json_number_value(ratio));
+		else
+			fprintf(f, " - |");
+	}
+	fprintf(f, "\n");
+}
+
 static void md_metrics(FILE *f, const json_t *cmp, const char *const *labels, unsigned n)
 {
 	json_t *c, *m;
 	size_t i, k;
 
-	fprintf(f, "## Metrics\n\nMedian over the completed repeats (histograms: p50; counters: "
-		"value; gauges: peak), and the ratio to %s.\n\n| case | metric | unit |", labels[0]);
+	fprintf(f, "## Metrics\n\nMedian over the completed repeats (histograms: p50; "
+		"counters: value; gauges: peak), and the ratio to %s.\n\n"
+		"| case | metric | unit |", labels[0]);
 	for (unsigned r = 0; r < n; r++)
 		fprintf(f, " %s |", labels[r]);
 	for (unsigned r = 1; r < n; r++)
@@ -284,23 +306,8 @@ static void md_metrics(FILE *f, const json_t *cmp, const char *const *labels, un
 		fprintf(f, "---:|");
 	fprintf(f, "\n");
 	json_array_foreach(json_object_get(cmp, "cases"), i, c) {
-		json_array_foreach(json_object_get(c, "metrics"), k, m) {
-			fprintf(f, "| %s | %s | %s |", json_string_value(json_object_get(c, "case")),
-				json_string_value(json_object_get(m, "metric")),
-				json_string_value(json_object_get(m, "unit")));
-			for (unsigned r = 0; r < n; r++)
-				md_value(f, json_object_get(json_object_get(m, "median"), labels[r]));
-			for (unsigned r = 1; r < n; r++) {
-				json_t *ratio = json_object_get(json_object_get(m, "ratio"),
-								labels[r]);
-
-				if (json_is_number(ratio))
-					fprintf(f, " %.3f |", json_number_value(ratio));
-				else
-					fprintf(f, " - |");
-			}
-			fprintf(f, "\n");
-		}
+		json_array_foreach(json_object_get(c, "metrics"), k, m)
+			md_metric_row(f, c, m, labels, n);
 	}
 }
 

@@ -20,9 +20,9 @@ static void bench_vm_usage(FILE *f)
 		"usage: mmstorm bench --vm --kernel KERNEL [--kernel KERNEL2 ...] [--cases N]\n"
 		"                     [--accel tcg|kvm|auto] [--agent PATH]\n"
 		"  Boots each kernel with a suite of N tiny cases (fork-storm, one iteration) and\n"
-		"  prints QEMU start to the guest's run_start, QEMU start to the first case result,\n"
-		"  wall time per case after the first, and mmstorm's own CPU time per case while\n"
-		"  it watches the guest. Default accelerator: tcg, default N: 8.\n");
+		"  prints QEMU start to the guest's run_start and to the first case result,\n"
+		"  the wall time per case after the first, and mmstorm's own CPU time per\n"
+		"  case while it watches the guest. Default accelerator: tcg, default N: 8.\n");
 }
 
 static int bench_suite(const char *path, unsigned ncases)
@@ -47,17 +47,17 @@ static void bench_print(const struct ms_vm_opts *o, const struct ms_vm_stats *st
 			unsigned ncases)
 {
 	printf("# mmstorm bench --vm: %u cases of fork-storm (1 iteration) per kernel\n", ncases);
-	printf("%-36s %12s %12s %12s %14s %6s\n", "kernel", "run_start s", "1st result s",
-	       "wall/case s", "host CPU/case", "boots");
+	printf("%-24s %12s %12s %12s %12s %14s %6s\n", "kernel", "run_start s", "1st result s",
+	       "wall/case s", "QEMU up s", "host CPU/case", "boots");
 	for (unsigned i = 0; i < o->nkernels; i++) {
 		const struct ms_vm_stats *s = &st[i];
-		double per_case = s->case_ends > 1 && s->first_boot_to_case_end_ns >= 0 ?
-			(s->wall_ns - s->first_boot_to_case_end_ns) / 1e9 / (s->case_ends - 1) : 0;
+		double per_case = s->case_ends < 2 ? 0 :
+			(s->last_result_at_ns - s->first_result_at_ns) / 1e9 / (s->case_ends - 1);
 
-		printf("%-36.36s %12.2f %12.2f %12.2f %11.2f ms %6u\n", s->label,
+		printf("%-24.24s %12.2f %12.2f %12.3f %12.2f %11.2f ms %6u\n", s->label,
 		       s->first_boot_to_run_start_ns / 1e9, s->first_boot_to_case_end_ns / 1e9,
-		       per_case, s->case_ends ? s->host_cpu_ns / 1e6 / s->case_ends : 0,
-		       s->boots);
+		       per_case, s->wall_ns / 1e9,
+		       s->case_ends ? s->host_cpu_ns / 1e6 / s->case_ends : 0, s->boots);
 	}
 }
 

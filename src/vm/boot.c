@@ -27,10 +27,18 @@ uint64_t ms_vm_t_ns(const struct ms_vm *vm)
 
 static void vm_forward(struct ms_vm_kernel_run *kr, json_t *ev)
 {
-	if (kr->started)
-		ms_out_event(kr->out, ev);
-	else if (json_array_append_new(kr->pending, ev))
-		fprintf(stderr, "# vm: %s: out of memory keeping a log event\n", kr->k.label);
+	bool result = !strcmp(json_string_value(json_object_get(ev, "ev")) ?: "", "case_end");
+
+	if (!kr->started) {
+		if (json_array_append_new(kr->pending, ev))
+			fprintf(stderr, "# vm: %s: out of memory keeping an event\n",
+				kr->k.label);
+		return;
+	}
+	ms_out_event(kr->out, ev);
+	/* Even a kill -9 of mmstorm then leaves a run.json with every result so far. */
+	if (result && ms_out_write(kr->out, "running"))
+		fprintf(stderr, "# vm: %s: cannot write run.json\n", kr->k.label);
 }
 
 void ms_vm_log(struct ms_vm *vm, struct ms_vm_kernel_run *kr, bool problem, const char *fmt,
@@ -155,6 +163,19 @@ static void boot_case_start(struct ms_boot *b, json_t *ev)
 	vm_forward(b->kr, ev);
 }
 
+static void boot_count_result(struct ms_boot *b)
+{
+	struct ms_vm_stats *st = &b->kr->stats;
+	uint64_t now = ms_now_ns();
+
+	st->case_ends++;
+	if (st->first_boot_to_case_end_ns < 0)
+		st->first_boot_to_case_end_ns = (int64_t)(now - b->start_ns);
+	if (!st->first_result_at_ns)
+		st->first_result_at_ns = now;
+	st->last_result_at_ns = now;
+}
+
 static void boot_case_end(struct ms_boot *b, json_t *ev)
 {
 	struct ms_vm_kernel_run *kr = b->kr;
@@ -168,9 +189,7 @@ static void boot_case_end(struct ms_boot *b, json_t *ev)
 		b->open_index = -1;
 	if (index > b->last_ended)
 		b->last_ended = index;
-	kr->stats.case_ends++;
-	if (kr->stats.first_boot_to_case_end_ns < 0)
-		kr->stats.first_boot_to_case_end_ns = (int64_t)(ms_now_ns() - b->start_ns);
+	boot_count_result(b);
 	if (b->vm->nkr > 1)
 		fprintf(stderr, "# vm: %s: %s repeat %d: %s\n", kr->k.label,
 			b->vm->suite->cases[index].name, repeat,
@@ -236,7 +255,7 @@ static const char *boot_verdict(struct ms_boot *b, enum ms_boot_end end, int64_t
 	}
 	if (end == MS_BOOT_HUNG) {
 		snprintf(reason, len, "no progress from the guest for %.0f s (case timeout %.0f s "
-			 "+ margin %.0f s): QEMU stopped", (ms_now_ns() - b->last_event_ns) / 1e9,
+			 "+ margin %.0f s): QEMU killed", (ms_now_ns() - b->last_event_ns) / 1e9,
 			 timeout_ns / 1e9, o->margin_ns / 1e9);
 		return "TIMEOUT";
 	}
@@ -244,41 +263,52 @@ static const char *boot_verdict(struct ms_boot *b, enum ms_boot_end end, int64_t
 	return "CRASH";
 }
 
+/* A case_end in the guest's format; the console excerpt is its kmsg excerpt and "console". */
+static json_t *host_case_end(struct ms_boot *b, const struct ms_case *c, int index, int repeat,
+			     const char *verdict, const char *reason)
+{
+	json_t *excerpt = ms_vmcon_excerpt(b->con);
+	uint64_t dur = index == b->open_index ? ms_now_ns() - b->open_since_ns : 0;
+
+	if (!excerpt)
+		return NULL;
+	return json_pack("{s:s, s:I, s:s, s:i, s:i, s:s, s:s, s:I, s:I, s:{},"
+			 " s:{s:I, s:I, s:[]}, s:[s], s:{}, s:{s:s, s:s, s:O}, s:o}",
+			 "ev", "case_end", "t_ns", (json_int_t)ms_vm_t_ns(b->vm),
+			 "case", c->name, "index", index, "repeat", repeat,
+			 "verdict", verdict, "reason", reason,
+			 "duration_ns", (json_int_t)dur, "iterations", (json_int_t)0,
+			 "metrics",
+			 "checks", "run", (json_int_t)0, "failed", (json_int_t)0, "failures",
+			 "notes", "result made by the host: the guest could not report this case",
+			 "pgtables",
+			 "kmsg", "class", b->con->hit ? "CRASH" : "none", "first", b->con->first,
+			 "excerpt", excerpt,
+			 "console", excerpt);
+}
+
 void ms_boot_close_case(struct ms_boot *b, enum ms_boot_end end)
 {
 	struct ms_vm_kernel_run *kr = b->kr;
 	const struct ms_case *c;
-	char reason[1024];
 	const char *verdict;
-	json_t *ev, *excerpt;
+	char reason[1024];
 	int index, repeat;
+	json_t *ev;
 
 	index = ms_out_open_case(kr->out, &repeat);
 	c = boot_case(b, index);
 	if (!c)
 		return;
 	verdict = boot_verdict(b, end, c->timeout_ns, reason, sizeof(reason));
-	excerpt = ms_vmcon_excerpt(b->con);
-	ev = json_pack("{s:s, s:I, s:s, s:i, s:i, s:s, s:s, s:I, s:I, s:{}, "
-		       "s:{s:I, s:I, s:[]}, s:[s], s:{}, s:{s:s, s:s, s:O}, s:o}",
-		       "ev", "case_end", "t_ns", (json_int_t)ms_vm_t_ns(b->vm), "case", c->name,
-		       "index", index, "repeat", repeat, "verdict", verdict, "reason", reason,
-		       "duration_ns", (json_int_t)(index == b->open_index ?
-						   ms_now_ns() - b->open_since_ns : 0),
-		       "iterations", (json_int_t)0, "metrics",
-		       "checks", "run", (json_int_t)0, "failed", (json_int_t)0, "failures",
-		       "notes", "result made by the host: the guest could not report this case",
-		       "pgtables",
-		       "kmsg", "class", b->con->hit ? "CRASH" : "none", "first", b->con->first,
-		       "excerpt", excerpt,
-		       "console", excerpt ? excerpt : json_array());
+	ev = host_case_end(b, c, index, repeat, verdict, reason);
 	if (!ev) {
 		fprintf(stderr, "# vm: %s: out of memory recording case %s\n", kr->k.label,
 			c->name);
 		return;
 	}
 	b->open_index = -1;
-	kr->stats.case_ends++;
+	boot_count_result(b);
 	if (b->vm->nkr > 1)
 		fprintf(stderr, "# vm: %s: %s repeat %d: %s\n", kr->k.label, c->name, repeat,
 			verdict);
@@ -398,7 +428,12 @@ static enum ms_boot_end boot_exited(struct ms_boot *b)
 		return MS_BOOT_DONE;
 	if (!b->nevents && WIFEXITED(b->q.status) && WEXITSTATUS(b->q.status) == 127)
 		return MS_BOOT_NOSTART;
-	if (b->vm->kvm && !b->nevents)
+	/*
+	 * QEMU itself failing under KVM (an assertion, an error exit) before the guest said
+	 * anything is KVM's doing; a clean exit is a guest that reset, as after a panic.
+	 */
+	if (b->vm->kvm && !b->nevents &&
+	    (!WIFEXITED(b->q.status) || WEXITSTATUS(b->q.status)))
 		return MS_BOOT_KVM_FAILED;
 	return MS_BOOT_DIED;
 }

@@ -155,6 +155,8 @@ int ms_cpio_file_from(struct ms_cpio *c, const char *name, unsigned perm, const 
 	}
 	if (!ret)
 		ret = cpio_pad(c, (size_t)st.st_size);
+	else if (!c->err)
+		c->err = ret;	/* a header without its data: the archive is unusable */
 out_close:
 	close(fd);
 	return ret;

@@ -174,8 +174,10 @@ static int deb_find(struct ms_vm_kernel *k, char *err, size_t errlen)
 			 k->input, n);
 		return -ENOENT;
 	}
-	if (snprintf(k->image, sizeof(k->image), "%s/vmlinuz-%s", boot, ver) >= (int)sizeof(k->image) ||
-	    snprintf(k->config, sizeof(k->config), "%s/config-%s", boot, ver) >= (int)sizeof(k->config)) {
+	if (snprintf(k->image, sizeof(k->image), "%s/vmlinuz-%s", boot, ver) >=
+	    (int)sizeof(k->image) ||
+	    snprintf(k->config, sizeof(k->config), "%s/config-%s", boot, ver) >=
+	    (int)sizeof(k->config)) {
 		snprintf(err, errlen, "%s: path too long", boot);
 		return -ENAMETOOLONG;
 	}
@@ -220,8 +222,10 @@ int ms_vm_kernel_resolve(struct ms_vm_kernel *k, const char *input, const char *
 	ms_strlcpy(k->input, input, sizeof(k->input));
 	ms_strlcpy(k->config_source, "none", sizeof(k->config_source));
 	if (stat(input, &st) < 0) {
-		snprintf(err, errlen, "%s: %s", input, strerror(errno));
-		return -errno;
+		int ret = -errno;
+
+		snprintf(err, errlen, "%s: %s", input, strerror(-ret));
+		return ret;
 	}
 	if (S_ISDIR(st.st_mode))
 		return resolve_builddir(k, input, err, errlen);

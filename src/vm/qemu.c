@@ -214,6 +214,9 @@ void ms_qemu_kill(struct ms_qemu *q)
 	q->exited = true;
 }
 
+static const char shell_plain[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+				  "0123456789-_=.,:/+@%";
+
 /* Shell-quoted, so the recorded command can be pasted to reproduce a boot by hand. */
 char *ms_qemu_cmdline_str(const struct ms_qemu *q)
 {
@@ -228,8 +231,7 @@ char *ms_qemu_cmdline_str(const struct ms_qemu *q)
 	o = out;
 	for (int i = 0; i < q->argc; i++) {
 		const char *a = q->argv[i];
-		bool plain = *a && !a[strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-					     "0123456789-_=.,:/+@%")];
+		bool plain = *a && !a[strspn(a, shell_plain)];
 
 		if (i)
 			*o++ = ' ';

@@ -34,7 +34,8 @@ int ms_vmstream_init(struct ms_vmstream *s, void (*on_event)(void *, json_t *),
 		     void *arg)
 {
 	memset(s, 0, sizeof(*s));
-	s->buf = malloc(MS_VMSTREAM_LINE_MAX);
+	s->cap = 65536;
+	s->buf = malloc(s->cap);
 	if (!s->buf)
 		return -ENOMEM;
 	s->on_event = on_event;
@@ -49,15 +50,17 @@ void ms_vmstream_free(struct ms_vmstream *s)
 	s->buf = NULL;
 }
 
+/* Both texts may quote guest bytes (jansson's messages do): they leave here printable. */
 static void stream_bad(struct ms_vmstream *s, unsigned long lineno, const char *why,
 		       const char *line, size_t len)
 {
-	char excerpt[EXCERPT_MAX * 4 + 1];
+	char excerpt[EXCERPT_MAX * 4 + 1], clean[512];
 
 	s->nbad++;
 	ms_vm_printable(excerpt, sizeof(excerpt), line, len < EXCERPT_MAX ? len : EXCERPT_MAX);
+	ms_vm_printable(clean, sizeof(clean), why, strlen(why));
 	if (s->on_bad)
-		s->on_bad(s->arg, lineno, why, excerpt);
+		s->on_bad(s->arg, lineno, clean, excerpt);
 }
 
 /* JSON allows only these control bytes, and only as whitespace between tokens. */
@@ -112,6 +115,26 @@ static void stream_line(struct ms_vmstream *s, const char *line, size_t len)
 		json_decref(ev);
 }
 
+/* Room for need bytes (at most the limit); false, and the line dropped, without memory. */
+static bool stream_room(struct ms_vmstream *s, size_t need)
+{
+	size_t cap = s->cap;
+	char *grown;
+
+	if (need <= cap)
+		return true;
+	while (cap < need)
+		cap *= 2;
+	if (cap > MS_VMSTREAM_LINE_MAX)
+		cap = MS_VMSTREAM_LINE_MAX;
+	grown = realloc(s->buf, cap);
+	if (!grown)
+		return false;
+	s->buf = grown;
+	s->cap = cap;
+	return true;
+}
+
 void ms_vmstream_feed(struct ms_vmstream *s, const void *data, size_t len)
 {
 	const char *p = data, *end = p + len;
@@ -121,8 +144,13 @@ void ms_vmstream_feed(struct ms_vmstream *s, const void *data, size_t len)
 		size_t n = (size_t)((nl ? nl : end) - p);
 
 		if (!s->dropping && s->len + n > MS_VMSTREAM_LINE_MAX) {
-			stream_bad(s, s->lineno + 1, "line longer than 64 KiB", s->len ? s->buf : p,
+			stream_bad(s, s->lineno + 1, "line longer than 8 MiB", s->len ? s->buf : p,
 				   s->len ? s->len : n);
+			s->dropping = true;
+			s->len = 0;
+		}
+		if (!s->dropping && !stream_room(s, s->len + n)) {
+			stream_bad(s, s->lineno + 1, "out of memory for the line", s->buf, s->len);
 			s->dropping = true;
 			s->len = 0;
 		}

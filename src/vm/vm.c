@@ -30,11 +30,12 @@ static void vm_usage(FILE *f)
 	fprintf(f,
 		"usage: mmstorm vm --kernel KERNEL [--kernel KERNEL2 ...] [options] [SUITE]\n"
 		"  Boots each KERNEL under QEMU with mmstorm as PID 1 and runs SUITE (default\n"
-		"  configs/quick.ini) inside. A guest crash or hang marks the running case CRASH or\n"
-		"  TIMEOUT and the guest is booted again from the next case. Several kernels: the\n"
-		"  suite runs on each, repeats alternate between kernels, and a comparison is made.\n"
-		"  Output: RESULTS/RUN-ID/LABEL/{run.json,events.jsonl,console-LABEL.log,...} and,\n"
-		"  for several kernels, RESULTS/RUN-ID/compare.{md,json}.\n\n"
+		"  configs/quick.ini) inside. A guest crash or hang marks the running case\n"
+		"  CRASH or TIMEOUT, and the guest is booted again from the next case.\n"
+		"  Several kernels: the suite runs on each, repeats alternate between the\n"
+		"  kernels, and a comparison is written.\n"
+		"  Output: RESULTS/RUN-ID/LABEL/{run.json,events.jsonl,console-LABEL.log,...},\n"
+		"  and RESULTS/RUN-ID/compare.{md,json} for several kernels.\n\n"
 		"  KERNEL: a bzImage, a Debian linux-image-*.deb, or a kernel build directory;\n"
 		"          LABEL=KERNEL names it in file names and reports.\n\n"
 		"options:\n"
@@ -44,15 +45,15 @@ static void vm_usage(FILE *f)
 		"  --smp N              guest CPUs (default: suite's vm_smp, else 2)\n"
 		"  --append TEXT        more kernel command line (after the suite's vm_append)\n"
 		"  --qemu-arg ARG       one more QEMU argument (repeatable)\n"
-		"  --accel kvm|tcg|auto accelerator (default auto: KVM if it really runs a guest)\n"
+		"  --accel kvm|tcg|auto accelerator (default auto: KVM if it runs a guest)\n"
 		"  --qemu BIN           QEMU binary (default qemu-system-x86_64)\n"
-		"  --agent PATH         static mmstorm for the guest (default $MMSTORM_AGENT, else\n"
-		"                       mmstorm-static next to this binary)\n"
+		"  --agent PATH         static mmstorm for the guest (default: $MMSTORM_AGENT,\n"
+		"                       else mmstorm-static next to this binary)\n"
 		"  --boot-timeout TIME  QEMU start to the guest's first event (default 300s)\n"
-		"  --hang-margin TIME   silence beyond a case's timeout before the guest counts as\n"
-		"                       hung (default 60s)\n"
-		"  --crash-grace TIME   after a panic on the console, wait this long for the guest\n"
-		"                       to go (default 15s)\n"
+		"  --hang-margin TIME   silence past a case's timeout before the guest counts\n"
+		"                       as hung (default 60s)\n"
+		"  --crash-grace TIME   after a panic on the console, wait this long for the\n"
+		"                       guest to go (default 15s)\n"
 		"  --plain-initrd       uncompressed initramfs\n"
 		"  --verbose, -v        metric summaries as KTAP diagnostics\n");
 }
@@ -114,7 +115,8 @@ int ms_vm_parse(struct ms_vm_opts *o, int argc, char **argv)
 		switch (c) {
 		case 'k':
 			if (o->nkernels == MS_VM_MAX_KERNELS)
-				bad = fprintf(stderr, "vm: at most %d kernels\n", MS_VM_MAX_KERNELS);
+				bad = fprintf(stderr, "vm: at most %d kernels\n",
+					      MS_VM_MAX_KERNELS);
 			else
 				o->kernels[o->nkernels++] = optarg;
 			break;
@@ -122,7 +124,8 @@ int ms_vm_parse(struct ms_vm_opts *o, int argc, char **argv)
 		case 'i': o->run_id = optarg; break;
 		case 'm':
 			if (ms_parse_size(optarg, &o->mem_bytes) || o->mem_bytes < (64 << 20))
-				bad = fprintf(stderr, "vm: --mem %s: expected a size >= 64M\n", optarg);
+				bad = fprintf(stderr, "vm: --mem %s: expected a size >= 64M\n",
+					      optarg);
 			break;
 		case 's':
 			if (ms_parse_int(optarg, &v) || v < 1 || v > 255)
@@ -151,7 +154,8 @@ int ms_vm_parse(struct ms_vm_opts *o, int argc, char **argv)
 		case 'M':
 		case 'G':
 			if (opt_time(optarg, &v))
-				bad = fprintf(stderr, "vm: %s: expected a time (e.g. 30s)\n", optarg);
+				bad = fprintf(stderr, "vm: %s: expected a time (e.g. 30s)\n",
+					      optarg);
 			*(c == 'b' ? &o->boot_timeout_ns : c == 'M' ? &o->margin_ns :
 			  &o->crash_grace_ns) = v;
 			break;
@@ -215,8 +219,9 @@ static int elf_static(const char *path, char *err, size_t errlen)
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		snprintf(err, errlen, "%.900s: %s", path, strerror(errno));
-		return -errno;
+		ret = -errno;
+		snprintf(err, errlen, "%.900s: %s", path, strerror(-ret));
+		return ret;
 	}
 	if (pread(fd, &eh, sizeof(eh), 0) != sizeof(eh) || memcmp(eh.e_ident, ELFMAG, SELFMAG) ||
 	    eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_machine != EM_X86_64) {
@@ -225,12 +230,13 @@ static int elf_static(const char *path, char *err, size_t errlen)
 		goto out;
 	}
 	for (unsigned i = 0; i < eh.e_phnum; i++) {
-		if (pread(fd, &ph, sizeof(ph), (off_t)(eh.e_phoff + i * (uint64_t)eh.e_phentsize)) !=
-		    sizeof(ph))
+		off_t off = (off_t)(eh.e_phoff + i * (uint64_t)eh.e_phentsize);
+
+		if (pread(fd, &ph, sizeof(ph), off) != sizeof(ph))
 			break;
 		if (ph.p_type == PT_INTERP) {
-			snprintf(err, errlen, "%.900s is dynamically linked: the guest needs a static "
-				 "mmstorm (the build's mmstorm-static)", path);
+			snprintf(err, errlen, "%.900s is dynamically linked: the guest needs a "
+				 "static mmstorm (the build's mmstorm-static)", path);
 			ret = -ENOEXEC;
 			break;
 		}
@@ -252,7 +258,7 @@ static int find_agent(struct ms_vm *vm, char *err, size_t errlen)
 		n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 		if (n <= 0) {
 			snprintf(err, errlen, "/proc/self/exe: %s", strerror(errno));
-			return -errno;
+			return -ENOENT;
 		}
 		exe[n] = '\0';
 		slash = strrchr(exe, '/');
@@ -316,6 +322,31 @@ out_in:
 	return ret;
 }
 
+/*
+ * The results keep the config, and the image of a package: the unpacked package (hundreds
+ * of MB of modules) goes at once, and the recorded QEMU command still works after the run.
+ */
+static int kr_keep_files(struct ms_vm_kernel_run *kr)
+{
+	char path[4200];
+	int ret;
+
+	if (kr->k.config[0]) {
+		snprintf(path, sizeof(path), "%s/kernel-%s.config", kr->dir, kr->k.label);
+		if (!copy_file(kr->k.config, path))
+			ms_strlcpy(kr->k.config, path, sizeof(kr->k.config));
+	}
+	if (!kr->k.tmpdir[0])
+		return 0;
+	snprintf(path, sizeof(path), "%s/vmlinuz-%s", kr->dir, kr->k.label);
+	ret = copy_file(kr->k.image, path);
+	if (ret)
+		return ret;
+	ms_strlcpy(kr->k.image, path, sizeof(kr->k.image));
+	ms_vm_kernel_cleanup(&kr->k);
+	return 0;
+}
+
 /* "LABEL=PATH" names a kernel, unless the whole text is itself an existing path. */
 static const char *split_label(const char *arg, char *label, size_t len)
 {
@@ -346,19 +377,22 @@ static void unique_label(struct ms_vm *vm, struct ms_vm_kernel_run *kr)
 
 static int kr_paths(struct ms_vm *vm, struct ms_vm_kernel_run *kr)
 {
-	const char *l = kr->k.label;
+	char l[sizeof(kr->k.label)], d[sizeof(kr->dir)];
 	int ret;
 
-	if (snprintf(kr->dir, sizeof(kr->dir), "%s/%s", vm->dir, l) >= (int)sizeof(kr->dir))
+	/* Copies: the names are built from members of the same struct they are written to. */
+	ms_strlcpy(l, kr->k.label, sizeof(l));
+	if (snprintf(d, sizeof(d), "%s/%s", vm->dir, l) >= (int)sizeof(d))
 		return -ENAMETOOLONG;
-	ret = ms_mkdir_p(kr->dir, 0755);
+	ret = ms_mkdir_p(d, 0755);
 	if (ret)
 		return ret;
-	snprintf(kr->initrd, sizeof(kr->initrd), "%s/initramfs-%s.cpio%s", kr->dir, l,
+	ms_strlcpy(kr->dir, d, sizeof(kr->dir));
+	snprintf(kr->initrd, sizeof(kr->initrd), "%s/initramfs-%s.cpio%s", d, l,
 		 vm->o->plain_initrd ? "" : ".gz");
-	snprintf(kr->console, sizeof(kr->console), "%s/console-%s.log", kr->dir, l);
-	snprintf(kr->events, sizeof(kr->events), "%s/serial1-%s.raw", kr->dir, l);
-	snprintf(kr->qemu_log, sizeof(kr->qemu_log), "%s/qemu-%s.log", kr->dir, l);
+	snprintf(kr->console, sizeof(kr->console), "%s/console-%s.log", d, l);
+	snprintf(kr->events, sizeof(kr->events), "%s/serial1-%s.raw", d, l);
+	snprintf(kr->qemu_log, sizeof(kr->qemu_log), "%s/qemu-%s.log", d, l);
 	return 0;
 }
 
@@ -378,14 +412,22 @@ static int kr_open_captures(struct ms_vm_kernel_run *kr)
 	return 0;
 }
 
+/* The run id of one kernel's run: the command's, with the kernel's label. */
+static void kr_run_id(const struct ms_vm *vm, const struct ms_vm_kernel_run *kr, char *buf,
+		      size_t len)
+{
+	const char *base = strrchr(vm->dir, '/');
+
+	snprintf(buf, len, "%.128s-%s", base ? base + 1 : vm->dir, kr->k.label);
+}
+
 static int kr_initramfs(struct ms_vm *vm, struct ms_vm_kernel_run *kr)
 {
 	char run_id[256];
 	json_t *m;
 	int ret;
 
-	snprintf(run_id, sizeof(run_id), "%.128s-%s", strrchr(vm->dir, '/') ?
-		 strrchr(vm->dir, '/') + 1 : vm->dir, kr->k.label);
+	kr_run_id(vm, kr, run_id, sizeof(run_id));
 	m = json_pack("{s:s, s:I, s:s, s:i, s:i}", "run_id", run_id, "seed",
 		      (json_int_t)vm->suite->seed, "kernel_label", kr->k.label, "rounds",
 		      (int)vm->rounds, "ncases", (int)vm->suite->ncases);
@@ -414,23 +456,20 @@ static int kr_setup(struct ms_vm *vm, struct ms_vm_kernel_run *kr, const char *a
 		ms_strlcpy(kr->k.label, label, sizeof(kr->k.label));
 	unique_label(vm, kr);
 	ret = kr_paths(vm, kr);
-	if (!ret && kr->k.config[0]) {
-		/* The results keep the config: an unpacked package is gone after the run. */
-		snprintf(path, sizeof(path), "%s/kernel-%s.config", kr->dir, kr->k.label);
-		if (!copy_file(kr->k.config, path))
-			ms_strlcpy(kr->k.config, path, sizeof(kr->k.config));
-	}
+	if (!ret)
+		ret = kr_keep_files(kr);
 	if (!ret)
 		ret = kr_open_captures(kr);
 	if (!ret)
 		ret = kr_initramfs(vm, kr);
 	if (ret) {
-		snprintf(err, errlen, "%s: setting up %s: %s", kr->k.label, kr->dir, strerror(-ret));
+		snprintf(err, errlen, "%s: setting up %s: %s", kr->k.label, kr->dir,
+			 strerror(-ret));
 		return ret;
 	}
 	kr->pending = json_array();
 	oo.dir = kr->dir;
-	if (vm->nkr == 1) {
+	if (vm->o->nkernels == 1) {
 		oo.ktap = stdout;
 	} else {
 		snprintf(path, sizeof(path), "%s/ktap-%s.txt", kr->dir, kr->k.label);
@@ -478,7 +517,7 @@ static int64_t cpu_ns(void)
 static void kr_fail(struct ms_vm *vm, struct ms_vm_kernel_run *kr, struct ms_boot *b,
 		    const char *what)
 {
-	json_t *excerpt = ms_vmcon_excerpt(b->con);
+	json_t *excerpt = b->con ? ms_vmcon_excerpt(b->con) : NULL;
 	size_t i;
 	json_t *line;
 
@@ -496,8 +535,8 @@ static void kr_fail(struct ms_vm *vm, struct ms_vm_kernel_run *kr, struct ms_boo
  * TIMEOUT and the next case follows. A guest that twice in a row starts no case from the same
  * point will not get further: that is an infrastructure error, not a loop.
  */
-static int after_death(struct ms_vm *vm, struct ms_vm_kernel_run *kr, struct ms_boot *b,
-		       enum ms_boot_end end, unsigned *resume, unsigned *fails)
+static void after_death(struct ms_vm *vm, struct ms_vm_kernel_run *kr, struct ms_boot *b,
+			enum ms_boot_end end, unsigned *resume, unsigned *fails)
 {
 	int open = ms_out_open_case(kr->out, NULL);
 	char what[1024];
@@ -506,31 +545,29 @@ static int after_death(struct ms_vm *vm, struct ms_vm_kernel_run *kr, struct ms_
 		ms_boot_close_case(b, end);
 		*resume = (unsigned)open + 1;
 		*fails = 0;
-		return 0;
+		return;
 	}
 	if (b->last_ended >= 0) {
 		ms_vm_log(vm, kr, true, "guest boot %u %s between cases (%s)", b->number,
 			  end == MS_BOOT_HUNG ? "hung" : "died", b->why);
 		*resume = (unsigned)b->last_ended + 1;
 		*fails = 0;
-		return 0;
+		return;
 	}
-	snprintf(what, sizeof(what), "guest boot %u %s before starting a case at case %u (%.400s)%s%.400s",
-		 b->number, end == MS_BOOT_HUNG ? "hung" : "died", *resume, b->why,
-		 b->con->hit ? ": " : "", b->con->hit ? b->con->first : "");
-	if (++*fails < 2) {
+	snprintf(what, sizeof(what), "guest boot %u %s before starting a case at case %u "
+		 "(%.400s)%s%.400s", b->number, end == MS_BOOT_HUNG ? "hung" : "died", *resume,
+		 b->why, b->con->hit ? ": " : "", b->con->hit ? b->con->first : "");
+	if (++*fails < 2)
 		ms_vm_log(vm, kr, true, "%s; booting once more", what);
-		return 0;
-	}
-	kr_fail(vm, kr, b, what);
-	return -EIO;
+	else
+		kr_fail(vm, kr, b, what);
 }
 
 static void kvm_fallback(struct ms_vm *vm, struct ms_vm_kernel_run *kr, struct ms_boot *b)
 {
 	vm->kvm = false;
-	snprintf(vm->accel_reason, sizeof(vm->accel_reason), "KVM could not run the guest (%.400s): "
-		 "fell back to TCG for the rest of the run", b->why);
+	snprintf(vm->accel_reason, sizeof(vm->accel_reason), "KVM could not run the guest "
+		 "(%.400s): fell back to TCG for the rest of the run", b->why);
 	fprintf(stderr, "# vm: %s\n", vm->accel_reason);
 	if (kr->started)
 		ms_vm_log(vm, kr, false, "%s", vm->accel_reason);
@@ -544,17 +581,18 @@ static void kr_round(struct ms_vm *vm, struct ms_vm_kernel_run *kr, int round)
 	while (resume < vm->suite->ncases && !kr->failed) {
 		struct ms_boot b = { .vm = vm, .kr = kr, .resume = resume, .round = round };
 		int64_t cpu0 = cpu_ns();
+		uint64_t t0 = ms_now_ns();
 		enum ms_boot_end end;
 
 		b.number = ++kr->stats.boots;
+		fprintf(stderr, "# vm: %s: boot %u (%s) from case %u", kr->k.label, b.number,
+			vm->kvm ? "kvm" : "tcg", resume);
 		if (round >= 0)
-			fprintf(stderr, "# vm: %s: boot %u (%s), repeat %d of each case from case %u\n",
-				kr->k.label, b.number, vm->kvm ? "kvm" : "tcg", round, resume);
-		else
-			fprintf(stderr, "# vm: %s: boot %u (%s) from case %u\n", kr->k.label, b.number,
-				vm->kvm ? "kvm" : "tcg", resume);
+			fprintf(stderr, ", repeat %d of each case", round);
+		fputc('\n', stderr);
 		end = ms_boot_run(&b);
 		kr->stats.host_cpu_ns += cpu_ns() - cpu0;
+		kr->stats.wall_ns += (int64_t)(ms_now_ns() - t0);
 		switch (end) {
 		case MS_BOOT_DONE:
 			resume = vm->suite->ncases;
@@ -607,13 +645,14 @@ static void vm_rounds(struct ms_vm *vm)
 /* A guest that never spoke still leaves a run.json that says who it was and what happened. */
 static void kr_host_run_start(struct ms_vm *vm, struct ms_vm_kernel_run *kr)
 {
+	char run_id[256];
 	json_t *ev;
 
-	ev = json_pack("{s:s, s:I, s:s+, s:s, s:{s:s}, s:[], s:{s:s, s:s, s:I, s:i},"
+	kr_run_id(vm, kr, run_id, sizeof(run_id));
+	ev = json_pack("{s:s, s:I, s:s, s:s, s:{s:s}, s:[], s:{s:s, s:s, s:I, s:i},"
 		       " s:{s:s, s:s, s:s}, s:{}, s:{}, s:{s:s}}",
 		       "ev", "run_start", "t_ns", (json_int_t)ms_vm_t_ns(vm),
-		       "run_id", strrchr(vm->dir, '/') ? strrchr(vm->dir, '/') + 1 : vm->dir,
-		       "-host", "schema", MS_EVENTS_SCHEMA, "mmstorm", "version", MMSTORM_VERSION,
+		       "run_id", run_id, "schema", MS_EVENTS_SCHEMA, "mmstorm", "version", MMSTORM_VERSION,
 		       "command", "suite", "path", vm->suite->path, "name", vm->suite->name,
 		       "seed", (json_int_t)vm->suite->seed, "ncases", (int)vm->suite->ncases,
 		       "kernel", "release", "unknown (the guest never started)", "version", "",
@@ -633,7 +672,8 @@ static void kr_finish(struct ms_vm *vm, struct ms_vm_kernel_run *kr)
 	json_t *p;
 
 	if (vm->interrupted) {
-		snprintf(buf, sizeof(buf), "interrupted: %s", strsignal(vm->interrupted));
+		snprintf(buf, sizeof(buf), "interrupted: SIG%s",
+			 sigabbrev_np(vm->interrupted) ?: "?");
 		status = buf;
 	} else if (!kr->failed) {
 		status = "complete";
@@ -747,7 +787,7 @@ static int vm_prepare(struct ms_vm *vm, char *err, size_t errlen)
 		 "/tmp");
 	if (!mkdtemp(vm->workdir)) {
 		ret = -errno;
-		snprintf(err, errlen, "%.900s: %s", vm->workdir, strerror(errno));
+		snprintf(err, errlen, "%.900s: %s", vm->workdir, strerror(-ret));
 		vm->workdir[0] = '\0';
 		return ret;
 	}
@@ -808,8 +848,7 @@ int ms_vm_main(struct ms_vm_opts *o, struct ms_vm_stats *stats)
 	struct ms_vm *vm;
 	char err[1024];
 	sigset_t old;
-	int rc = MS_EXIT_INFRA, diffs;
-	uint64_t t0 = ms_now_ns();
+	int rc = MS_EXIT_INFRA, diffs, ret;
 
 	if (vm_load_suite(o, &suite))
 		return MS_EXIT_USAGE;
@@ -819,10 +858,11 @@ int ms_vm_main(struct ms_vm_opts *o, struct ms_vm_stats *stats)
 	vm->o = o;
 	vm->suite = &suite;
 	vm->sigfd = -1;
-	vm->t0_ns = t0;
+	vm->t0_ns = ms_now_ns();
 	vm->rounds = o->nkernels > 1 ? max_repeat(&suite) : 1;
-	if (vm_signals(vm, &old)) {
-		fprintf(stderr, "vm: cannot set up signal handling: %s\n", strerror(errno));
+	ret = vm_signals(vm, &old);
+	if (ret) {
+		fprintf(stderr, "vm: cannot set up signal handling: %s\n", strerror(-ret));
 		goto out_vm;
 	}
 	if (vm_prepare(vm, err, sizeof(err))) {
@@ -841,7 +881,6 @@ int ms_vm_main(struct ms_vm_opts *o, struct ms_vm_stats *stats)
 	for (unsigned i = 0; stats && i < vm->nkr; i++) {
 		stats[i] = vm->kr[i].stats;
 		ms_strlcpy(stats[i].label, vm->kr[i].k.label, sizeof(stats[i].label));
-		stats[i].wall_ns = (int64_t)(ms_now_ns() - t0);
 	}
 out_kernels:
 	for (unsigned i = 0; i < vm->nkr; i++)

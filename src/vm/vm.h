@@ -34,11 +34,16 @@ int ms_vm_initramfs(const char *path, const char *agent, const char *suite,
 		    const json_t *manifest, bool gzip);
 
 /* ---- guest event stream (stream.c): untrusted bytes -> validated events ---- */
-#define MS_VMSTREAM_LINE_MAX 65536
+/*
+ * A line is one event. Histograms travel as sparse bucket lists, so a case_end of the default
+ * suite under TCG already measures 68 KB, and eight full histograms would be a few MB: the
+ * limit bounds the host's memory, not what an honest agent sends.
+ */
+#define MS_VMSTREAM_LINE_MAX (8 << 20)
 
 struct ms_vmstream {
-	char *buf;		/* current partial line, MS_VMSTREAM_LINE_MAX bytes */
-	size_t len;
+	char *buf;		/* current partial line; grows up to MS_VMSTREAM_LINE_MAX */
+	size_t len, cap;
 	bool dropping;		/* current line overflowed: discard up to the next newline */
 	unsigned long lineno;	/* lines seen (valid or not) */
 	unsigned long nevents;
@@ -181,8 +186,10 @@ struct ms_vm_stats {
 	int64_t first_boot_to_case_end_ns;	/* QEMU start to the first result, -1 if never */
 	unsigned boots;
 	unsigned case_ends;
+	uint64_t first_result_at_ns;		/* ms_now_ns() of the first and last case_end */
+	uint64_t last_result_at_ns;
 	int64_t host_cpu_ns;			/* mmstorm's own CPU time watching this kernel */
-	int64_t wall_ns;
+	int64_t wall_ns;			/* QEMU running, all boots */
 };
 
 struct ms_vm_kernel_run {

@@ -9,8 +9,7 @@
 
 static const struct ms_param guest_crash_params[] = {
 	{ "delay", MS_P_TIME, "0", "ns", 0, 60000000000LL, NULL,
-	  "time to wait in the first iteration before crashing (results of earlier cases and "
-	  "this case's start must reach the host first)" },
+	  "time to wait before crashing" },
 	{ NULL }
 };
 
@@ -51,7 +50,7 @@ static int guest_crash_run(struct ms_ctx *ctx, uint64_t iter)
 
 const struct ms_workload ms_wl_guest_crash = {
 	.name = "guest-crash",
-	.summary = "test-only: panics the guest kernel with sysrq-c (tests VM crash handling)",
+	.summary = "panics the guest kernel with sysrq-c (tests VM crash handling)",
 	.params = guest_crash_params,
 	.probe = guest_crash_probe,
 	.run = guest_crash_run,

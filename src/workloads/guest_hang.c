@@ -9,7 +9,7 @@
 
 static const struct ms_param guest_hang_params[] = {
 	{ "delay", MS_P_TIME, "0", "ns", 0, 60000000000LL, NULL,
-	  "time to wait in the first iteration before halting" },
+	  "time to wait before halting" },
 	{ NULL }
 };
 
@@ -40,8 +40,7 @@ static int guest_hang_run(struct ms_ctx *ctx, uint64_t iter)
 
 const struct ms_workload ms_wl_guest_hang = {
 	.name = "guest-hang",
-	.summary = "test-only: halts the guest's CPUs without powering off (tests VM hang "
-		   "handling)",
+	.summary = "halts the guest's CPUs without powering off (tests VM hang handling)",
 	.params = guest_hang_params,
 	.probe = guest_hang_probe,
 	.run = guest_hang_run,
