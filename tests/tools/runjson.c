@@ -60,21 +60,11 @@ static int check(json_t *run)
 	return 0;
 }
 
-int main(int argc, char **argv)
+static int query(json_t *run, int argc, char **argv)
 {
-	json_error_t err;
-	json_t *run, *v;
+	json_t *v;
 	size_t i;
 
-	if (argc < 3) {
-		fprintf(stderr, "usage: runjson FILE check|verdicts|verdict CASE|get KEY...\n");
-		return 2;
-	}
-	run = json_load_file(argv[1], 0, &err);
-	if (!run) {
-		fprintf(stderr, "runjson: %s:%d: %s\n", argv[1], err.line, err.text);
-		return 1;
-	}
 	if (!strcmp(argv[2], "check"))
 		return check(run);
 	if (!strcmp(argv[2], "verdicts") || !strcmp(argv[2], "verdict")) {
@@ -105,4 +95,24 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	return 2;
+}
+
+int main(int argc, char **argv)
+{
+	json_error_t err;
+	json_t *run;
+	int rc;
+
+	if (argc < 3) {
+		fprintf(stderr, "usage: runjson FILE check|verdicts|verdict CASE|get KEY...\n");
+		return 2;
+	}
+	run = json_load_file(argv[1], 0, &err);
+	if (!run) {
+		fprintf(stderr, "runjson: %s:%d: %s\n", argv[1], err.line, err.text);
+		return 1;
+	}
+	rc = query(run, argc, argv);
+	json_decref(run);
+	return rc;
 }

@@ -7,7 +7,11 @@ RUNJSON=${RUNJSON:-$(dirname "$MMSTORM")/tests/runjson}
 TEST_NAME=$(basename "$0" .sh)
 WORK=$(mktemp -d "/tmp/mmstorm-$TEST_NAME.XXXXXX")
 export MMSTORM_STATE_DIR="$WORK/state"
-cleanup() { rm -rf "$WORK"; }
+# A failing test keeps its work dir (results, logs) for the post-mortem.
+cleanup() {
+	local rc=$?
+	if [ "$rc" = 0 ] || [ "$rc" = 4 ]; then rm -rf "$WORK"; else echo "# kept $WORK" >&2; fi
+}
 trap cleanup EXIT
 
 say() { printf '# %s: %s\n' "$TEST_NAME" "$*"; }
