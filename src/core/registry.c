@@ -9,10 +9,16 @@ extern const struct ms_workload ms_wl_fork_storm;
 extern const struct ms_workload ms_wl_guest_crash;
 extern const struct ms_workload ms_wl_guest_hang;
 extern const struct ms_workload ms_wl_pfnmap;
+extern const struct ms_workload ms_wl_thp_split;
+extern const struct ms_workload ms_wl_hugetlb_minor;
+extern const struct ms_workload ms_wl_hgm;
 
 const struct ms_workload *const ms_workloads[] = {
 	&ms_wl_fork_storm,
 	&ms_wl_pfnmap,
+	&ms_wl_thp_split,
+	&ms_wl_hugetlb_minor,
+	&ms_wl_hgm,
 	&ms_wl_guest_crash,
 	&ms_wl_guest_hang,
 	NULL
