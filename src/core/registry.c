@@ -9,6 +9,17 @@ extern const struct ms_workload ms_wl_fork_storm;
 extern const struct ms_workload ms_wl_guest_crash;
 extern const struct ms_workload ms_wl_guest_hang;
 extern const struct ms_workload ms_wl_pfnmap;
+extern const struct ms_injector ms_inj_fail_nth;
+extern const struct ms_injector ms_inj_failslab;
+extern const struct ms_injector ms_inj_fail_page_alloc;
+extern const struct ms_injector ms_inj_fail_function;
+extern const struct ms_injector ms_inj_memcg;
+extern const struct ms_injector ms_inj_sigkill;
+extern const struct ms_injector ms_inj_uffd_stall;
+extern const struct ms_injector ms_inj_hwpoison;
+extern const struct ms_injector ms_inj_hugetlb_exhaust;
+extern const struct ms_injector ms_inj_rlimit;
+extern const struct ms_injector ms_inj_pressure;
 extern const struct ms_workload ms_wl_thp_split;
 extern const struct ms_workload ms_wl_hugetlb_minor;
 extern const struct ms_workload ms_wl_hgm;
@@ -25,6 +36,17 @@ const struct ms_workload *const ms_workloads[] = {
 };
 
 const struct ms_injector *const ms_injectors[] = {
+	&ms_inj_fail_nth,
+	&ms_inj_failslab,
+	&ms_inj_fail_page_alloc,
+	&ms_inj_fail_function,
+	&ms_inj_memcg,
+	&ms_inj_sigkill,
+	&ms_inj_uffd_stall,
+	&ms_inj_hwpoison,
+	&ms_inj_hugetlb_exhaust,
+	&ms_inj_rlimit,
+	&ms_inj_pressure,
 	NULL
 };
 

@@ -16,6 +16,7 @@
 
 #include "core/core.h"
 #include "mmstorm/inject.h"
+#include "mmstorm/invariants.h"
 #include "mmstorm/journal.h"
 #include "mmstorm/kmsg.h"
 #include "mmstorm/perf.h"
@@ -307,7 +308,8 @@ static int wait_case(pid_t pid, int64_t timeout_ns, struct case_watch *w)
 }
 
 static enum ms_verdict judge(const struct ms_shm *shm, const struct case_watch *w,
-			     const struct ms_kmsg_watch *k, char *reason, size_t len)
+			     const struct ms_kmsg_watch *k, bool kill_expected, char *reason,
+			     size_t len)
 {
 	static const char *const phases[] = { "start", "probe", "setup", "run", "teardown", "" };
 	enum ms_verdict v = MS_V_PASS;
@@ -322,6 +324,11 @@ static enum ms_verdict judge(const struct ms_shm *shm, const struct case_watch *
 			 "%llu iterations)", w->duration_ns / 1e9, phases[shm->phase],
 			 (unsigned long long)shm->iterations);
 		v = MS_V_TIMEOUT;
+	} else if (WIFSIGNALED(w->status) && kill_expected) {
+		/* An injector's kill (sigkill, a memcg OOM kill): judged by the checks. */
+		snprintf(reason, len, "case process killed by signal %d (%s) during %s: an "
+			 "injector's doing", WTERMSIG(w->status), strsignal(WTERMSIG(w->status)),
+			 phases[shm->phase]);
 	} else if (WIFSIGNALED(w->status)) {
 		snprintf(reason, len, "case process killed by signal %d (%s) during %s",
 			 WTERMSIG(w->status), strsignal(WTERMSIG(w->status)), phases[shm->phase]);
@@ -408,6 +415,9 @@ static int run_repeat(const struct ms_suite *s, const struct ms_run_opts *o,
 	char prdir[4096];
 	struct ms_kmsg_watch k;
 	struct ms_ctx ctx = { 0 };
+	json_t *inj = NULL;
+	bool kill_expected;
+	int restore_failed = 0;
 	char reason[1024];
 	enum ms_verdict v;
 	uint64_t kb = 0;
@@ -448,6 +458,9 @@ static int run_repeat(const struct ms_suite *s, const struct ms_run_opts *o,
 		w.pt_before_kb = w.pt_peak_kb = kb;
 	if (!ms_meminfo_kb("SecPageTables", &kb))
 		w.spt_before_kb = w.spt_peak_kb = kb;
+	/* Injectors' shared state and the "nothing lost" baseline, before the case exists. */
+	if ((ret = ms_inject_case_begin(&ctx, o->suite_path)))
+		goto out_journal;
 
 	if (o->perf_record_dir && pipe2(gate, O_CLOEXEC) < 0) {
 		ret = -errno;
@@ -490,8 +503,13 @@ static int run_repeat(const struct ms_suite *s, const struct ms_run_opts *o,
 			   json_pack("{s:s, s:o}", "dir", prdir, "top", top);
 	}
 
+	kill_expected = WIFSIGNALED(w.status) && ms_inject_killed(&ctx, pid, w.status);
+	/* Knobs back and files gone first: the invariants compare with the pre-case state. */
+	restore_failed = ms_journal_restore_to(j, mark, stderr);
+	rm_tree(ctx.tmpdir);
+	inj = ms_inject_case_end(&ctx);
 	ms_kmsg_poll(&k);
-	v = judge(ctx.shm, &w, &k, reason, sizeof(reason));
+	v = judge(ctx.shm, &w, &k, kill_expected, reason, sizeof(reason));
 	*out = v;
 	ev = event_new("case_end");
 	json_object_set_new(ev, "case", json_string(c->name));
@@ -519,10 +537,12 @@ static int run_repeat(const struct ms_suite *s, const struct ms_run_opts *o,
 				      "secpagetables_before_bytes", (json_int_t)w.spt_before_kb * 1024,
 				      "secpagetables_peak_bytes", (json_int_t)w.spt_peak_kb * 1024));
 	json_object_set_new(ev, "kmsg", kmsg_json(&k));
+	if (inj)
+		json_object_set_new(ev, "inject", inj);
 	ret = 0;
 out_journal:
 	/* Knobs the case changed go back before the next case starts, even after a timeout. */
-	if (ms_journal_restore_to(j, mark, stderr) > 0 && ret == 0)
+	if ((ms_journal_restore_to(j, mark, stderr) > 0 || restore_failed > 0) && ret == 0)
 		json_object_set_new(ev, "journal", json_string("some knobs could not be restored; "
 							      "see stderr"));
 	ms_kmsg_stop(&k);
@@ -530,6 +550,7 @@ out_journal:
 	if (ret == 0)
 		ret = emit(sink, ev);
 out_shm:
+	ms_inject_case_free(&ctx);
 	ms_shm_free(ctx.shm);
 	return ret;
 }

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mmstorm/inject.h"
 #include "mmstorm/journal.h"
 #include "mmstorm/metrics.h"
 #include "mmstorm/model.h"
@@ -1200,13 +1201,19 @@ static void fork_children(struct fs_worker *w, struct fs_iter *it)
 	for (unsigned c = 0; c < cfg->children; c++) {
 		if (c && c % FS_BATCH == 0 && stop_forking(w))
 			break;
+		ms_inject_point(w->ctx, "fork");
 		t0 = ms_now_ns();
 		pid = spawn_child(w, it, c);
 		t1 = ms_now_ns();
 		if (pid < 0) {
-			it->fork_err = errno;	/* the vDSO clock leaves errno alone */
+			int err = errno;	/* the vDSO clock leaves errno alone */
+
+			/* An injected failure is a result: the iteration checks what it forked. */
+			if (!ms_inject_done(w->ctx, "fork", pid, err))
+				it->fork_err = err;
 			break;
 		}
+		ms_inject_done(w->ctx, "fork", pid, 0);
 		w->pids[c] = pid;
 		w->fork_ns[c] = t1 - t0;
 		it->n++;
@@ -1228,6 +1235,9 @@ static void reap_children(struct fs_worker *w, struct fs_iter *it)
 		if (r < 0)
 			status = 0x7f00;	/* as if it exited with 127: reported below */
 		if (!WIFSIGNALED(status) && !(WIFEXITED(status) && WEXITSTATUS(status)))
+			continue;
+		/* A child an injector killed (sigkill, OOM, SIGBUS on a dry pool) is a result. */
+		if (WIFSIGNALED(status) && ms_inject_killed(w->ctx, w->pids[c], status))
 			continue;
 		if (WIFSIGNALED(status) && !it->bad_sig) {
 			it->first_bad = c;
@@ -1440,6 +1450,13 @@ static int check_alive(struct ms_ctx *ctx, const struct fs_state *st)
 		if (si.si_code == CLD_EXITED)
 			return ms_error(ctx, EIO, "worker %u (pid %d) exited with status %d before "
 					"its work was done", i, (int)si.si_pid, si.si_status);
+		/* si_status is the signal: as a wait status it reads as a death by it. */
+		if (ms_inject_killed(ctx, si.si_pid, si.si_status)) {
+			ms_note(ctx, "worker %u (pid %d) killed by signal %d (%s), an injector's "
+				"doing: the case ends", i, (int)si.si_pid, si.si_status,
+				strsignal(si.si_status));
+			return MS_SKIP;
+		}
 		return ms_error(ctx, EIO, "worker %u (pid %d) killed by signal %d (%s)", i,
 				(int)si.si_pid, si.si_status, strsignal(si.si_status));
 	}

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mmstorm/inject.h"
 #include "mmstorm/metrics.h"
 #include "mmstorm/model.h"
 #include "mmstorm/util.h"
@@ -1001,18 +1002,25 @@ static int op_fork(struct pf_worker *w)
 	if (!a)
 		return 0;
 	for (; n < cfg->children; n++) {
-		uint64_t t0 = ms_now_ns(), t1;
-		pid_t pid = fork();
-		int err = errno;
+		uint64_t t0, t1;
+		pid_t pid;
+		int err;
 
+		ms_inject_point(w->ctx, "fork");
+		t0 = ms_now_ns();
+		pid = fork();
+		err = errno;
 		t1 = ms_now_ns();
 		if (pid == 0)
 			fork_child(w, a, n, me);
 		if (pid < 0) {
-			ms_check(w->ctx, false, "fork of a process with pfnmaps succeeds",
-				 "worker %u, child %u: %s", w->idx, n, strerror(err));
+			/* An injected failure is a result: the PAT checks follow as always. */
+			if (!ms_inject_done(w->ctx, "fork", pid, err))
+				ms_check(w->ctx, false, "fork of a process with pfnmaps succeeds",
+					 "worker %u, child %u: %s", w->idx, n, strerror(err));
 			break;
 		}
+		ms_inject_done(w->ctx, "fork", pid, 0);
 		w->pids[n] = pid;
 		ms_sample(w->ctx, w->st->m_fork, t1 - t0);
 	}
