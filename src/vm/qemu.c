@@ -93,8 +93,13 @@ int ms_qemu_argv(struct ms_qemu *q, const struct ms_qemu_spec *spec)
 		ret = qemu_add(q, fixed[i]);
 	if (!ret)
 		ret = qemu_addf(q, "-accel");
+	/*
+	 * One TCG thread for all vCPUs: with multi-threaded TCG we saw guests die of "Oops: int3"
+	 * at static-key sites being patched (text_poke_bp) on 6.12 and the debug bzImage, a false
+	 * CRASH that is not the kernel's fault.
+	 */
 	if (!ret)
-		ret = qemu_add(q, spec->kvm ? "kvm" : "tcg");
+		ret = qemu_add(q, spec->kvm ? "kvm" : "tcg,thread=single");
 	if (!ret)
 		ret = qemu_add(q, "-cpu");
 	if (!ret)
