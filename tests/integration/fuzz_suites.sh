@@ -42,8 +42,7 @@ check_one() {
 	err=$(timeout 20 "$MMSTORM" run --check-only "$f" 2>&1 >/dev/null)
 	rc=$?
 	first=${err%%$'\n'*}
-	if grep -qE 'AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:' \
-		<<<"$err"; then
+	if [[ $err =~ AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime\ error: ]]; then
 		printf 'BAD %s sanitizer report (exit %d)\n' "$f" "$rc"
 	elif ((rc == 124)); then
 		printf 'BAD %s timed out\n' "$f"
