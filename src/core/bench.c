@@ -12,6 +12,7 @@
 #include "core/core.h"
 #include "mmstorm/journal.h"
 #include "mmstorm/perf.h"
+#include "mmstorm/report.h"
 #include "mmstorm/util.h"
 #include "mmstorm/vm.h"
 
@@ -251,6 +252,8 @@ int ms_cmd_bench(int argc, char **argv)
 	int64_t size_bytes;
 	int c, ret = 0;
 
+	if (argc > 1 && !strcmp(argv[1], "--stats"))
+		return ms_bench_stats(argc - 1, argv + 1);
 	if (argc > 1 && !strcmp(argv[1], "--vm"))
 		return ms_bench_vm(argc - 1, argv + 1);
 	optind = 1;

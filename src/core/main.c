@@ -15,6 +15,7 @@
 #include "mmstorm/journal.h"
 #include "mmstorm/probe.h"
 #include "mmstorm/registry.h"
+#include "mmstorm/report.h"
 #include "mmstorm/util.h"
 #include "mmstorm/vm.h"
 
@@ -29,6 +30,9 @@ static void usage(FILE *f)
 		"  probe     what the running kernel supports (table, or --json)\n"
 		"  run       run a suite on the running kernel (default configs/quick.ini)\n"
 		"  vm        boot kernels under QEMU and run a suite inside each\n"
+		"  compare   A/B verdicts between runs: medians, intervals, p-values (--aa: noise)\n"
+		"  report    HTML/Markdown report with gnuplot charts (--trend DIR)\n"
+		"  bisect-run  for `git bisect run`: build/boot a kernel, run a case, exit 0/1/125\n"
 		"  bench     measure mmstorm's own overhead\n\n"
 		"  mmstorm <command> --help   options of one command\n"
 		"  mmstorm --version\n\n"
@@ -371,6 +375,12 @@ int main(int argc, char **argv)
 		return cmd_probe(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "run"))
 		return cmd_run(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "compare"))
+		return ms_cmd_compare(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "report"))
+		return ms_cmd_report(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "bisect-run"))
+		return ms_cmd_bisect_run(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "bench"))
 		return ms_cmd_bench(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "vm"))

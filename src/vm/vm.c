@@ -17,6 +17,7 @@
 #include "core/core.h"
 #include "mmstorm/metrics.h"
 #include "mmstorm/param.h"
+#include "mmstorm/report.h"
 #include "mmstorm/util.h"
 #include "mmstorm/vm.h"
 #include "vm/vm.h"
@@ -710,6 +711,10 @@ static int vm_compare(struct ms_vm *vm)
 	else
 		fprintf(stderr, "# comparison: %s/compare.md (%d verdict difference%s)\n", vm->dir,
 			ret, ret == 1 ? "" : "s");
+	/* The statistical A/B (compare-stats.md): regressions are reported, the exit status stays
+	 * that of the verdicts, as TCG timings rarely support a timing verdict. */
+	if (ms_compare_write_dir(vm->dir, labels, runs, vm->nkr) < 0)
+		fprintf(stderr, "# vm: statistical comparison could not be written\n");
 	return ret;
 }
 
