@@ -51,6 +51,15 @@ void ms_sample(struct ms_ctx *ctx, int id, uint64_t value);	/* histogram */
 void ms_count(struct ms_ctx *ctx, int id, uint64_t delta);		/* counter */
 void ms_gauge(struct ms_ctx *ctx, int id, int64_t value);		/* last value and peak */
 
+/* A workload's metrics as a table: each registered into *id; a failure is an ERROR naming it. */
+struct ms_metric_spec {
+	int *id;
+	const char *name;
+	enum ms_metric_kind kind;
+	const char *unit;
+};
+int ms_metrics(struct ms_ctx *ctx, const struct ms_metric_spec *m, size_t n);
+
 /* ---- checks: correctness assertions, recorded with expected vs observed ---- */
 bool ms_check(struct ms_ctx *ctx, bool ok, const char *what, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

@@ -369,3 +369,14 @@ json_t *ms_shm_notes_json(const struct ms_shm *shm)
 		json_array_append_new(a, json_string(shm->notes[i]));
 	return a;
 }
+
+int ms_metrics(struct ms_ctx *ctx, const struct ms_metric_spec *m, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		*m[i].id = ms_metric(ctx, m[i].name, m[i].kind, m[i].unit);
+		if (*m[i].id < 0)
+			return ms_error(ctx, -*m[i].id, "registering metric %s: %s", m[i].name,
+					strerror(-*m[i].id));
+	}
+	return 0;
+}

@@ -1539,12 +1539,7 @@ static void post_quit(struct fs_ctl *ctl)
 
 static int register_metrics(struct ms_ctx *ctx, struct fs_state *st)
 {
-	struct {
-		int *id;
-		const char *name;
-		enum ms_metric_kind kind;
-		const char *unit;
-	} m[] = {
+	const struct ms_metric_spec m[] = {
 		{ &st->m_fork, "fork_ns", MS_M_HIST, "ns" },
 		{ &st->m_wait, "wait_ns", MS_M_HIST, "ns" },
 		{ &st->m_cow, "cow_fault_ns", MS_M_HIST, "ns" },
@@ -1554,13 +1549,7 @@ static int register_metrics(struct ms_ctx *ctx, struct fs_state *st)
 		{ &st->m_checked, "checked_pages", MS_M_COUNTER, "pages" },
 	};
 
-	for (size_t i = 0; i < MS_ARRAY_SIZE(m); i++) {
-		*m[i].id = ms_metric(ctx, m[i].name, m[i].kind, m[i].unit);
-		if (*m[i].id < 0)
-			return ms_error(ctx, -*m[i].id, "registering metric %s: %s", m[i].name,
-					strerror(-*m[i].id));
-	}
-	return 0;
+	return ms_metrics(ctx, m, MS_ARRAY_SIZE(m));
 }
 
 static void setup_notes(struct ms_ctx *ctx, const struct fs_cfg *cfg)

@@ -975,12 +975,7 @@ static int hgm_probe(struct ms_ctx *ctx)
 
 static int register_metrics(struct ms_ctx *ctx, struct hg_state *st)
 {
-	struct {
-		int *id;
-		const char *name;
-		enum ms_metric_kind kind;
-		const char *unit;
-	} m[] = {
+	const struct ms_metric_spec m[] = {
 		{ &st->m_fault, "fault_resolve_4k_ns", MS_M_HIST, "ns" },
 		{ &st->m_ioctl, "continue_4k_ioctl_ns", MS_M_HIST, "ns" },
 		{ &st->m_collapse, "collapse_ns", MS_M_HIST, "ns" },
@@ -992,13 +987,7 @@ static int register_metrics(struct ms_ctx *ctx, struct hg_state *st)
 		{ &st->m_checked, "checked_pages", MS_M_COUNTER, "pages" },
 	};
 
-	for (size_t i = 0; i < MS_ARRAY_SIZE(m); i++) {
-		*m[i].id = ms_metric(ctx, m[i].name, m[i].kind, m[i].unit);
-		if (*m[i].id < 0)
-			return ms_error(ctx, -*m[i].id, "registering metric %s: %s", m[i].name,
-					strerror(-*m[i].id));
-	}
-	return 0;
+	return ms_metrics(ctx, m, MS_ARRAY_SIZE(m));
 }
 
 static int start_handler(struct ms_ctx *ctx, struct hg_state *st)

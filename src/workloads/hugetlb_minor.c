@@ -827,12 +827,7 @@ static int hugetlb_minor_probe(struct ms_ctx *ctx)
 
 static int register_metrics(struct ms_ctx *ctx, struct hm_state *st)
 {
-	struct {
-		int *id;
-		const char *name;
-		enum ms_metric_kind kind;
-		const char *unit;
-	} m[] = {
+	const struct ms_metric_spec m[] = {
 		{ &st->m_fault, "fault_resolve_ns", MS_M_HIST, "ns" },
 		{ &st->m_ioctl, st->cfg.mode == M_MINOR ? "continue_ioctl_ns" : "copy_ioctl_ns",
 		  MS_M_HIST, "ns" },

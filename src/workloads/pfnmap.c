@@ -1428,12 +1428,7 @@ static int pfnmap_run(struct ms_ctx *ctx, uint64_t iter)
 
 static int register_metrics(struct ms_ctx *ctx, struct pf_state *st)
 {
-	struct {
-		int *id;
-		const char *name;
-		enum ms_metric_kind kind;
-		const char *unit;
-	} m[] = {
+	const struct ms_metric_spec m[] = {
 		{ &st->m_mmap, "mmap_ns", MS_M_HIST, "ns" },
 		{ &st->m_munmap, "munmap_ns", MS_M_HIST, "ns" },
 		{ &st->m_fork, "fork_ns", MS_M_HIST, "ns" },
@@ -1448,13 +1443,7 @@ static int register_metrics(struct ms_ctx *ctx, struct pf_state *st)
 		{ &st->m_held, "memtype_entries_held", MS_M_GAUGE, "entries" },
 	};
 
-	for (size_t i = 0; i < MS_ARRAY_SIZE(m); i++) {
-		*m[i].id = ms_metric(ctx, m[i].name, m[i].kind, m[i].unit);
-		if (*m[i].id < 0)
-			return ms_error(ctx, -*m[i].id, "registering metric %s: %s", m[i].name,
-					strerror(-*m[i].id));
-	}
-	return 0;
+	return ms_metrics(ctx, m, MS_ARRAY_SIZE(m));
 }
 
 static void setup_list(struct ms_ctx *ctx, struct pf_state *st)

@@ -1077,12 +1077,7 @@ static int thp_split_probe(struct ms_ctx *ctx)
 
 static int register_metrics(struct ms_ctx *ctx, struct ts_state *st)
 {
-	struct {
-		int *id;
-		const char *name;
-		enum ms_metric_kind kind;
-		const char *unit;
-	} m[] = {
+	const struct ms_metric_spec m[] = {
 		{ &st->m_split, st->cfg.path == P_COLLAPSE ? "collapse_ns" : "split_ns", MS_M_HIST,
 		  "ns" },
 		{ &st->m_fork, "fork_ns", MS_M_HIST, "ns" },
