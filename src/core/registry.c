@@ -23,6 +23,7 @@ extern const struct ms_injector ms_inj_pressure;
 extern const struct ms_workload ms_wl_thp_split;
 extern const struct ms_workload ms_wl_hugetlb_minor;
 extern const struct ms_workload ms_wl_hgm;
+extern const struct ms_workload ms_wl_gup_pin;
 
 const struct ms_workload *const ms_workloads[] = {
 	&ms_wl_fork_storm,
@@ -30,6 +31,7 @@ const struct ms_workload *const ms_workloads[] = {
 	&ms_wl_thp_split,
 	&ms_wl_hugetlb_minor,
 	&ms_wl_hgm,
+	&ms_wl_gup_pin,
 	&ms_wl_guest_crash,
 	&ms_wl_guest_hang,
 	NULL
