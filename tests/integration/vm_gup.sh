@@ -78,11 +78,5 @@ if [ -n "$kernel" ]; then
 else
 	say "no shared bzImage: the gup_test matrix is not tested"
 fi
-for k in "$k61" "$k612"; do
-	[ -n "$k" ] || continue
-	id=$(basename "$k" | sed 's/linux-image-\([0-9.]*\).*/\1/')
-	vm_run 0 --run-id "d$id" --kernel "$k" "$WORK/subset.ini"
-	r=$(only_run "d$id")
-	check_run "$("$RUNJSON" "$r" get kernel release)" "$r"
-	[ "$(metric "$r" combos_run)" -gt 100 ] || fail "$k: too few combinations ran"
-done
+# The Debian kernels run gup-pin through quick.ini in vm_quick; the full matrix here is the
+# bzImage's (gup_test), which keeps this test within CI's time.
