@@ -24,6 +24,8 @@ extern const struct ms_workload ms_wl_thp_split;
 extern const struct ms_workload ms_wl_hugetlb_minor;
 extern const struct ms_workload ms_wl_hgm;
 extern const struct ms_workload ms_wl_gup_pin;
+extern const struct ms_workload ms_wl_pmd_share;
+extern const struct ms_workload ms_wl_mshare;
 
 const struct ms_workload *const ms_workloads[] = {
 	&ms_wl_fork_storm,
@@ -32,6 +34,8 @@ const struct ms_workload *const ms_workloads[] = {
 	&ms_wl_hugetlb_minor,
 	&ms_wl_hgm,
 	&ms_wl_gup_pin,
+	&ms_wl_pmd_share,
+	&ms_wl_mshare,
 	&ms_wl_guest_crash,
 	&ms_wl_guest_hang,
 	NULL
