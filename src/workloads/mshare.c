@@ -131,45 +131,10 @@ static void futex_wake(uint32_t *addr)
 	(void)syscall(SYS_futex, addr, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
-static int proc_kb(const char *path, const char *key, uint64_t *kb)
-{
-	char buf[8192], *p;
-	size_t have = 0, klen = strlen(key);
-	ssize_t n;
-	int fd, ret = -ENOENT;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	while (have < sizeof(buf) - 1) {
-		n = read(fd, buf + have, sizeof(buf) - 1 - have);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			ret = -errno;
-			goto out_close;
-		}
-		if (n == 0)
-			break;
-		have += n;
-	}
-	buf[have] = '\0';
-	for (p = buf; p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
-		if (!strncmp(p, key, klen) && p[klen] == ':') {
-			*kb = strtoull(p + klen + 1, NULL, 10);
-			ret = 0;
-			break;
-		}
-	}
-out_close:
-	close(fd);
-	return ret;
-}
-
 static int read_vmpte(uint64_t *bytes)
 {
 	uint64_t kb;
-	int ret = proc_kb("/proc/self/status", "VmPTE", &kb);
+	int ret = ms_status_kb(0, "VmPTE", &kb);
 
 	if (!ret)
 		*bytes = kb * 1024;
@@ -184,7 +149,7 @@ static int read_pagetables(const struct mh_state *st, uint64_t *bytes)
 
 	if (st->stat_refresh)
 		(void)ms_write_file("/proc/sys/vm/stat_refresh", "1");
-	ret = proc_kb("/proc/meminfo", "PageTables", &kb);
+	ret = ms_meminfo_kb("PageTables", &kb);
 	if (!ret)
 		*bytes = kb * 1024;
 	return ret;
