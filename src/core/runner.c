@@ -403,6 +403,27 @@ static json_t *perf_json(const struct ms_shm *shm)
 	return p;
 }
 
+/*
+ * Counter values also appear among the metrics as "perf.<event>" counters, so compare and
+ * report treat them like any other metric (A/B ratio, CI, verdict) without knowing perf.
+ */
+static void perf_as_metrics(json_t *metrics, const json_t *perf)
+{
+	const char *name;
+	json_t *v, *val;
+	char key[96];
+
+	json_object_foreach(json_object_get(perf, "counters"), name, v) {
+		val = json_object_get(v, "value");
+		if (!json_is_integer(val))
+			continue;
+		snprintf(key, sizeof(key), "perf.%s", name);
+		json_object_set_new(metrics, key, json_pack("{s:s, s:s, s:I}", "kind", "counter",
+							     "unit", "events", "value",
+							     json_integer_value(val)));
+	}
+}
+
 static int run_repeat(const struct ms_suite *s, const struct ms_run_opts *o,
 		      struct ms_journal *j, struct ms_sink *sink, unsigned idx, unsigned rep,
 		      enum ms_verdict *out)
@@ -410,6 +431,7 @@ static int run_repeat(const struct ms_suite *s, const struct ms_run_opts *o,
 	const struct ms_case *c = &s->cases[idx];
 	struct case_watch w = { 0 };
 	json_t *pj, *perf_rec = NULL;
+	json_t *metrics;
 	int gate[2] = { -1, -1 };
 	pid_t perf_pid = -1;
 	char prdir[4096];
@@ -519,11 +541,14 @@ static int run_repeat(const struct ms_suite *s, const struct ms_run_opts *o,
 	json_object_set_new(ev, "reason", json_text(reason));
 	json_object_set_new(ev, "duration_ns", json_integer(w.duration_ns));
 	json_object_set_new(ev, "iterations", json_integer((json_int_t)ctx.shm->iterations));
-	json_object_set_new(ev, "metrics", ms_shm_metrics_json(ctx.shm));
+	metrics = ms_shm_metrics_json(ctx.shm);
+	json_object_set_new(ev, "metrics", metrics);
 	json_object_set_new(ev, "checks", ms_shm_checks_json(ctx.shm));
 	json_object_set_new(ev, "notes", ms_shm_notes_json(ctx.shm));
-	if ((pj = perf_json(ctx.shm)))
+	if ((pj = perf_json(ctx.shm))) {
+		perf_as_metrics(metrics, pj);
 		json_object_set_new(ev, "perf", pj);
+	}
 	if (perf_rec)
 		json_object_set_new(ev, "perf_record", perf_rec);
 	sample_pagetables(&w);
