@@ -1,6 +1,7 @@
 /* The runner: each case repeat in its own process group, watched, measured and judged. */
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <ftw.h>
 #include <poll.h>
 #include <signal.h>
@@ -468,7 +469,7 @@ static int run_repeat(const struct ms_suite *s, const struct ms_run_opts *o,
 	ctx.shm = ms_shm_new();
 	if (!ctx.shm)
 		return -ENOMEM;
-	snprintf(ctx.tmpdir, sizeof(ctx.tmpdir), "%s/case-%d-%u-%u",
+	snprintf(ctx.tmpdir, sizeof(ctx.tmpdir), "%s/mmstorm-case-%d-%u-%u",
 		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (int)getpid(), idx, rep);
 	if (mkdir(ctx.tmpdir, 0700) < 0 && errno != EEXIST) {
 		ret = -errno;
@@ -640,6 +641,28 @@ int ms_run_suite(const struct ms_suite *s, const struct ms_run_opts *o, struct m
 	return worst;
 }
 
+/* Case dirs of an mmstorm that was killed (its pid gone) are removed at the next start. */
+static void remove_stale_case_dirs(FILE *f)
+{
+	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	char path[4096];
+	struct dirent *d;
+	DIR *dir = opendir(tmp);
+	int pid;
+
+	if (!dir)
+		return;
+	while ((d = readdir(dir))) {
+		if (sscanf(d->d_name, "mmstorm-case-%d-", &pid) != 1 || pid <= 0 ||
+		    kill(pid, 0) == 0 || errno != ESRCH)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", tmp, d->d_name);
+		fprintf(f, "# mmstorm: removing %s left by a killed run\n", path);
+		rm_tree(path);
+	}
+	closedir(dir);
+}
+
 int ms_state_open(struct ms_journal **jp, FILE *f)
 {
 	const char *dir = getenv("MMSTORM_STATE_DIR");
@@ -665,5 +688,6 @@ int ms_state_open(struct ms_journal **jp, FILE *f)
 			"from %s\n", pending, ms_journal_path(*jp));
 		ms_journal_restore_to(*jp, 0, f);
 	}
+	remove_stale_case_dirs(f);
 	return 0;
 }

@@ -45,4 +45,7 @@ run_mmstorm 0 run --results "$WORK/results" --run-id again "$WORK/q.ini"
 grep -q 'did not finish' "$WORK/err" || fail "no message about the replayed journal"
 now=$(cat "$knob")
 [ "$now" = "$orig" ] || fail "nr_hugepages is $now, expected the original $orig"
+if ls -d "${TMPDIR:-/tmp}"/mmstorm-case-"$pid"-* >/dev/null 2>&1; then
+	fail "the killed run's case dir is still there"
+fi
 say "nr_hugepages restored to $orig after kill -9"
