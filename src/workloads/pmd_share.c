@@ -927,12 +927,7 @@ static int worker_main(struct ms_ctx *ctx, void *arg, unsigned idx)
 
 static int register_metrics(struct ms_ctx *ctx, struct ps_state *st)
 {
-	struct {
-		int *id;
-		const char *name;
-		enum ms_metric_kind kind;
-		const char *unit;
-	} m[] = {
+	const struct ms_metric_spec m[] = {
 		{ &st->m_fault, "fault_2m_ns", MS_M_HIST, "ns" },
 		{ &st->m_mmap, "attach_ns", MS_M_HIST, "ns" },
 		{ &st->m_munmap, "munmap_ns", MS_M_HIST, "ns" },
@@ -949,13 +944,7 @@ static int register_metrics(struct ms_ctx *ctx, struct ps_state *st)
 		{ &st->m_checked, "checked_pages", MS_M_COUNTER, "pages" },
 	};
 
-	for (size_t i = 0; i < MS_ARRAY_SIZE(m); i++) {
-		*m[i].id = ms_metric(ctx, m[i].name, m[i].kind, m[i].unit);
-		if (*m[i].id < 0)
-			return ms_error(ctx, -*m[i].id, "registering metric %s: %s", m[i].name,
-					strerror(-*m[i].id));
-	}
-	return 0;
+	return ms_metrics(ctx, m, MS_ARRAY_SIZE(m));
 }
 
 static int first_status(const struct ps_state *st)
