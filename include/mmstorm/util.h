@@ -27,5 +27,11 @@ int ms_mkdir_p(const char *path, unsigned mode);
 int ms_hugetlb_free(unsigned long size_kb, uint64_t *free_pages);
 /* Write/read all, retrying on EINTR and short counts. 0 or -errno. */
 int ms_write_all(int fd, const void *buf, size_t len);
+/*
+ * mmap len bytes (PROT_READ|PROT_WRITE, flags, fd at offset 0) at an address aligned to align,
+ * so THP and hugetlb can map it with PMDs: reserve a larger PROT_NONE range, map over its
+ * aligned part, give the ends back. MAP_FAILED with errno set on failure.
+ */
+void *ms_mmap_aligned(size_t len, size_t align, int flags, int fd);
 
 #endif

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -243,4 +244,29 @@ int ms_hugetlb_free(unsigned long size_kb, uint64_t *free_pages)
 	snprintf(path, sizeof(path), "/sys/kernel/mm/hugepages/hugepages-%lukB/free_hugepages",
 		 size_kb);
 	return ms_read_u64(path, free_pages);
+}
+
+void *ms_mmap_aligned(size_t len, size_t align, int flags, int fd)
+{
+	size_t res_len = len + align;
+	char *res, *at, *end, *p;
+	int err;
+
+	res = mmap(NULL, res_len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (res == MAP_FAILED)
+		return MAP_FAILED;
+	at = (char *)(((uintptr_t)res + align - 1) / align * align);
+	end = res + res_len;
+	p = mmap(at, len, PROT_READ | PROT_WRITE, flags | MAP_FIXED, fd, 0);
+	if (p == MAP_FAILED)
+		goto out_unmap;
+	if ((at > res && munmap(res, (size_t)(at - res))) ||
+	    (end > at + len && munmap(at + len, (size_t)(end - at - len))))
+		goto out_unmap;
+	return p;
+out_unmap:
+	err = errno;
+	munmap(res, res_len);	/* whatever is left of it: the error to report is err */
+	errno = err;
+	return MAP_FAILED;
 }

@@ -710,36 +710,6 @@ static int fork_storm_probe(struct ms_ctx *ctx)
 /* ---- worker: region ---- */
 
 /*
- * Map at an address aligned to align (PMD or huge page) with file offset 0 there, so THP
- * and hugetlb can map it with PMDs: reserve a larger PROT_NONE range, map over its aligned
- * part, and give the ends back.
- */
-static void *map_aligned(size_t len, size_t align, int flags, int fd)
-{
-	char *res, *at, *p, *end;
-	size_t res_len = len + align;
-	int err;
-
-	res = mmap(NULL, res_len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (res == MAP_FAILED)
-		return MAP_FAILED;
-	at = (char *)align_up((uintptr_t)res, align);
-	end = res + res_len;
-	p = mmap(at, len, PROT_READ | PROT_WRITE, flags | MAP_FIXED, fd, 0);
-	if (p == MAP_FAILED)
-		goto out_unmap;
-	if ((at > res && munmap(res, at - res)) ||
-	    (end > at + len && munmap(at + len, end - at - len)))
-		goto out_unmap;
-	return p;
-out_unmap:
-	err = errno;
-	munmap(res, res_len);	/* whatever is left of it: the error to report is err */
-	errno = err;
-	return MAP_FAILED;
-}
-
-/*
  * Initial contents, generation 0: stamp marks every page, zero and random write whole pages
  * and then mark the sampled ones, which is what the first children must see.
  */
@@ -775,7 +745,7 @@ static int map_shmem(struct fs_worker *w, int flags)
 		return ms_error(w->ctx, errno, "ftruncate(memfd, %llu): %s",
 				(unsigned long long)cfg->size_bytes, strerror(errno));
 	if (cfg->mapping == MP_PRIVATE) {
-		tmp = map_aligned(cfg->size_bytes, cfg->pmd_bytes, MAP_SHARED, w->memfd);
+		tmp = ms_mmap_aligned(cfg->size_bytes, cfg->pmd_bytes, MAP_SHARED, w->memfd);
 		if (tmp == MAP_FAILED)
 			return ms_error(w->ctx, errno, "mmap(memfd, shared): %s", strerror(errno));
 		fill_region(cfg, w->idx, tmp);
@@ -783,7 +753,7 @@ static int map_shmem(struct fs_worker *w, int flags)
 			return ms_error(w->ctx, errno, "munmap(memfd, shared): %s",
 					strerror(errno));
 	}
-	w->region = map_aligned(cfg->size_bytes, cfg->pmd_bytes, flags, w->memfd);
+	w->region = ms_mmap_aligned(cfg->size_bytes, cfg->pmd_bytes, flags, w->memfd);
 	if (w->region == MAP_FAILED) {
 		w->region = NULL;
 		return ms_error(w->ctx, errno, "mmap(memfd, %s): %s",
@@ -811,7 +781,7 @@ static int map_region(struct fs_worker *w)
 		flags |= MAP_HUGETLB | (log2_u64(cfg->hpage_bytes) << MAP_HUGE_SHIFT);
 		align = cfg->hpage_bytes;
 	}
-	w->region = map_aligned(cfg->size_bytes, align, flags, -1);
+	w->region = ms_mmap_aligned(cfg->size_bytes, align, flags, -1);
 	if (w->region == MAP_FAILED) {
 		w->region = NULL;
 		/* The pool was there at probe time: someone else took it since. */

@@ -369,32 +369,6 @@ static void *handler_main(void *arg)
 
 /* ---- mappings ---- */
 
-static void *map_aligned(size_t len, size_t align, int fd)
-{
-	char *res, *at, *end;
-	size_t res_len = len + align;
-	void *p;
-	int err;
-
-	res = mmap(NULL, res_len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (res == MAP_FAILED)
-		return MAP_FAILED;
-	at = (char *)align_up((uintptr_t)res, align);
-	end = res + res_len;
-	p = mmap(at, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
-	if (p == MAP_FAILED)
-		goto out_unmap;
-	if ((at > res && munmap(res, at - res)) ||
-	    (end > at + len && munmap(at + len, end - at - len)))
-		goto out_unmap;
-	return p;
-out_unmap:
-	err = errno;
-	munmap(res, res_len);
-	errno = err;
-	return MAP_FAILED;
-}
-
 static int open_memfd(const struct hg_cfg *cfg, uint64_t len)
 {
 	unsigned flags = MFD_CLOEXEC | MFD_HUGETLB |
@@ -417,7 +391,7 @@ static int guest_map(struct ms_ctx *ctx, struct hg_state *st)
 	const struct hg_cfg *cfg = &st->cfg;
 	int ret;
 
-	st->guest = map_aligned(cfg->size_bytes, cfg->hpage_bytes, st->memfd);
+	st->guest = ms_mmap_aligned(cfg->size_bytes, cfg->hpage_bytes, MAP_SHARED, st->memfd);
 	if (st->guest == MAP_FAILED) {
 		st->guest = NULL;
 		return ms_error(ctx, errno, "mmap(hugetlb memfd): %s", strerror(errno));
@@ -666,7 +640,7 @@ static int worker_map(struct hg_state *st, unsigned idx, bool slow)
 	char *g;
 	int fd, ret;
 
-	g = map_aligned(cfg->hpage_bytes, cfg->hpage_bytes, st->memfd);
+	g = ms_mmap_aligned(cfg->hpage_bytes, cfg->hpage_bytes, MAP_SHARED, st->memfd);
 	if (g == MAP_FAILED || madvise(g, cfg->hpage_bytes, HG_MADV_SPLIT))
 		return errno;
 	if ((fd = uffd_open()) < 0)
@@ -1029,7 +1003,7 @@ static int hgm_setup(struct ms_ctx *ctx)
 	st->memfd = open_memfd(cfg, cfg->size_bytes);
 	if (st->memfd < 0)
 		return ms_error(ctx, -st->memfd, "hugetlb memfd: %s", strerror(-st->memfd));
-	st->alias = map_aligned(cfg->size_bytes, cfg->hpage_bytes, st->memfd);
+	st->alias = ms_mmap_aligned(cfg->size_bytes, cfg->hpage_bytes, MAP_SHARED, st->memfd);
 	if (st->alias == MAP_FAILED) {
 		st->alias = NULL;
 		return ms_error(ctx, errno, "mmap(hugetlb memfd): %s", strerror(errno));

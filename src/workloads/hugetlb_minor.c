@@ -383,33 +383,6 @@ static void *handler_main(void *arg)
 
 /* ---- mappings ---- */
 
-/* Map at an address aligned to align with file offset 0 there, so huge mappings can be used. */
-static void *map_aligned(size_t len, size_t align, int flags, int fd)
-{
-	char *res, *at, *end;
-	size_t res_len = len + align;
-	void *p;
-	int err;
-
-	res = mmap(NULL, res_len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (res == MAP_FAILED)
-		return MAP_FAILED;
-	at = (char *)align_up((uintptr_t)res, align);
-	end = res + res_len;
-	p = mmap(at, len, PROT_READ | PROT_WRITE, flags | MAP_FIXED, fd, 0);
-	if (p == MAP_FAILED)
-		goto out_unmap;
-	if ((at > res && munmap(res, at - res)) ||
-	    (end > at + len && munmap(at + len, end - at - len)))
-		goto out_unmap;
-	return p;
-out_unmap:
-	err = errno;
-	munmap(res, res_len);
-	errno = err;
-	return MAP_FAILED;
-}
-
 static int open_memfd(struct ms_ctx *ctx, struct hm_state *st)
 {
 	const struct hm_cfg *cfg = &st->cfg;
@@ -442,7 +415,7 @@ static int map_all(struct ms_ctx *ctx, struct hm_state *st)
 		fd = -1;
 	}
 	if (has_alias(cfg)) {
-		st->alias = map_aligned(cfg->size_bytes, align, MAP_SHARED, st->memfd);
+		st->alias = ms_mmap_aligned(cfg->size_bytes, align, MAP_SHARED, st->memfd);
 		if (st->alias == MAP_FAILED) {
 			st->alias = NULL;
 			return ms_error(ctx, errno, "mmap(alias): %s", strerror(errno));
@@ -451,7 +424,7 @@ static int map_all(struct ms_ctx *ctx, struct hm_state *st)
 		    madvise(st->alias, cfg->size_bytes, MADV_HUGEPAGE))
 			return ms_error(ctx, errno, "madvise(MADV_HUGEPAGE): %s", strerror(errno));
 	}
-	st->guest = map_aligned(cfg->size_bytes, align, gflags, fd);
+	st->guest = ms_mmap_aligned(cfg->size_bytes, align, gflags, fd);
 	if (st->guest == MAP_FAILED) {
 		st->guest = NULL;
 		if (errno == ENOMEM && is_hugetlb(cfg))
