@@ -1112,35 +1112,11 @@ void ms_compare_print(const json_t *cmp, FILE *f)
 
 /* ---- Markdown ---- */
 
-/* Text from a run (case names, reasons) must not become markup or HTML in a renderer. */
-static void md_plain(FILE *f, const char *s)
-{
-	for (; s && *s; s++) {
-		if (*s == '<')
-			fputs("&lt;", f);
-		else if (*s == '>')
-			fputs("&gt;", f);
-		else
-			fputc(*s == '\n' || *s == '\r' ? ' ' : *s, f);
-	}
-}
-
 /* Table cells: a '|' or a line break would end the cell or the row. */
 static void md_cell(FILE *f, const char *s)
 {
 	fputc(' ', f);
-	for (; s && *s; s++) {
-		if (*s == '|')
-			fputs("\\|", f);
-		else if (*s == '<')
-			fputs("&lt;", f);
-		else if (*s == '>')
-			fputs("&gt;", f);
-		else if (*s == '\n' || *s == '\r')
-			fputc(' ', f);
-		else
-			fputc(*s, f);
-	}
+	ms_md_put(f, s, true);
 	fputs(" |", f);
 }
 
@@ -1150,9 +1126,9 @@ static void md_comparison(const json_t *cmp, const json_t *c, FILE *f)
 	size_t i;
 
 	fputs("## ", f);
-	md_plain(f, str(c, "b"));
+	ms_md_put(f, str(c, "b"), false);
 	fputs(" against ", f);
-	md_plain(f, str(c, "a"));
+	ms_md_put(f, str(c, "a"), false);
 	fputs("\n\n| | label | kernel | where | run | status |\n|---|---|---|---|---|---|\n", f);
 	json_array_foreach(json_object_get(cmp, "runs"), i, r) {
 		const char *l = str(r, "label");
@@ -1178,12 +1154,12 @@ static void md_comparison(const json_t *cmp, const json_t *c, FILE *f)
 		100 * json_number_value(json_object_get(o, "power")));
 	json_array_foreach(json_object_get(c, "warnings"), i, row) {
 		fputs("- **warning**: ", f);
-		md_plain(f, json_string_value(row));
+		ms_md_put(f, json_string_value(row), false);
 		fputc('\n', f);
 	}
 	json_array_foreach(json_object_get(c, "notes"), i, row) {
 		fputs("- note: ", f);
-		md_plain(f, json_string_value(row));
+		ms_md_put(f, json_string_value(row), false);
 		fputc('\n', f);
 	}
 	fprintf(f, "%s### Correctness\n\n", json_array_size(json_object_get(c, "warnings")) +
@@ -1262,30 +1238,13 @@ void ms_compare_write_json(const json_t *cmp, FILE *f)
 
 /* ---- JUnit ---- */
 
-/* XML 1.0 text: escape markup, drop control bytes it cannot carry. */
-static void xml_text(FILE *f, const char *s)
-{
-	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-		if (*p == '<')
-			fputs("&lt;", f);
-		else if (*p == '>')
-			fputs("&gt;", f);
-		else if (*p == '&')
-			fputs("&amp;", f);
-		else if (*p == '"')
-			fputs("&quot;", f);
-		else if (*p >= 0x20 || *p == '\t' || *p == '\n')
-			fputc(*p, f);
-	}
-}
-
 static void junit_case(FILE *f, const char *cname, const char *name, const char *tag,
 		       const char *type, const char *msg)
 {
 	fputs("    <testcase classname=\"mmstorm.compare.", f);
-	xml_text(f, cname);
+	ms_xml_put(f, cname, false);
 	fputs("\" name=\"", f);
-	xml_text(f, name);
+	ms_xml_put(f, name, false);
 	if (!tag) {
 		fputs("\"/>\n", f);
 		return;
@@ -1294,7 +1253,7 @@ static void junit_case(FILE *f, const char *cname, const char *name, const char 
 	if (type)
 		fprintf(f, " type=\"%s\"", type);
 	fputs(" message=\"", f);
-	xml_text(f, msg);
+	ms_xml_put(f, msg, false);
 	fprintf(f, "\"/>\n    </testcase>\n");
 }
 
@@ -1311,9 +1270,9 @@ static void junit_comparison(const json_t *c, FILE *f)
 	json_array_foreach(json_object_get(c, "correctness"), i, row)
 		tests++;
 	fputs("  <testsuite name=\"", f);
-	xml_text(f, str(c, "b"));
+	ms_xml_put(f, str(c, "b"), false);
 	fputs(" against ", f);
-	xml_text(f, str(c, "a"));
+	ms_xml_put(f, str(c, "a"), false);
 	fprintf(f, "\" tests=\"%zu\" failures=\"%lld\" errors=\"0\" skipped=\"%lld\">\n", tests,
 		failures, skipped);
 	json_array_foreach(json_object_get(c, "correctness"), i, row) {

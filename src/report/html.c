@@ -15,27 +15,11 @@ static const char *str(const json_t *o, const char *key)
 	return json_string_value(json_object_get(o, key));
 }
 
-static void esc(FILE *f, const char *s)
-{
-	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-		if (*p == '<')
-			fputs("&lt;", f);
-		else if (*p == '>')
-			fputs("&gt;", f);
-		else if (*p == '&')
-			fputs("&amp;", f);
-		else if (*p == '"')
-			fputs("&quot;", f);
-		else if (*p >= 0x20 || *p == '\n' || *p == '\t')
-			fputc(*p, f);
-	}
-}
-
 /* open, the text escaped, close. */
 static void tagged(FILE *f, const char *open, const char *text, const char *close)
 {
 	fputs(open, f);
-	esc(f, text);
+	ms_xml_put(f, text, false);
 	fputs(close, f);
 }
 
@@ -238,9 +222,9 @@ static void html_charts(FILE *f, const struct ms_report *r, const char *section,
 		else
 			tagged(f, "<p class=\"warn\">no chart: ", str(c, "error"), "</p>");
 		fprintf(f, "<figcaption>");
-		esc(f, str(c, "title"));
+		ms_xml_put(f, str(c, "title"), false);
 		fprintf(f, " (<code>");
-		esc(f, str(c, "name"));
+		ms_xml_put(f, str(c, "name"), false);
 		fprintf(f, ".gp</code>)</figcaption></figure>\n");
 	}
 	if (any)
@@ -256,25 +240,25 @@ static void html_runs(FILE *f, const struct ms_report *r)
 		const json_t *sum = json_object_get(run, "summary");
 
 		fprintf(f, "<tr><td>");
-		esc(f, r->labels[k]);
+		ms_xml_put(f, r->labels[k], false);
 		fprintf(f, "</td><td>");
-		esc(f, str(json_object_get(run, "kernel"), "release"));
+		ms_xml_put(f, str(json_object_get(run, "kernel"), "release"), false);
 		fprintf(f, "</td><td>");
-		esc(f, str(env, "where"));
+		ms_xml_put(f, str(env, "where"), false);
 		if (str(env, "accel"))
 			tagged(f, " (", str(env, "accel"), ")");
 		fprintf(f, "</td><td>");
-		esc(f, str(json_object_get(run, "suite"), "name"));
+		ms_xml_put(f, str(json_object_get(run, "suite"), "name"), false);
 		fprintf(f, "</td><td>");
-		esc(f, str(run, "status"));
+		ms_xml_put(f, str(run, "status"), false);
 		fprintf(f, "</td><td>");
-		esc(f, str(run, "started"));
+		ms_xml_put(f, str(run, "started"), false);
 		fprintf(f, "</td><td class=\"num\">%lld pass, %lld fail</td><td>",
 			(long long)json_integer_value(json_object_get(sum, "PASS")),
 			(long long)(json_integer_value(json_object_get(sum, "FAIL")) +
 				    json_integer_value(json_object_get(sum, "CRASH")) +
 				    json_integer_value(json_object_get(sum, "TIMEOUT"))));
-		esc(f, json_string_value(json_array_get(json_object_get(run, "sources"), 0)));
+		ms_xml_put(f, json_string_value(json_array_get(json_object_get(run, "sources"), 0)), false);
 		fprintf(f, "</td></tr>\n");
 	}
 	fprintf(f, "</table>\n");
@@ -290,20 +274,20 @@ static void html_verdicts(FILE *f, const char *title, const char *const *labels,
 	fprintf(f, "<h2>%s</h2>\n<table><tr><th>case</th>", title);
 	for (size_t k = 0; k < n; k++) {
 		fprintf(f, "<th>");
-		esc(f, labels ? labels[k] : ms_run_label(runs[k]));
+		ms_xml_put(f, labels ? labels[k] : ms_run_label(runs[k]), false);
 		fprintf(f, "</th>");
 	}
 	fprintf(f, "</tr>\n");
 	json_array_foreach(names, i, name) {
 		fprintf(f, "<tr><td>");
-		esc(f, json_string_value(name));
+		ms_xml_put(f, json_string_value(name), false);
 		fprintf(f, "</td>");
 		for (size_t k = 0; k < n; k++) {
 			json_t *c = find_case(runs[k], json_string_value(name));
 			const char *v = c ? str(c, "verdict") ?: "none" : "-";
 
 			fprintf(f, "<td class=\"%s\" title=\"", v);
-			esc(f, c ? str(c, "reason") : "");
+			ms_xml_put(f, c ? str(c, "reason") : "", false);
 			fprintf(f, "\">%s</td>", v);
 		}
 		fprintf(f, "</tr>\n");
@@ -328,9 +312,9 @@ static void html_metric_row(FILE *f, const json_t *row)
 	const char *v = str(row, "verdict");
 
 	fprintf(f, "<tr><td>");
-	esc(f, str(row, "case"));
+	ms_xml_put(f, str(row, "case"), false);
 	fprintf(f, "</td><td>");
-	esc(f, str(row, "metric"));
+	ms_xml_put(f, str(row, "metric"), false);
 	fprintf(f, " (%s, %s)</td>", str(row, "statistic"), str(row, "unit"));
 	html_cell(f, "num", "%.6g", json_object_get(json_object_get(row, "a"), "median"));
 	html_cell(f, "num", "%.6g", json_object_get(json_object_get(row, "b"), "median"));
@@ -344,7 +328,7 @@ static void html_metric_row(FILE *f, const json_t *row)
 	/* "insufficient repeats: need N" says its verdict already */
 	if (strncmp(str(row, "why") ?: "", v, strlen(v)))
 		fprintf(f, "%s: ", v);
-	esc(f, str(row, "why"));
+	ms_xml_put(f, str(row, "why"), false);
 	fprintf(f, "</td></tr>\n");
 }
 
@@ -355,9 +339,9 @@ static void html_comparison(FILE *f, const struct ms_report *r, const json_t *c,
 	char section[32];
 
 	fprintf(f, "<h3>");
-	esc(f, str(c, "b"));
+	ms_xml_put(f, str(c, "b"), false);
 	fprintf(f, " against ");
-	esc(f, str(c, "a"));
+	ms_xml_put(f, str(c, "a"), false);
 	fprintf(f, "</h3>\n<ul>\n");
 	json_array_foreach(json_object_get(c, "warnings"), i, row)
 		tagged(f, "<li class=\"warn\">", json_string_value(row), "</li>\n");
@@ -371,12 +355,12 @@ static void html_comparison(FILE *f, const struct ms_report *r, const json_t *c,
 			"<th>reason in B</th></tr>\n");
 	json_array_foreach(json_object_get(c, "correctness"), i, row) {
 		fprintf(f, "<tr><td>");
-		esc(f, str(row, "case"));
+		ms_xml_put(f, str(row, "case"), false);
 		fprintf(f, "</td><td class=\"%s\">%s</td><td class=\"%s\">%s</td><td>",
 			str(row, "a"), str(row, "a"), str(row, "b"), str(row, "b"));
-		esc(f, str(row, "change"));
+		ms_xml_put(f, str(row, "change"), false);
 		fprintf(f, "</td><td>");
-		esc(f, str(row, "reason_b"));
+		ms_xml_put(f, str(row, "reason_b"), false);
 		fprintf(f, "</td></tr>\n");
 	}
 	if (json_array_size(json_object_get(c, "correctness")))
@@ -393,7 +377,7 @@ static void html_comparison(FILE *f, const struct ms_report *r, const json_t *c,
 		else
 			tagged(f, "<p class=\"warn\">no chart: ", str(ch, "error"), "</p>");
 		fprintf(f, "<figcaption>");
-		esc(f, str(ch, "title"));
+		ms_xml_put(f, str(ch, "title"), false);
 		fprintf(f, "</figcaption></figure>\n");
 	}
 	fprintf(f, "<table><tr><th>case</th><th>metric</th><th>A median</th><th>B median</th>"
@@ -463,20 +447,6 @@ static void html_page(FILE *f, const struct ms_report *r)
 
 /* ---- Markdown ---- */
 
-static void md_text(FILE *f, const char *s)
-{
-	for (; s && *s; s++) {
-		if (*s == '|')
-			fputs("\\|", f);
-		else if (*s == '<')
-			fputs("&lt;", f);
-		else if (*s == '>')
-			fputs("&gt;", f);
-		else
-			fputc(*s == '\n' ? ' ' : *s, f);
-	}
-}
-
 static void md_verdicts(FILE *f, const char *title, json_t *const *runs, const char *const *labels,
 			size_t n)
 {
@@ -486,7 +456,7 @@ static void md_verdicts(FILE *f, const char *title, json_t *const *runs, const c
 	fprintf(f, "## %s\n\n| case |", title);
 	for (size_t k = 0; k < n; k++) {
 		fputc(' ', f);
-		md_text(f, labels ? labels[k] : ms_run_label(runs[k]));
+		ms_md_put(f, labels ? labels[k] : ms_run_label(runs[k]), true);
 		fputs(" |", f);
 	}
 	fprintf(f, "\n|---|");
@@ -495,7 +465,7 @@ static void md_verdicts(FILE *f, const char *title, json_t *const *runs, const c
 	fprintf(f, "\n");
 	json_array_foreach(names, i, name) {
 		fprintf(f, "| ");
-		md_text(f, json_string_value(name));
+		ms_md_put(f, json_string_value(name), true);
 		fprintf(f, " |");
 		for (size_t k = 0; k < n; k++) {
 			json_t *c = find_case(runs[k], json_string_value(name));

@@ -55,6 +55,14 @@ struct ms_out {
 	bool ktap_totals;	/* "# Totals" written */
 };
 
+/*
+ * XML 1.0 element text (attr false) or attribute value (attr true): markup escaped, bytes XML
+ * cannot carry (invalid UTF-8, most C0 controls) dropped. HTML uses it too.
+ */
+void ms_xml_put(FILE *f, const char *s, bool attr);
+/* Markdown: no markup or HTML from run text; cell: also escape the "|" that ends a cell. */
+void ms_md_put(FILE *f, const char *s, bool cell);
+
 /* ISO 8601 UTC of the wall clock now ("2025-01-31T12:34:56Z"). 0 or -errno. */
 int ms_report_utc_now(char *buf, size_t len);
 /* Write len bytes to path atomically: temp file in the same dir, fsync, rename, fsync dir. */
