@@ -56,7 +56,7 @@ enum ms_rm_op_kind {
 	MS_RM_MIGRATE,
 	MS_RM_SPLIT,		/* THP: PMD split */
 	MS_RM_COLLAPSE,		/* MADV_COLLAPSE */
-	MS_RM_DONTFORK,		/* MADV_DONTFORK: a later fork gives the child nothing there */
+	MS_RM_DONTFORK,		/* MADV_DONTFORK: a later fork maps nothing there */
 	MS_RM_OP_COUNT
 };
 
