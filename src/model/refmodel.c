@@ -502,7 +502,11 @@ static int op_pin_write(struct ms_rm *m, struct ms_rm_op *op)
 		struct rm_frame *f = &m->frames[pin->frames[op->first + i]];
 
 		f->fill = ms_rm_fill(m, op, i);
-		f->lazy = false;
+		/*
+		 * Not a CPU store: the PTE and the folio stay clean (GUP-fast does not dirty, an
+		 * io_uring buffer is unpinned without dirtying), so a MADV_FREE'd page written
+		 * only through a pin may still be discarded once the pin is gone.
+		 */
 		f->loose = false;
 	}
 	return 0;
@@ -522,12 +526,13 @@ static int op_madvise(struct ms_rm *m, struct ms_rm_op *op)
 {
 	int ret;
 
+	/* Unmapped first: an op over a hole is not run at all, whatever the memory. */
+	if ((ret = check_mapped(m, op->proc, op->first, op->n, 0, 0)))
+		return ret;
 	if (op->kind == MS_RM_FREE && (m->cfg.shared || is_file(m) || m->cfg.huge))
 		return -EOPNOTSUPP;
 	if (op->kind == MS_RM_COLLAPSE && m->cfg.huge)
 		return -EOPNOTSUPP;
-	if ((ret = check_mapped(m, op->proc, op->first, op->n, 0, 0)))
-		return ret;
 	for (uint32_t s = op->first; s < op->first + op->n; s++) {
 		struct rm_slot *sl = slot_of(m, op->proc, s);
 		struct rm_frame *f = &m->frames[sl->frame];

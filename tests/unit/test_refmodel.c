@@ -465,6 +465,35 @@ START_TEST(test_dontfork)
 }
 END_TEST
 
+/*
+ * A write through a pin is no CPU store: it does not cancel MADV_FREE. While pinned the page
+ * stays; once unpinned, reclaim may discard it (old-or-zero), as 6.18 does for io_uring.
+ */
+START_TEST(test_free_then_pin_write)
+{
+	struct ms_rm *m = mk(4, 2, 1, 0, false);
+	struct ms_rm_op pw;
+	struct ms_rm_want w;
+	unsigned pin;
+
+	ok_op(m, MS_RM_POPULATE, 0, 0, 2, 0);
+	ok_op(m, MS_RM_FREE, 0, 0, 2, 0);
+	pin = pin_of(m, 0, 0, 1, RWLT);
+	pw = pin_op(m, pin, 0, 1, MS_RM_PIN_WRITE);
+	ck_assert_uint_eq(seen(m, 0, 0), ms_rm_fill(m, &pw, 0));
+	ck_assert_int_eq(ms_rm_expect(m, 0, 0, &w), 0);
+	ck_assert(!w.has_alt);
+	pin_op(m, pin, 0, 0, MS_RM_UNPIN);
+	ck_assert_int_eq(ms_rm_expect(m, 0, 0, &w), 0);
+	ck_assert(w.has_alt && w.fill == ms_rm_fill(m, &pw, 0) && w.alt == 0);
+	/* A CPU store does cancel it. */
+	ok_op(m, MS_RM_WRITE, 0, 0, 1, 0);
+	ck_assert_int_eq(ms_rm_expect(m, 0, 0, &w), 0);
+	ck_assert(!w.has_alt);
+	ms_rm_free(m);
+}
+END_TEST
+
 /* FOLL_FORCE (/proc/PID/mem) writes into R/O private memory break COW, never leak. */
 START_TEST(test_force_write)
 {
@@ -818,6 +847,7 @@ static Suite *refmodel_suite(void)
 	tcase_add_test(t, test_mremap_moves_pinned_pages);
 	tcase_add_test(t, test_fork_copies_whole_pinned_folio);
 	tcase_add_test(t, test_madv_free);
+	tcase_add_test(t, test_free_then_pin_write);
 	tcase_add_test(t, test_pageout_loosens_get_refs);
 	tcase_add_test(t, test_zero_page_refs);
 	tcase_add_test(t, test_zero_page_lt_before_6_2);
