@@ -3581,7 +3581,8 @@ static void gup_pin_teardown(struct ms_ctx *ctx)
 const struct ms_workload ms_wl_gup_pin = {
 	.name = "gup-pin",
 	.summary = "GUP pins (io_uring, vmsplice, gup_test, O_DIRECT, process_vm, /proc/PID/mem) "
-		   "x anon/THP/hugetlb/shmem/file memory x fork/COW/madvise/mremap/migration, "
+		   "x anon/THP/mTHP/hugetlb 2M+1G/shmem/file/zero-page memory "
+		   "x fork/COW/madvise/mremap/swap/migration, "
 		   "checked against the reference model; pin balance, kpagecount",
 	.params = gup_pin_params,
 	.probe = gup_pin_probe,
