@@ -56,6 +56,7 @@ enum ms_rm_op_kind {
 	MS_RM_MIGRATE,
 	MS_RM_SPLIT,		/* THP: PMD split */
 	MS_RM_COLLAPSE,		/* MADV_COLLAPSE */
+	MS_RM_DONTFORK,		/* MADV_DONTFORK: a later fork maps nothing there */
 	MS_RM_OP_COUNT
 };
 
@@ -91,7 +92,8 @@ struct ms_rm_cfg {
 	bool shared;		/* MAP_SHARED (file or shmem); else MAP_PRIVATE */
 	bool huge;		/* hugetlb: no FREE/COLLAPSE, no FOLL_FORCE write to R/O */
 	bool longterm_rw_refused; /* regular-file MAP_SHARED: R/W FOLL_LONGTERM pins fail */
-	bool ro_longterm_unshares_file; /* 6.2+: R/O longterm pin breaks COW on file pages */
+	/* 6.2+: a R/O longterm pin breaks COW on file pages and on the shared zero page */
+	bool ro_longterm_unshares_file;
 	bool huge_force_write;	/* FOLL_FORCE writes to R/O private hugetlb work (newer kernels) */
 	uint64_t seed;
 };

@@ -17,7 +17,7 @@
 #define MS_MAX_METRICS 16
 #define MS_MAX_HISTS 8
 #define MS_MAX_FAILURES 8
-#define MS_MAX_NOTES 8
+#define MS_MAX_NOTES 16		/* gup-pin: setup notes, a tally, up to 16 skip reasons */
 #define MS_PERF_JSON_MAX 16384
 
 struct ms_metric_def {

@@ -19,6 +19,7 @@ struct rm_slot {
 	uint32_t file_idx;		/* file page behind the slot (file mappings) */
 	uint8_t state;
 	uint8_t prot;			/* MS_RM_PROT_* */
+	bool dontfork;			/* MADV_DONTFORK (a VMA flag: moves with mremap) */
 };
 
 /* One physical page. */
@@ -69,6 +70,7 @@ static const char *const op_names[MS_RM_OP_COUNT] = {
 	[MS_RM_FREE] = "free", [MS_RM_COLD] = "cold", [MS_RM_PAGEOUT] = "pageout",
 	[MS_RM_MREMAP] = "mremap", [MS_RM_MUNMAP] = "munmap", [MS_RM_MPROTECT] = "mprotect",
 	[MS_RM_MIGRATE] = "migrate", [MS_RM_SPLIT] = "split", [MS_RM_COLLAPSE] = "collapse",
+	[MS_RM_DONTFORK] = "dontfork",
 };
 
 const char *ms_rm_op_name(unsigned kind)
@@ -340,6 +342,12 @@ static int op_fork(struct ms_rm *m, struct ms_rm_op *op)
 		struct rm_frame *f = &m->frames[sl->frame];
 		uint32_t id;
 
+		if (sl->dontfork) {
+			sl->state = SL_EMPTY;
+			sl->frame = ZERO_FRAME;
+			sl->dontfork = false;
+			continue;
+		}
 		if (sl->state != SL_MAPPED)
 			continue;
 		if (m->cfg.shared || !f->anon) {
@@ -391,6 +399,7 @@ static int op_exit(struct ms_rm *m, struct ms_rm_op *op)
 	for (uint32_t s = 0; s < m->cfg.nslots; s++) {
 		unmap_slot(m, &pr->slots[s]);
 		pr->slots[s].state = SL_EMPTY;
+		pr->slots[s].dontfork = false;
 	}
 	for (unsigned k = 0; k < MS_RM_MAX_PINS; k++)
 		if (m->pins[k].active && m->pins[k].owner == op->proc)
@@ -412,7 +421,8 @@ static uint32_t pin_target_private(struct ms_rm *m, struct rm_slot *sl, unsigned
 		return sl->state == SL_MAPPED ? sl->frame : ZERO_FRAME;
 	/* R/O FOLL_PIN: gup_must_unshare() */
 	if (sl->state != SL_MAPPED)
-		return lt ? make_exclusive(m, sl) : ZERO_FRAME;
+		return lt && m->cfg.ro_longterm_unshares_file ? make_exclusive(m, sl) :
+		       ZERO_FRAME;
 	if (m->frames[sl->frame].anon)
 		return make_exclusive(m, sl);
 	if (lt && m->cfg.ro_longterm_unshares_file)
@@ -492,7 +502,11 @@ static int op_pin_write(struct ms_rm *m, struct ms_rm_op *op)
 		struct rm_frame *f = &m->frames[pin->frames[op->first + i]];
 
 		f->fill = ms_rm_fill(m, op, i);
-		f->lazy = false;
+		/*
+		 * Not a CPU store: the PTE and the folio stay clean (GUP-fast does not dirty, an
+		 * io_uring buffer is unpinned without dirtying), so a MADV_FREE'd page written
+		 * only through a pin may still be discarded once the pin is gone.
+		 */
 		f->loose = false;
 	}
 	return 0;
@@ -512,16 +526,21 @@ static int op_madvise(struct ms_rm *m, struct ms_rm_op *op)
 {
 	int ret;
 
+	/* Unmapped first: an op over a hole is not run at all, whatever the memory. */
+	if ((ret = check_mapped(m, op->proc, op->first, op->n, 0, 0)))
+		return ret;
 	if (op->kind == MS_RM_FREE && (m->cfg.shared || is_file(m) || m->cfg.huge))
 		return -EOPNOTSUPP;
 	if (op->kind == MS_RM_COLLAPSE && m->cfg.huge)
 		return -EOPNOTSUPP;
-	if ((ret = check_mapped(m, op->proc, op->first, op->n, 0, 0)))
-		return ret;
 	for (uint32_t s = op->first; s < op->first + op->n; s++) {
 		struct rm_slot *sl = slot_of(m, op->proc, s);
 		struct rm_frame *f = &m->frames[sl->frame];
 
+		if (op->kind == MS_RM_DONTFORK) {
+			sl->dontfork = true;
+			continue;
+		}
 		if (op->kind == MS_RM_DONTNEED) {
 			unmap_slot(m, sl);
 			continue;
@@ -566,6 +585,7 @@ static int op_munmap(struct ms_rm *m, struct ms_rm_op *op)
 
 		unmap_slot(m, sl);
 		sl->state = SL_EMPTY;
+		sl->dontfork = false;
 	}
 	return 0;
 }
@@ -621,8 +641,10 @@ static int op_mremap(struct ms_rm *m, struct ms_rm_op *op)
 	memcpy(tmp, src, op->n * sizeof(*tmp));
 	for (uint32_t i = keep; i < op->n; i++)
 		unmap_slot(m, &src[i]);
-	for (uint32_t i = 0; i < op->n; i++)
+	for (uint32_t i = 0; i < op->n; i++) {
 		src[i].state = SL_EMPTY;
+		src[i].dontfork = false;
+	}
 	for (uint32_t i = 0; i < op->n2; i++) {
 		struct rm_slot *d = slot_of(m, op->proc, op->to + i);
 
@@ -633,6 +655,7 @@ static int op_mremap(struct ms_rm *m, struct ms_rm_op *op)
 		d->state = SL_NONE;
 		d->frame = ZERO_FRAME;
 		d->prot = tail.prot;
+		d->dontfork = tail.dontfork;
 		d->file_idx = tail.file_idx + (i - op->n) + 1;
 	}
 	free(tmp);

@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <liburing.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/swap.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -42,6 +44,12 @@
 #endif
 #ifndef MPOL_MF_MOVE
 #define MPOL_MF_MOVE (1 << 1)
+#endif
+#ifndef MAP_HUGE_1GB
+#define MAP_HUGE_1GB (30 << 26)	/* log2(1 GiB) << MAP_HUGE_SHIFT */
+#endif
+#ifndef MADV_DONTFORK
+#define MADV_DONTFORK 10
 #endif
 #ifndef TMPFS_MAGIC
 #define TMPFS_MAGIC 0x01021994
@@ -72,6 +80,9 @@ struct gp_pin_longterm_test {
 #define GP_FOLL_WRITE 0x01		/* the kernel's FOLL_WRITE, as gup_test takes it */
 #define GP_GUP_TEST "/sys/kernel/debug/gup_test"
 #define GP_KPF_THP 22
+#define GP_KPF_ZERO_PAGE 24
+#define GP_PM_SWAP (1ULL << 62)
+#define GP_PM_PRESENT (1ULL << 63)
 
 /* ---- pin kinds and memory kinds ---- */
 
@@ -120,24 +131,32 @@ static const struct gp_kind gp_kinds[PK_NR] = {
 
 enum {
 	MK_ANON, MK_THP, MK_THP_PTE, MK_HUGETLB, MK_SHMEM, MK_SHMEM_PRIVATE, MK_FILE,
-	MK_FILE_PRIVATE, MK_NR
+	MK_FILE_PRIVATE, MK_HUGETLB_1G, MK_MTHP, MK_ZERO, MK_HUGE_ZERO, MK_NR
 };
 
 struct gp_mem {
 	const char *name;
 	bool shared, file, huge, thp, pte;
 	bool regular;		/* a regular file, not shmem */
+	bool gig;		/* hugetlb: 1 GiB pages */
+	bool mthp;		/* thp: folios of mthp_kb, not of a PMD */
+	uint8_t zero;		/* only read-faulted: 1 the zero page, 2 the huge zero page */
+	bool swappable;		/* private anonymous: MADV_PAGEOUT swaps it out */
 };
 
 static const struct gp_mem gp_mems[MK_NR] = {
-	[MK_ANON] = { "anon", false, false, false, false, false, false },
-	[MK_THP] = { "thp", false, false, false, true, false, false },
-	[MK_THP_PTE] = { "thp-pte", false, false, false, true, true, false },
+	[MK_ANON] = { "anon", false, false, false, false, false, false, .swappable = true },
+	[MK_THP] = { "thp", false, false, false, true, false, false, .swappable = true },
+	[MK_THP_PTE] = { "thp-pte", false, false, false, true, true, false, .swappable = true },
 	[MK_HUGETLB] = { "hugetlb", false, false, true, false, false, false },
 	[MK_SHMEM] = { "shmem", true, true, false, false, false, false },
 	[MK_SHMEM_PRIVATE] = { "shmem-private", false, true, false, false, false, false },
 	[MK_FILE] = { "file", true, true, false, false, false, true },
 	[MK_FILE_PRIVATE] = { "file-private", false, true, false, false, false, true },
+	[MK_HUGETLB_1G] = { .name = "hugetlb-1g", .huge = true, .gig = true },
+	[MK_MTHP] = { .name = "mthp", .thp = true, .mthp = true, .swappable = true },
+	[MK_ZERO] = { .name = "zero", .zero = 1, .swappable = true },
+	[MK_HUGE_ZERO] = { .name = "huge-zero", .zero = 2, .swappable = true },
 };
 
 /* ---- scenarios: cow.c-style fixed op programs ---- */
@@ -162,6 +181,7 @@ struct gp_scen {
 #define NEED_THP 2
 #define NEED_ANON_PRIVATE 4		/* MADV_FREE */
 #define NEED_MIGRATE 8
+#define NEED_SWAP 16			/* swap on, and private anonymous memory */
 
 #define ST(o, p, r, a) { S_##o, p, R_##r, a }
 #define RO MS_RM_PROT_READ
@@ -245,6 +265,29 @@ static const struct gp_scen gp_scens[] = {
 	{ "pin-exit", 0,
 	  { ST(POP, 0, ALL, 0), ST(FORK, 0, ALL, 0), ST(PIN, 1, PIN, 0), ST(W, 1, PIN, 0),
 	    ST(PREAD, 1, ALL, 0), ST(W, 0, PIN, 0), ST(EXIT, 1, ALL, 0), ST(END, 0, ALL, 0) } },
+	/* MADV_DONTFORK on the pinned part: the child has nothing there, shares the rest */
+	{ "pin-dontfork", 0,
+	  { ST(POP, 0, ALL, 0), ST(PIN, 0, PIN, 0), ST(MADV, 0, PIN, MS_RM_DONTFORK),
+	    ST(FORK, 0, ALL, 0), ST(W, 0, PIN, 0), ST(PREAD, 0, ALL, 0), ST(W, 1, REST, 0),
+	    ST(PREAD, 0, ALL, 0), ST(UNPIN, 0, ALL, 0), ST(EXIT, 1, ALL, 0),
+	    ST(END, 0, ALL, 0) } },
+	/* swapped out for real (pagemap): the pinned part stays, the rest comes back intact */
+	{ "pin-swap", NEED_SWAP,
+	  { ST(POP, 0, ALL, 0), ST(PIN, 0, PIN, 0), ST(MADV, 0, ALL, MS_RM_PAGEOUT),
+	    ST(PREAD, 0, ALL, 0), ST(W, 0, ALL, 0), ST(PREAD, 0, ALL, 0), ST(UNPIN, 0, ALL, 0),
+	    ST(END, 0, ALL, 0) } },
+	/* fork of swapped-out pages: COW isolation after swap-in, then a pin in the parent */
+	{ "swap-fork", NEED_SWAP,
+	  { ST(POP, 0, ALL, 0), ST(MADV, 0, ALL, MS_RM_PAGEOUT), ST(FORK, 0, ALL, 0),
+	    ST(W, 1, ALL, 0), ST(PIN, 0, PIN, 0), ST(W, 0, PIN, 0), ST(PREAD, 0, ALL, 0),
+	    ST(W, 1, PIN, 0), ST(PREAD, 0, ALL, 0), ST(UNPIN, 0, ALL, 0), ST(EXIT, 1, ALL, 0),
+	    ST(END, 0, ALL, 0) } },
+	/* pin, swap out the rest, fork: the child gets a copy and swap entries */
+	{ "swap-pin-fork", NEED_SWAP,
+	  { ST(POP, 0, ALL, 0), ST(PIN, 0, PIN, 0), ST(MADV, 0, ALL, MS_RM_PAGEOUT),
+	    ST(FORK, 0, ALL, 0), ST(W, 0, ALL, 0), ST(PREAD, 0, ALL, 0), ST(W, 1, ALL, 0),
+	    ST(PREAD, 0, ALL, 0), ST(UNPIN, 0, ALL, 0), ST(EXIT, 1, ALL, 0),
+	    ST(END, 0, ALL, 0) } },
 };
 
 #define GP_NSCEN MS_ARRAY_SIZE(gp_scens)
@@ -264,14 +307,17 @@ static const struct ms_param gup_pin_params[] = {
 	  "gup-lt-rw-fast gup-bench odirect process-vm procmem; or all" },
 	{ "mems", MS_P_STRING, "all", "", 1, 0, NULL,
 	  "comma list of memory kinds: anon thp thp-pte hugetlb shmem shmem-private file "
-	  "file-private; or all" },
+	  "file-private hugetlb-1g mthp zero huge-zero; or all (all but hugetlb-1g)" },
 	{ "scenarios", MS_P_STRING, "all", "", 1, 0, NULL,
 	  "mode=matrix: comma list of scenario names (see docs/workloads/gup-pin.md), or all" },
 	{ "pages", MS_P_INT, "8", "pages", 2, 4096, NULL,
 	  "region size in base pages (anon, shmem, file; THP regions are one PMD)" },
 	{ "pin_pages", MS_P_INT, "2", "pages", 1, 4096, NULL,
 	  "pages pinned by a scenario (at most the region)" },
-	{ "huge_pages", MS_P_INT, "2", "pages", 1, 64, NULL, "hugetlb region size in huge pages" },
+	{ "huge_pages", MS_P_INT, "2", "pages", 1, 64, NULL,
+	  "hugetlb region size in 2 MiB pages (hugetlb-1g: always one 1 GiB page)" },
+	{ "mthp_kb", MS_P_INT, "64", "KiB", 8, 1024, NULL,
+	  "mthp: the mTHP folio size (a hugepages-<N>kB size of this kernel)" },
 	{ "sequences", MS_P_INT, "4", "", 1, 100000, NULL,
 	  "mode=random: sequences per pin x memory kind and iteration" },
 	{ "steps", MS_P_INT, "24", "ops", 1, 10000, NULL, "mode=random: ops per sequence" },
@@ -303,6 +349,7 @@ struct gp_cfg {
 	char kind_skip[PK_NR][GP_REASON];	/* non-empty: the kind cannot run here */
 	char mem_skip[MK_NR][GP_REASON];
 	size_t psz, pmd, hpage;
+	size_t mthp;			/* mthp folio bytes */
 	uint32_t pages, pin_pages, huge_pages, sequences, steps, forks;
 	uint64_t size;
 	uint64_t seed;
@@ -316,7 +363,24 @@ struct gp_cfg {
 	bool have_kpage;		/* /proc/kpagecount and PFNs in pagemap */
 	bool have_split_debugfs;
 	bool huge_force_write;		/* /proc/PID/mem writes R/O private hugetlb */
+	bool swap_on;			/* MADV_PAGEOUT really swaps out (probed) */
+	char swap_skip[GP_REASON];	/* why not */
+	char swap_dev[32];		/* a guest swap device mmstorm set up, else "" */
 };
+
+/* The model page of a memory kind: the base page, or the huge page. */
+static size_t mem_page(const struct gp_cfg *cfg, const struct gp_mem *mk)
+{
+	return mk->gig ? (size_t)1 << 30 : mk->huge ? cfg->hpage : cfg->psz;
+}
+
+/* Bytes of one folio a populate makes (THP, mTHP), or of the huge zero page. */
+static size_t mem_folio(const struct gp_cfg *cfg, const struct gp_mem *mk)
+{
+	if (mk->mthp)
+		return cfg->mthp;
+	return mk->thp || mk->zero == 2 ? cfg->pmd : mem_page(cfg, mk);
+}
 
 struct gp_state {
 	struct gp_cfg cfg;
@@ -326,8 +390,8 @@ struct gp_state {
 	int loop_fd;			/* keeps an autoclear loop device alive */
 	/* tallies for the notes */
 	unsigned run, pass, fail, skip, known;
-	char skips[8][GP_REASON];
-	unsigned skip_counts[8], nskips;
+	char skips[16][GP_REASON];
+	unsigned skip_counts[16], nskips;
 	unsigned unjudged;		/* pin balances other pinners blurred */
 	unsigned zero_skips;
 	char failed[240];		/* labels of failed combinations, for a note */
@@ -398,6 +462,7 @@ struct gp_drv {
 	int tproc;
 	uint32_t toff, tn;
 	bool checked_thp;
+	bool swap_checked;		/* a PAGEOUT was checked against pagemap */
 	uint64_t rng;
 	uint64_t pinned_pages;		/* base pages pinned with FOLL_PIN successfully */
 	unsigned zero_skips;		/* R/O PIN_FAST_BENCHMARKs left out over zero pages */
@@ -450,7 +515,7 @@ static void report(struct gp_drv *d, const char *what, const char *fmt, ...)
 
 static void report(struct gp_drv *d, const char *what, const char *fmt, ...)
 {
-	char msg[300], ops[220], title[128];
+	char msg[300], ops[4000], title[128];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -490,16 +555,17 @@ static int map_region(struct gp_drv *d, uint32_t slot, uint32_t n, off_t file_of
 	void *p;
 
 	if (!mk->file)
-		flags |= MAP_ANONYMOUS | (mk->huge ? MAP_HUGETLB : 0);
+		flags |= MAP_ANONYMOUS | (mk->huge ? MAP_HUGETLB : 0) |
+			 (mk->gig ? MAP_HUGE_1GB : 0);
 	p = mmap(slot_addr(d, slot), (size_t)n * d->mpsz, PROT_READ | PROT_WRITE, flags,
 		 mk->file ? d->fd : -1, file_off);
 	if (p == MAP_FAILED)
 		return -errno;
-	if (mk->thp && madvise(p, (size_t)n * d->mpsz, MADV_HUGEPAGE))
+	if ((mk->thp || mk->zero == 2) && madvise(p, (size_t)n * d->mpsz, MADV_HUGEPAGE))
 		return -errno;
 	/* Small pages must stay small even where THP is "always". */
-	if (!mk->thp && !mk->huge && !mk->file && madvise(p, (size_t)n * d->mpsz,
-							   MADV_NOHUGEPAGE) && errno != EINVAL)
+	if (!mk->thp && !mk->huge && !mk->file && mk->zero != 2 &&
+	    madvise(p, (size_t)n * d->mpsz, MADV_NOHUGEPAGE) && errno != EINVAL)
 		return -errno;
 	return 0;
 }
@@ -555,12 +621,13 @@ static int do_split(struct gp_drv *d, uint32_t slot, uint32_t n, unsigned prot, 
 
 	if (!d->mk->thp)
 		return 0;
-	/* A one-page mprotect splits the PMD mapping (cow.c's PTE-mapped THP). */
-	for (size_t off = 0; off < len; off += d->cfg->pmd) {
-		if (mprotect(addr + off + d->cfg->psz, d->cfg->psz, PROT_READ) ||
-		    mprotect(addr + off + d->cfg->psz, d->cfg->psz, prot_of(prot)))
-			return -errno;
-	}
+	/*
+	 * A one-page mprotect splits the PMD mapping (cow.c's PTE-mapped THP). Only the first
+	 * page's protection is known here (the range may mix them), and a page outside the
+	 * range must not be touched: the first PMD splits, the folio split below does the rest.
+	 */
+	if (mprotect(addr, d->cfg->psz, PROT_READ) || mprotect(addr, d->cfg->psz, prot_of(prot)))
+		return -errno;
 	if (!folio || !d->cfg->have_split_debugfs)
 		return 0;
 	snprintf(buf, sizeof(buf), "%d,0x%lx,0x%lx", (int)getpid(), (unsigned long)addr,
@@ -597,6 +664,7 @@ static int exec_op(struct gp_drv *d, const struct ms_rm_op *op)
 		[MS_RM_DONTNEED] = MADV_DONTNEED, [MS_RM_FREE] = MADV_FREE,
 		[MS_RM_COLD] = MADV_COLD, [MS_RM_PAGEOUT] = MADV_PAGEOUT,
 		[MS_RM_COLLAPSE] = MADV_COLLAPSE,
+		[MS_RM_DONTFORK] = MADV_DONTFORK,
 	};
 	char *addr = slot_addr(d, op->first);
 	size_t len = (size_t)op->n * d->mpsz;
@@ -1178,20 +1246,28 @@ static int act(struct gp_drv *d, struct ms_rm_op *op)
 	return -EIO;
 }
 
-static int read_pagemap(pid_t pid, uintptr_t addr, uint64_t *pfn)
+static int read_pagemap_entry(pid_t pid, uintptr_t addr, uint64_t *e)
 {
 	char path[64];
-	uint64_t e = 0;
 	int fd, ret = 0;
 
+	*e = 0;
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	if (pread(fd, &e, sizeof(e), (off_t)(addr / 4096 * 8)) != sizeof(e))
+	if (pread(fd, e, sizeof(*e), (off_t)(addr / 4096 * 8)) != sizeof(*e))
 		ret = -EIO;
 	close(fd);
-	*pfn = (e >> 63) ? e & ((1ULL << 55) - 1) : 0;
+	return ret;
+}
+
+static int read_pagemap(pid_t pid, uintptr_t addr, uint64_t *pfn)
+{
+	uint64_t e;
+	int ret = read_pagemap_entry(pid, addr, &e);
+
+	*pfn = (e & GP_PM_PRESENT) ? e & ((1ULL << 55) - 1) : 0;
 	return ret;
 }
 
@@ -1267,7 +1343,48 @@ static int prepare_thp(struct gp_drv *d)
 	       -EIO : 0;
 }
 
+/*
+ * The zero kinds populate by reading: the process then maps the shared zero page (or the huge
+ * one), which the model already says of a slot mapped but never written. Is it really there?
+ */
+static int populate_zero(struct gp_drv *d, unsigned p, uint32_t first, uint32_t n)
+{
+	const char *what = d->mk->zero == 2 ? "the huge zero page" : "the shared zero page";
+	uint64_t pfn = 0, flags = 0, want = 1ULL << GP_KPF_ZERO_PAGE;
+
+	if (p != d->self)
+		return 1;
+	for (size_t off = 0; off < (size_t)n * d->mpsz; off += d->cfg->psz)
+		(void)*(volatile char *)(slot_addr(d, first) + off);
+	if (!d->cfg->have_kpage)
+		return 0;
+	if (d->mk->zero == 2)
+		want |= 1ULL << GP_KPF_THP;
+	if (read_pagemap(getpid(), (uintptr_t)slot_addr(d, first), &pfn) || !pfn ||
+	    read_kpage("/proc/kpageflags", pfn, &flags) || (flags & want) != want) {
+		set_verdict(d, CV_SKIP, "a read fault did not map %s (kpageflags %#llx)", what,
+			    (unsigned long long)flags);
+		return -EAGAIN;
+	}
+	return 0;
+}
+
 /* ---- steps ---- */
+
+/*
+ * A MADV_DONTFORK range leaves a hole in the child where the window had a mapping: give it a
+ * placeholder too, so that nothing lands there and FOLL_FORCE reads it as zeroes, as it
+ * reads every other unmapped part of the window.
+ */
+static void fill_holes(struct gp_drv *d, unsigned me)
+{
+	for (uint32_t s = 0; s < d->nslots; s++) {
+		struct ms_rm_want w;
+
+		if (!ms_rm_expect(d->m, me, s, &w) && w.view == MS_RM_V_UNMAPPED)
+			placeholder(d, s, 1);	/* -EEXIST: the inherited placeholder */
+	}
+}
 
 static int act_fork(struct gp_drv *d, unsigned parent)
 {
@@ -1290,6 +1407,7 @@ static int act_fork(struct gp_drv *d, unsigned parent)
 	pid = fork();
 	if (pid == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		fill_holes(d, op.out);
 		child_loop(d, op.out);
 	}
 	if (pid < 0) {
@@ -1684,11 +1802,91 @@ static int do_pwrite(struct gp_drv *d, int pin)
 	return 0;
 }
 
+
+/* Is p's page at slot held by a FOLL_GET reference (get) or a FOLL_PIN pin (!get)? */
+static bool slot_pinned(const struct gp_drv *d, unsigned p, uint32_t slot, bool get)
+{
+	for (unsigned k = 0; k < MS_RM_MAX_PINS; k++) {
+		unsigned flags;
+		uint32_t n;
+
+		if (ms_rm_pin_info(d->m, k, NULL, NULL, &n, &flags) ||
+		    !(flags & MS_RM_PF_GET) != !get)
+			continue;
+		for (uint32_t i = 0; i < n; i++)
+			if (ms_rm_same_page(d->m, p, slot, k, i))
+				return true;
+	}
+	return false;
+}
+
+/*
+ * Some page of slot's folio (an aligned block of folio pages) is pinned or referenced: reclaim
+ * cannot split such a large folio to swap it, so none of its pages need go.
+ */
+static bool folio_held(const struct gp_drv *d, unsigned p, uint32_t slot)
+{
+	uint32_t fp = (uint32_t)(mem_folio(d->cfg, d->mk) / d->mpsz), first = slot / fp * fp;
+
+	for (uint32_t s = first; s < first + fp && s < d->nslots; s++)
+		if (slot_pinned(d, p, s, false) || slot_pinned(d, p, s, true))
+			return true;
+	return false;
+}
+
+/*
+ * After a MADV_PAGEOUT with swap on, pagemap says what reclaim did: a FOLL_PIN-pinned page
+ * must still be present (reclaim cannot unmap it: the anon-exclusive bit cannot be cleared
+ * while pinned), and in the fixed scenarios every page mapped once, not lazyfree, without a
+ * FOLL_GET reference and not in a large folio with a pinned or referenced page must be a swap
+ * entry (bit 62). Random sequences
+ * leave partial THPs and shared folios, where reclaim may rightly skip: only the first rule.
+ */
+static void check_swapped(struct gp_drv *d, unsigned p, uint32_t first, uint32_t n)
+{
+	bool strict = d->cfg->mode == MODE_MATRIX;
+	pid_t pid = pid_of(d, p);
+
+	for (uint32_t s = first; s < first + n; s++) {
+		uintptr_t addr = (uintptr_t)slot_addr(d, s);
+		struct ms_rm_want w;
+		uint64_t e;
+
+		ms_rm_expect(d->m, p, s, &w);
+		if (w.view != MS_RM_V_DATA || w.has_alt || ms_rm_mapcount(d->m, p, s) != 1 ||
+		    read_pagemap_entry(pid, addr, &e))
+			continue;
+		if (slot_pinned(d, p, s, false)) {
+			if ((e & GP_PM_SWAP) || !(e & GP_PM_PRESENT))
+				report(d, "a pinned page stays mapped through MADV_PAGEOUT",
+				       "process %u slot %u: pagemap %#llx (%s)", p, s,
+				       (unsigned long long)e, e & GP_PM_SWAP ? "swapped out" :
+				       "not present");
+			continue;
+		}
+		if (!strict || (e & GP_PM_SWAP) || slot_pinned(d, p, s, true) ||
+		    (d->mk->thp && folio_held(d, p, s)))
+			continue;
+		/* Faulted on another CPU, a page may still sit in that CPU's LRU batch. */
+		if (p == d->self && !madvise((void *)addr, d->mpsz, MADV_PAGEOUT) &&
+		    !read_pagemap_entry(pid, addr, &e) && (e & GP_PM_SWAP))
+			continue;
+		report(d, "MADV_PAGEOUT swaps out unpinned exclusive pages", "process %u slot %u: "
+		       "pagemap %#llx, not a swap entry (swap is on)", p, s,
+		       (unsigned long long)e);
+		return;
+	}
+	if (!d->swap_checked)
+		ms_check(d->ctx, true, "pagemap after MADV_PAGEOUT", "%s: pinned pages present, "
+			 "the rest swapped out", d->label);
+	d->swap_checked = true;
+}
 static int do_model_op(struct gp_drv *d, unsigned kind, unsigned p, uint32_t first, uint32_t n,
 		       unsigned flags)
 {
 	struct ms_rm_op op = { .kind = (uint8_t)kind, .proc = (uint8_t)p, .first = first,
 			       .n = n, .flags = (uint8_t)flags };
+	int ret;
 
 	if (kind == MS_RM_SPLIT) {
 		struct ms_rm_want w;
@@ -1696,7 +1894,19 @@ static int do_model_op(struct gp_drv *d, unsigned kind, unsigned p, uint32_t fir
 		ms_rm_expect(d->m, p, first, &w);
 		op.flags = w.writable ? RW : RO;
 	}
-	return act(d, &op);
+	ret = act(d, &op);
+	if (!ret && kind == MS_RM_PAGEOUT && d->cfg->swap_on && d->mk->swappable)
+		check_swapped(d, p, first, n);
+	return ret;
+}
+
+/* Fill the region (or, for the zero kinds, read-fault it); then check what backs it. */
+static int populate(struct gp_drv *d, unsigned p, uint32_t first, uint32_t n)
+{
+	int ret = d->mk->zero ? populate_zero(d, p, first, n) :
+		  do_model_op(d, MS_RM_POPULATE, p, first, n, 0);
+
+	return ret ? ret : prepare_thp(d);
 }
 
 /* Is [addr, +len) inside one VMA of process pid? */
@@ -1821,10 +2031,8 @@ static int run_step(struct gp_drv *d, const struct gp_scen *sc, unsigned i, int 
 	switch (s->op) {
 	case S_POP:
 	case S_W:
-		ret = do_model_op(d, s->op == S_POP ? MS_RM_POPULATE : MS_RM_WRITE, p,
-				  d->base[p] + off, n, 0);
-		if (!ret && s->op == S_POP)
-			ret = prepare_thp(d);
+		ret = s->op == S_POP ? populate(d, p, d->base[p] + off, n) :
+		      do_model_op(d, MS_RM_WRITE, p, d->base[p] + off, n, 0);
 		break;
 	case S_PIN:
 		ret = do_pin(d, p, off, n);
@@ -1910,7 +2118,8 @@ static int active_pins(const struct gp_drv *d, int *list)
 static int random_op(struct gp_drv *d)
 {
 	static const unsigned madv[] = { MS_RM_DONTNEED, MS_RM_FREE, MS_RM_COLD, MS_RM_PAGEOUT,
-					 MS_RM_MIGRATE, MS_RM_SPLIT, MS_RM_COLLAPSE };
+					 MS_RM_MIGRATE, MS_RM_SPLIT, MS_RM_COLLAPSE,
+					 MS_RM_DONTFORK };
 	unsigned procs[GP_MAX_PROCS], np = live_procs(d, procs), p;
 	int pins[MS_RM_MAX_PINS], npins = active_pins(d, pins), pin;
 	unsigned cap = d->k->gup_test ? 1 : 2, r = (unsigned)(gp_rand(&d->rng) % 100);
@@ -1954,8 +2163,7 @@ static int run_random(struct gp_drv *d, uint64_t seed)
 	int ret;
 
 	d->rng = seed;
-	if ((ret = do_model_op(d, MS_RM_POPULATE, 0, 0, d->npages, 0)) ||
-	    (ret = prepare_thp(d)))
+	if ((ret = populate(d, 0, 0, d->npages)))
 		return ret < 0 ? ret : -EIO;
 	check_all(d);
 	for (uint32_t step = 0; step < d->cfg->steps && d->verdict < CV_FAIL; step++) {
@@ -2052,7 +2260,7 @@ static int make_model(struct gp_drv *d, uint64_t seed)
 	const struct gp_cfg *cfg = d->cfg;
 	struct ms_rm_cfg mc = {
 		.nslots = d->nslots, .npages = d->npages,
-		.folio_pages = d->mk->thp ? (uint32_t)(cfg->pmd / cfg->psz) : 1,
+		.folio_pages = d->mk->thp ? (uint32_t)(mem_folio(cfg, d->mk) / cfg->psz) : 1,
 		.file_pages = d->mk->file ? d->nslots : 0,
 		.shared = d->mk->shared, .huge = d->mk->huge,
 		/* io_uring never; GUP since 6.5 (writable_file_mapping_allowed) */
@@ -2070,10 +2278,10 @@ static void sizes(struct gp_drv *d)
 {
 	const struct gp_cfg *cfg = d->cfg;
 
-	d->mpsz = d->mk->huge ? cfg->hpage : cfg->psz;
-	d->npages = d->mk->huge ? cfg->huge_pages : cfg->pages;
-	if (d->mk->thp)
-		d->npages = (uint32_t)align_up_sz(cfg->pages, cfg->pmd / cfg->psz);
+	d->mpsz = mem_page(cfg, d->mk);
+	d->npages = d->mk->gig ? 1 : d->mk->huge ? cfg->huge_pages : cfg->pages;
+	if (d->mk->thp || d->mk->zero == 2)
+		d->npages = (uint32_t)align_up_sz(cfg->pages, mem_folio(cfg, d->mk) / cfg->psz);
 	d->pin_n = cfg->pin_pages < d->npages ? cfg->pin_pages : d->npages - 1;
 	if (d->mk->huge)
 		d->pin_n = 1;
@@ -2084,7 +2292,7 @@ static void sizes(struct gp_drv *d)
 static int drv_setup(struct gp_drv *d, uint64_t seed)
 {
 	const struct gp_cfg *cfg = d->cfg;
-	size_t align = d->mk->huge ? cfg->hpage : d->mk->thp ? cfg->pmd : cfg->psz;
+	size_t align = mem_folio(cfg, d->mk);
 	char path[PATH_MAX];
 	int ret;
 
@@ -2151,6 +2359,23 @@ static void drv_teardown(struct gp_drv *d)
 	ms_rm_free(d->m);
 }
 
+/*
+ * MADV_PAGEOUT drains only this CPU's LRU batches: pages faulted on another CPU may not be
+ * on the LRU yet, so reclaim would skip them. The driver and its children stay on one CPU.
+ */
+static void stay_on_cpu(void)
+{
+	int cpu = sched_getcpu();
+	cpu_set_t set;
+
+	if (cpu < 0)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set))
+		return;		/* best effort: check_swapped() retries a page once */
+}
+
 static int driver_main(struct ms_ctx *ctx, void *arg, unsigned idx)
 {
 	const struct gp_job *job = arg;
@@ -2164,6 +2389,8 @@ static int driver_main(struct ms_ctx *ctx, void *arg, unsigned idx)
 	(void)idx;
 	snprintf(d.label, sizeof(d.label), "%s x %s x %s", d.k->name, d.mk->name,
 		 job->scen >= 0 ? gp_scens[job->scen].name : "random");
+	if (st->cfg.swap_on && d.mk->swappable)
+		stay_on_cpu();
 	ret = drv_setup(&d, job->seed);
 	ready = !ret;
 	if (ret == -ENOMEM && d.mk->huge)
@@ -2248,6 +2475,9 @@ static int cfg_load(struct ms_ctx *ctx, struct gp_cfg *cfg)
 	    (ret = parse_list(ctx, "mems", mn, MK_NR, cfg->mem_on)) ||
 	    (ret = parse_list(ctx, "scenarios", sn, GP_NSCEN, cfg->scen_on)))
 		return ret;
+	/* 1 GiB pages are named, not implied: each combination moves GiBs (minutes in TCG). */
+	if (!strcmp(ms_param_s(ctx, "mems"), "all"))
+		cfg->mem_on[MK_HUGETLB_1G] = false;
 	cfg->mode = (int)ms_param_i(ctx, "mode");
 	cfg->pages = (uint32_t)ms_param_i(ctx, "pages");
 	cfg->pin_pages = (uint32_t)ms_param_i(ctx, "pin_pages");
@@ -2262,6 +2492,7 @@ static int cfg_load(struct ms_ctx *ctx, struct gp_cfg *cfg)
 		pmd = 2 << 20;
 	cfg->pmd = pmd;
 	cfg->hpage = 2 << 20;
+	cfg->mthp = (size_t)ms_param_i(ctx, "mthp_kb") << 10;
 	cfg->root = geteuid() == 0;
 	cfg->in_guest = ms_in_guest(ctx);
 	cfg->numa_nodes = numa_nodes();
@@ -2359,13 +2590,13 @@ static void probe_kinds(struct gp_cfg *cfg)
 			  "device, no /dev/loop-control)", cfg->tmpdir);
 }
 
-static int hugetlb_avail(uint64_t *nr, uint64_t *avail)
+static int hugetlb_avail(unsigned kb, uint64_t *nr, uint64_t *avail)
 {
-	const char *dir = "/sys/kernel/mm/hugepages/hugepages-2048kB";
 	uint64_t free_pages, resv;
-	char path[128];
+	char dir[64], path[128];
 	int ret;
 
+	snprintf(dir, sizeof(dir), "/sys/kernel/mm/hugepages/hugepages-%ukB", kb);
 	snprintf(path, sizeof(path), "%s/nr_hugepages", dir);
 	if ((ret = ms_read_u64(path, nr)))
 		return ret;
@@ -2380,46 +2611,118 @@ static int hugetlb_avail(uint64_t *nr, uint64_t *avail)
 }
 
 /* Huge pages one driver can hold at once. */
-static uint64_t hugetlb_need(const struct gp_cfg *cfg)
+static uint64_t hugetlb_need(const struct gp_cfg *cfg, bool gig)
 {
 	if (cfg->mode == MODE_FORK_CURVE)
-		return 2 * (cfg->size / cfg->hpage) + 2;
+		return gig ? 0 : 2 * (cfg->size / cfg->hpage) + 2;
+	/*
+	 * 1 GiB: the region is one page; a scenario holds at most two (a pinned page and its
+	 * copy for a child, or the page a pin keeps after DONTNEED and the new one). Random
+	 * sequences can have every process and two pins hold one each.
+	 */
+	if (gig)
+		return cfg->mode == MODE_RANDOM ? GP_MAX_PROCS + 2 : 2;
 	/* each process maps at most the region; pins keep at most two more regions alive */
 	return (uint64_t)cfg->huge_pages * (GP_MAX_PROCS + 2) + 4;
 }
 
-static void probe_hugetlb(struct ms_ctx *ctx, struct gp_cfg *cfg)
+/* Raise nr_hugepages of the kb pool (journaled) until need pages are free, if memory allows. */
+static void probe_hugetlb(struct ms_ctx *ctx, struct gp_cfg *cfg, int mem, unsigned kb)
 {
-	uint64_t nr, avail, need = hugetlb_need(cfg), mem_kb = 0, from;
-	char val[32];
+	bool gig = gp_mems[mem].gig;
+	uint64_t nr, avail, need = hugetlb_need(cfg, gig), mem_kb = 0, from;
+	const char *sz = gig ? "1G" : "2M";
+	char val[32], knob[96];
 
-	if (hugetlb_avail(&nr, &avail)) {
-		mem_skip(cfg, MK_HUGETLB, "no 2M hugetlb pages on this kernel");
+	if (hugetlb_avail(kb, &nr, &avail)) {
+		mem_skip(cfg, mem, "no %s hugetlb pages on this kernel (no hugepages-%ukB pool)",
+			 sz, kb);
 		return;
 	}
+	if (!need) {
+		mem_skip(cfg, mem, "fork-curve does not use 1 GiB pages");
+		return;
+	}
+	/* Leave the machine at least as much again as the pages take (4x for 2M: cheap). */
 	if (avail >= need || ms_meminfo_kb("MemAvailable", &mem_kb) ||
-	    (need - avail) * 2048 * 4 >= mem_kb)
+	    (need - avail) * kb * (gig ? 2 : 4) >= mem_kb)
 		goto out;
 	from = nr;
+	snprintf(knob, sizeof(knob), "/sys/kernel/mm/hugepages/hugepages-%ukB/nr_hugepages", kb);
 	/* A fragmented guest gives a few pages per try; compaction between tries helps. */
 	for (int tries = 0; tries < 4 && avail < need; tries++) {
 		snprintf(val, sizeof(val), "%llu", (unsigned long long)(nr + need - avail));
-		if (ms_knob_write(ctx, "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages",
-				  val))
+		if (ms_knob_write(ctx, knob, val))
 			break;
-		if (hugetlb_avail(&nr, &avail))
+		if (hugetlb_avail(kb, &nr, &avail))
 			break;
-		if (avail < need && cfg->in_guest)
+		if (avail < need && (cfg->in_guest || gig))
 			ms_write_file("/proc/sys/vm/compact_memory", "1");
 	}
 	if (nr != from)
-		ms_note(ctx, "set 2M nr_hugepages from %llu to %llu (journaled, restored)",
+		ms_note(ctx, "set %s nr_hugepages from %llu to %llu (journaled, restored)", sz,
 			(unsigned long long)from, (unsigned long long)nr);
+	if (gig && avail < need) {
+		mem_skip(cfg, mem, "could not allocate a 1 GiB page (fragmented): needs %llu free, "
+			 "nr_hugepages went from %llu to %llu", (unsigned long long)need,
+			 (unsigned long long)from, (unsigned long long)nr);
+		return;
+	}
 out:
 	if (avail < need)
-		mem_skip(cfg, MK_HUGETLB, "needs %llu free 2M hugetlb pages, has %llu "
-			 "(nr_hugepages=%llu)", (unsigned long long)need,
-			 (unsigned long long)avail, (unsigned long long)nr);
+		mem_skip(cfg, mem, "needs %llu free %s hugetlb pages, has %llu "
+			 "(nr_hugepages=%llu%s)",
+			 (unsigned long long)need, sz, (unsigned long long)avail,
+			 (unsigned long long)nr, gig && cfg->in_guest ? "; a suite can boot the "
+			 "guest with vm_append=hugepagesz=1G hugepages=N and a larger vm_mem" : "");
+}
+
+/* mthp: the size must exist (anon mTHP: 6.8+) and be allowed for MADV_HUGEPAGE regions. */
+static void probe_mthp(struct ms_ctx *ctx, struct gp_cfg *cfg)
+{
+	unsigned kb = (unsigned)(cfg->mthp >> 10);
+	char knob[96], cur[64];
+
+	snprintf(knob, sizeof(knob), "/sys/kernel/mm/transparent_hugepage/hugepages-%ukB/enabled",
+		 kb);
+	if (cfg->mthp < 2 * cfg->psz || cfg->mthp >= cfg->pmd || (cfg->mthp & (cfg->mthp - 1))) {
+		mem_skip(cfg, MK_MTHP, "mthp_kb=%u is no mTHP size here (a power of two above "
+			 "the base page, below the PMD)", kb);
+		return;
+	}
+	if (ms_knob_read(knob, cur, sizeof(cur))) {
+		mem_skip(cfg, MK_MTHP, "no %s (anonymous mTHP needs 6.8+)", knob);
+		return;
+	}
+	if (!strcmp(cur, "always") || !strcmp(cur, "madvise"))
+		return;
+	if (ms_knob_write(ctx, knob, "madvise")) {
+		mem_skip(cfg, MK_MTHP, "%s is %s and not writable", knob, cur);
+		return;
+	}
+	ms_note(ctx, "mTHP %ukB was %s; set madvise (journaled, restored)", kb, cur);
+}
+
+/* huge-zero: a read fault of a MADV_HUGEPAGE region maps the huge zero page if allowed. */
+static void probe_huge_zero(struct ms_ctx *ctx, struct gp_cfg *cfg)
+{
+	const char *knob = "/sys/kernel/mm/transparent_hugepage/use_zero_page";
+	char cur[16];
+
+	if (cfg->mem_skip[MK_THP][0]) {
+		memcpy(cfg->mem_skip[MK_HUGE_ZERO], cfg->mem_skip[MK_THP], GP_REASON);
+		return;
+	}
+	if (ms_knob_read(knob, cur, sizeof(cur))) {
+		mem_skip(cfg, MK_HUGE_ZERO, "no %s", knob);
+		return;
+	}
+	if (!strcmp(cur, "1"))
+		return;
+	if (ms_knob_write(ctx, knob, "1"))
+		mem_skip(cfg, MK_HUGE_ZERO, "%s is %s and not writable", knob, cur);
+	else
+		ms_note(ctx, "THP use_zero_page was %s; set 1 (journaled, restored)", cur);
 }
 
 static void probe_mems(struct ms_ctx *ctx, struct gp_cfg *cfg)
@@ -2429,15 +2732,23 @@ static void probe_mems(struct ms_ctx *ctx, struct gp_cfg *cfg)
 
 	if (ms_knob_read(thp, cur, sizeof(cur))) {
 		mem_skip(cfg, MK_THP, "no THP (no %s)", thp);
-	} else if (!strcmp(cur, "never") && (cfg->mem_on[MK_THP] || cfg->mem_on[MK_THP_PTE])) {
+	} else if (!strcmp(cur, "never") && (cfg->mem_on[MK_THP] || cfg->mem_on[MK_THP_PTE] ||
+					     cfg->mem_on[MK_HUGE_ZERO])) {
 		if (!ms_knob_write(ctx, thp, "madvise"))
 			ms_note(ctx, "THP was never; set madvise (journaled, restored)");
 		else
 			mem_skip(cfg, MK_THP, "THP is never and %s is not writable", thp);
 	}
 	memcpy(cfg->mem_skip[MK_THP_PTE], cfg->mem_skip[MK_THP], GP_REASON);
+	memcpy(cfg->mem_skip[MK_MTHP], cfg->mem_skip[MK_THP], GP_REASON);
+	if (cfg->mem_on[MK_MTHP] && !cfg->mem_skip[MK_MTHP][0])
+		probe_mthp(ctx, cfg);
+	if (cfg->mem_on[MK_HUGE_ZERO])
+		probe_huge_zero(ctx, cfg);
 	if (cfg->mem_on[MK_HUGETLB])
-		probe_hugetlb(ctx, cfg);
+		probe_hugetlb(ctx, cfg, MK_HUGETLB, 2048);
+	if (cfg->mem_on[MK_HUGETLB_1G])
+		probe_hugetlb(ctx, cfg, MK_HUGETLB_1G, 1048576);
 	if (cfg->tmp_is_tmpfs) {
 		mem_skip(cfg, MK_FILE, "%s is tmpfs: file-backed memory needs a disk filesystem "
 			 "(tmpfs is what shmem covers)", cfg->tmpdir);
@@ -2514,12 +2825,11 @@ static int register_metrics(struct ms_ctx *ctx, struct gp_state *st)
 	return 0;
 }
 
-/* A loop device over a file in tmpdir, detached by the kernel when the last opener closes. */
-static int setup_loop(struct ms_ctx *ctx, struct gp_state *st, const char *backing)
+/* A loop device over backing, detached by the kernel when its last opener closes it. */
+static int loop_attach(const char *backing, char *dev, size_t len, int *fdp)
 {
 	struct loop_config lc = { 0 };
 	int ctl, n, fd = -1, bfd, ret = 0;
-	char dev[32];
 
 	ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
 	if (ctl < 0)
@@ -2528,7 +2838,7 @@ static int setup_loop(struct ms_ctx *ctx, struct gp_state *st, const char *backi
 	close(ctl);
 	if (n < 0)
 		return -errno;
-	snprintf(dev, sizeof(dev), "/dev/loop%d", n);
+	snprintf(dev, len, "/dev/loop%d", n);
 	bfd = open(backing, O_RDWR | O_CLOEXEC);
 	if (bfd < 0)
 		return -errno;
@@ -2544,16 +2854,150 @@ static int setup_loop(struct ms_ctx *ctx, struct gp_state *st, const char *backi
 		close(fd);
 		goto out;
 	}
-	st->loop_fd = fd;
-	ms_strlcpy(st->cfg.odirect_path, dev, sizeof(st->cfg.odirect_path));
-	snprintf(st->cfg.odirect_what, sizeof(st->cfg.odirect_what),
-		 "loop device %s over a file in %s (autoclear)", dev, st->cfg.tmpdir);
-	ms_note(ctx, "odirect: %s", st->cfg.odirect_what);
+	*fdp = fd;
 out:
 	close(bfd);
 	return ret;
 }
 
+/* O_DIRECT through a loop device over a file in tmpdir (autoclear: gone with the case). */
+static int setup_loop(struct ms_ctx *ctx, struct gp_state *st, const char *backing)
+{
+	char dev[32];
+	int ret = loop_attach(backing, dev, sizeof(dev), &st->loop_fd);
+
+	if (ret)
+		return ret;
+	ms_strlcpy(st->cfg.odirect_path, dev, sizeof(st->cfg.odirect_path));
+	snprintf(st->cfg.odirect_what, sizeof(st->cfg.odirect_what),
+		 "loop device %s over a file in %s (autoclear)", dev, st->cfg.tmpdir);
+	ms_note(ctx, "odirect: %s", st->cfg.odirect_what);
+	return 0;
+}
+
+
+/* ---- swap: the host's own, or in a throw-away guest one on a loop device ---- */
+
+#define GP_SWAP_BYTES (64 << 20)
+
+static bool swap_active(void)
+{
+	char buf[512];
+	ssize_t n = ms_read_file("/proc/swaps", buf, sizeof(buf));
+
+	/* A header line, then one line per active swap area. */
+	return n > 0 && strchr(buf, '\n') && strchr(buf, '\n')[1] != '\0';
+}
+
+/* Does MADV_PAGEOUT of one written anonymous page leave a swap entry (pagemap bit 62)? */
+static bool pageout_swaps(const struct gp_cfg *cfg)
+{
+	char *p = mmap(NULL, cfg->psz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		       0);
+	uint64_t e = 0;
+	bool ok = false;
+
+	if (p == MAP_FAILED)
+		return false;
+	for (int tries = 0; tries < 3 && !ok; tries++) {
+		memset(p, 0x5a, cfg->psz);
+		ok = !madvise(p, cfg->psz, MADV_PAGEOUT) &&
+		     !read_pagemap_entry(getpid(), (uintptr_t)p, &e) && (e & GP_PM_SWAP) &&
+		     p[cfg->psz - 1] == 0x5a;
+	}
+	munmap(p, cfg->psz);
+	return ok;
+}
+
+/* mkswap's work: a version 1 swap header in the file's first page. */
+static int write_swap_header(int fd, size_t psz, size_t bytes)
+{
+	unsigned char *page = calloc(1, psz);
+	uint32_t version = 1, last = (uint32_t)(bytes / psz - 1);
+	int ret;
+
+	if (!page)
+		return -ENOMEM;
+	memcpy(page + 1024, &version, 4);
+	memcpy(page + 1028, &last, 4);
+	memcpy(page + psz - 10, "SWAPSPACE2", 10);
+	ret = write_at(fd, (char *)page, psz, 0);
+	free(page);
+	return ret;
+}
+
+/* In a guest (PID 1, thrown away after the run): swap on a loop device over a tmpdir file. */
+static int setup_guest_swap(struct ms_ctx *ctx, struct gp_state *st)
+{
+	struct gp_cfg *cfg = &st->cfg;
+	char path[PATH_MAX];
+	int fd, ret;
+
+	if (access("/dev/loop-control", R_OK | W_OK))
+		return -ENODEV;
+	snprintf(path, sizeof(path), "%s/gup-swap", cfg->tmpdir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	ret = ftruncate(fd, GP_SWAP_BYTES) ? -errno : write_swap_header(fd, cfg->psz,
+									 GP_SWAP_BYTES);
+	close(fd);
+	if (ret || (ret = loop_attach(path, cfg->swap_dev, sizeof(cfg->swap_dev), &fd)))
+		return ret;
+	ret = swapon(cfg->swap_dev, 0) ? -errno : 0;
+	/* Autoclear: the device goes when swapoff releases it and this fd is closed. */
+	close(fd);
+	if (ret) {
+		cfg->swap_dev[0] = '\0';
+		return ret;
+	}
+	ms_note(ctx, "swap: %d MiB on %s over a file in %s (swapoff at teardown)",
+		GP_SWAP_BYTES >> 20, cfg->swap_dev, cfg->tmpdir);
+	return 0;
+}
+
+static bool want_swap(const struct gp_cfg *cfg)
+{
+	bool mem = false, scen = cfg->mode == MODE_RANDOM;
+
+	for (int m = 0; m < MK_NR; m++)
+		mem |= cfg->mem_on[m] && gp_mems[m].swappable && !cfg->mem_skip[m][0];
+	for (size_t s = 0; s < GP_NSCEN && cfg->mode == MODE_MATRIX; s++)
+		scen |= cfg->scen_on[s] && (gp_scens[s].needs & NEED_SWAP);
+	return mem && scen;
+}
+
+static void probe_swap(struct ms_ctx *ctx, struct gp_state *st)
+{
+	struct gp_cfg *cfg = &st->cfg;
+	int ret;
+
+	snprintf(cfg->swap_skip, GP_REASON, "no swap configured (none active in /proc/swaps; "
+		 "mmstorm adds swap only in a guest)");
+	if (!want_swap(cfg))
+		return;
+	if (!swap_active() && cfg->in_guest && (ret = setup_guest_swap(ctx, st))) {
+		if (ret == -ENODEV)
+			snprintf(cfg->swap_skip, GP_REASON, "no swap: the guest has no loop device "
+				 "(/dev/loop-control; Debian kernels build loop as a module, "
+				 "the initramfs has no modules)");
+		else
+			snprintf(cfg->swap_skip, GP_REASON, "no swap: setting up a loop device "
+				 "swap failed: %s", strerror(-ret));
+		return;
+	}
+	if (!swap_active())
+		return;
+	if (!cfg->have_kpage) {
+		snprintf(cfg->swap_skip, GP_REASON, "swap is on, but pagemap cannot be read "
+			 "(not root?): swap entries cannot be verified");
+		return;
+	}
+	cfg->swap_on = pageout_swaps(cfg);
+	if (!cfg->swap_on)
+		snprintf(cfg->swap_skip, GP_REASON, "swap is on, but MADV_PAGEOUT did not swap a "
+			 "test page out (full, or the cgroup's memory.swap.max is 0?)");
+}
 #define GP_ODIRECT_BYTES (16 << 20)
 
 static int setup_odirect(struct ms_ctx *ctx, struct gp_state *st)
@@ -2667,6 +3111,7 @@ static int gup_pin_setup(struct ms_ctx *ctx)
 			"kpagecount check is off");
 	if (cfg->mode == MODE_FORK_CURVE)
 		return curve_setup(ctx, st);
+	probe_swap(ctx, st);
 	if (cfg->kind_on[PK_ODIRECT] && !cfg->kind_skip[PK_ODIRECT][0] &&
 	    (ret = setup_odirect(ctx, st)))
 		kind_skip(cfg, PK_ODIRECT, "no block device for O_DIRECT: %s", strerror(-ret));
@@ -2815,6 +3260,14 @@ static void run_combo(struct ms_ctx *ctx, struct gp_state *st, struct gp_job *jo
 	tally(ctx, st, label, st->res->verdict, st->res->reason);
 }
 
+static bool uses_rest(const struct gp_scen *sc)
+{
+	for (unsigned i = 0; sc->steps[i].op != S_END; i++)
+		if (sc->steps[i].range == R_REST)
+			return true;
+	return false;
+}
+
 /* Why scenario sc cannot run for this kind and memory, or NULL. */
 static const char *scen_unmet(const struct gp_cfg *cfg, const struct gp_scen *sc, int kind,
 			      int mem)
@@ -2829,6 +3282,16 @@ static const char *scen_unmet(const struct gp_cfg *cfg, const struct gp_scen *sc
 		return "MADV_FREE needs private anonymous memory";
 	if ((sc->needs & NEED_MIGRATE) && cfg->numa_nodes < 2 && !cfg->in_guest)
 		return "migration needs 2 NUMA nodes (or a guest, where compaction is cheap)";
+	if ((sc->needs & NEED_SWAP) && !mk->swappable)
+		return "swap-out needs private anonymous memory";
+	if ((sc->needs & NEED_SWAP) && !cfg->swap_on)
+		return cfg->swap_skip;
+	if (mk->gig && uses_rest(sc))
+		return "the region is one 1 GiB page: no unpinned rest";
+	if (mk->gig && kind == PK_VMSPLICE)
+		return "vmsplice of a 1 GiB page needs a 1 GiB pipe";
+	if (mk->gig && kind == PK_ODIRECT)
+		return "the O_DIRECT file (16 MiB) is smaller than a 1 GiB page";
 	return NULL;
 }
 
@@ -2848,6 +3311,12 @@ static void run_pair(struct ms_ctx *ctx, struct gp_state *st, int kind, int mem,
 		return;
 	}
 	if (cfg->mode == MODE_RANDOM) {
+		if (gp_mems[mem].zero == 2) {
+			tally_skip(st, "random sequences: the model does not follow a write that "
+				   "replaces the whole huge zero PMD by a THP (6.13+)", n);
+			ms_count(ctx, st->m_skip, n);
+			return;
+		}
 		for (unsigned i = 0; i < cfg->sequences && !ms_should_stop(ctx); i++) {
 			job.scen = -1;
 			job.seed = job_seed(cfg, kind, mem, (int)i + 1000, iter);
@@ -3099,6 +3568,8 @@ static void gup_pin_teardown(struct ms_ctx *ctx)
 	summary_notes(ctx, st);
 	if (st->loop_fd >= 0)
 		close(st->loop_fd);
+	if (st->cfg.swap_dev[0] && swapoff(st->cfg.swap_dev))
+		ms_note(ctx, "swapoff %s: %s", st->cfg.swap_dev, strerror(errno));
 	if (st->res)
 		munmap(st->res, sizeof(*st->res));
 	if (st->curve_region)
@@ -3110,7 +3581,8 @@ static void gup_pin_teardown(struct ms_ctx *ctx)
 const struct ms_workload ms_wl_gup_pin = {
 	.name = "gup-pin",
 	.summary = "GUP pins (io_uring, vmsplice, gup_test, O_DIRECT, process_vm, /proc/PID/mem) "
-		   "x anon/THP/hugetlb/shmem/file memory x fork/COW/madvise/mremap/migration, "
+		   "x anon/THP/mTHP/hugetlb 2M+1G/shmem/file/zero-page memory "
+		   "x fork/COW/madvise/mremap/swap/migration, "
 		   "checked against the reference model; pin balance, kpagecount",
 	.params = gup_pin_params,
 	.probe = gup_pin_probe,

@@ -704,6 +704,7 @@ static int probe_pool(struct ms_ctx *ctx, const struct hm_cfg *cfg)
 {
 	uint64_t kb = cfg->hpage_bytes >> 10, need = cfg->size_bytes / cfg->hpage_bytes;
 	uint64_t nr, avail, mem_kb = 0, total_kb = 0, margin_kb;
+	bool tried = false;
 	char path[160], val[32];
 	int ret;
 
@@ -717,6 +718,7 @@ static int probe_pool(struct ms_ctx *ctx, const struct hm_cfg *cfg)
 		mem_kb = total_kb = 0;
 	margin_kb = total_kb / 8 > (512 << 10) ? total_kb / 8 : (512 << 10);
 	if (mem_kb > margin_kb && (need - avail) * kb <= mem_kb - margin_kb) {
+		tried = true;
 		snprintf(path, sizeof(path), HM_HP_FMT, (unsigned long long)kb, "nr_hugepages");
 		snprintf(val, sizeof(val), "%llu", (unsigned long long)(nr + need - avail));
 		ret = ms_knob_write(ctx, path, val);
@@ -729,6 +731,11 @@ static int probe_pool(struct ms_ctx *ctx, const struct hm_cfg *cfg)
 		if (hugetlb_avail(kb, &nr, &avail))
 			avail = 0;
 	}
+	/* Runtime 1 GiB allocations need 1 GiB of free contiguous memory: say so. */
+	if (avail < need && kb == (1 << 20) && tried)
+		return ms_skip(ctx, "could not allocate a 1 GiB page (fragmented): needs %llu free, "
+			       "has %llu (nr_hugepages=%llu)", (unsigned long long)need,
+			       (unsigned long long)avail, (unsigned long long)nr);
 	if (avail < need)
 		return ms_skip(ctx, "needs %llu free %llu kB hugetlb pages, could get %llu "
 			       "(nr_hugepages=%llu)", (unsigned long long)need,

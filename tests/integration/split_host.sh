@@ -13,6 +13,8 @@ done
 hp=/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
 knobs="$thp/enabled $thp/shmem_enabled"
 [ -r "$hp" ] && knobs="$knobs $hp"
+hp1g=/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages
+[ -r "$hp1g" ] && knobs="$knobs $hp1g"
 declare -A before
 for k in $knobs; do before[$k]=$(cat "$k"); done
 
@@ -65,7 +67,7 @@ say "split p50: munmap $(metric thp-munmap split_ns p50) ns, fork-cow" \
 
 # userfaultfd: PASS, or SKIP with a reason (no pool memory, uffd feature missing).
 for c in minor-hugetlb-2m minor-shmem-thp-2m minor-shmem-4k copy-hugetlb-shared \
-	 copy-hugetlb-private copy-shmem-4k; do
+	 copy-hugetlb-private copy-shmem-4k minor-hugetlb-1g copy-hugetlb-1g-private; do
 	v=$(verdict "$c")
 	case "$v" in
 	PASS) ;;
@@ -84,6 +86,12 @@ if [ "$(verdict minor-hugetlb-2m)" = PASS ]; then
 	n=$(metric minor-hugetlb-2m fault_messages value)
 	[ "$n" = 64 ] || fail "minor-hugetlb-2m: $n faults, expected 16 huge pages x 4 iterations"
 	say "minor fault p50: hugetlb 2M $(metric minor-hugetlb-2m fault_resolve_ns p50) ns"
+fi
+
+if [ "$(verdict minor-hugetlb-1g)" = PASS ]; then
+	g=$(metric minor-hugetlb-1g granule_bytes last)
+	[ "$g" = 1073741824 ] || fail "minor-hugetlb-1g granule $g, expected 1073741824"
+	say "minor fault p50: hugetlb 1G $(metric minor-hugetlb-1g fault_resolve_ns p50) ns"
 fi
 
 # HGM: PASS on a kernel with the series, else SKIP for exactly that reason.

@@ -1,8 +1,9 @@
 #!/bin/bash
 # gup-pin under QEMU. On the shared debug bzImage (CONFIG_GUP_TEST, debugfs, loop devices)
-# the whole matrix runs: gup_test pins and O_DIRECT through a loop device must have run and
-# passed. On Debian's 6.1 and 6.12 (no gup_test, no loop module in the initramfs) a subset
-# runs, and what cannot run SKIPs with its reason.
+# the whole matrix runs: gup_test pins, O_DIRECT through a loop device and (swap on a loop
+# device) the swap-out scenarios must have run and passed, with mTHP and the zero pages. On
+# Debian's 6.1 and 6.12 (no gup_test, no loop module in the initramfs) a subset runs, and
+# what cannot run SKIPs with its reason.
 . "$(dirname "$0")/vm_common.bash"
 need_vm
 kernel=$(shared_bzimage)
@@ -73,6 +74,16 @@ if [ -n "$kernel" ]; then
 	case "$notes" in
 	*"odirect: loop device"*) ;;
 	*) fail "bzImage: O_DIRECT did not use a loop device: $notes" ;;
+	esac
+	# Swap on a loop device in the guest: pin-swap, swap-fork and swap-pin-fork ran (pagemap
+	# swap entries checked), and the new memory kinds were not skipped wholesale.
+	case "$notes" in
+	*"swap: 64 MiB on /dev/loop"*) ;;
+	*) fail "bzImage: no swap was set up in the guest: $notes" ;;
+	esac
+	case "$notes" in
+	*"no swap"*|*"MADV_PAGEOUT did not swap"*|*"mTHP needs"*|*"did not map the"*"zero page"*)
+		fail "bzImage: a new memory kind or swap SKIPped: $notes" ;;
 	esac
 	[ "$(metric "$r" combos_run)" -gt 500 ] || fail "bzImage: too few combinations ran"
 else

@@ -410,6 +410,90 @@ START_TEST(test_zero_page_refs)
 }
 END_TEST
 
+/* Before 6.2 a R/O longterm pin of the shared zero page pins the zero page itself. */
+START_TEST(test_zero_page_lt_before_6_2)
+{
+	struct ms_rm_cfg cfg = { .nslots = 4, .npages = 2, .folio_pages = 1, .seed = 42 };
+	struct ms_rm *m = mk_cfg(&cfg);
+	unsigned lt = pin_of(m, 0, 0, 1, MS_RM_PF_LONGTERM);
+	struct ms_rm_op w = ok_op(m, MS_RM_WRITE, 0, 0, 1, 0);
+
+	ck_assert_uint_eq(through(m, lt, 0), 0);
+	ck_assert_uint_eq(seen(m, 0, 0), ms_rm_fill(m, &w, 0));
+	ck_assert_uint_eq(ms_rm_mapcount(m, 0, 0), 1);
+	ms_rm_free(m);
+}
+END_TEST
+
+/*
+ * MADV_DONTFORK: the child has nothing in the range (an access faults), the rest is shared
+ * as usual; the pinned page stays the parent's. The flag moves with mremap and goes with
+ * munmap.
+ */
+START_TEST(test_dontfork)
+{
+	struct ms_rm *m = mk(8, 4, 1, 0, false);
+	struct ms_rm_op pop = ok_op(m, MS_RM_POPULATE, 0, 0, 4, 0), w;
+	unsigned pin = pin_of(m, 0, 0, 2, RWLT), c, c2;
+
+	ok_op(m, MS_RM_DONTFORK, 0, 0, 2, 0);
+	c = fork_of(m, 0);
+	ck_assert_uint_eq(view(m, c, 0), MS_RM_V_UNMAPPED);
+	ck_assert_uint_eq(view(m, c, 1), MS_RM_V_UNMAPPED);
+	ck_assert_uint_eq(seen(m, c, 2), ms_rm_fill(m, &pop, 2));
+	ck_assert_uint_eq(ms_rm_mapcount(m, 0, 0), 1);
+	ck_assert_uint_eq(ms_rm_mapcount(m, 0, 2), 2);
+	ck_assert_int_eq(try_op(m, MS_RM_WRITE, c, 0, 1, 0), -EFAULT);
+	w = ok_op(m, MS_RM_WRITE, 0, 0, 1, 0);
+	ck_assert_uint_eq(through(m, pin, 0), ms_rm_fill(m, &w, 0));
+	/* A fork from the child (no DONTFORK range of its own) and after mremap. */
+	c2 = fork_of(m, c);
+	ck_assert_uint_eq(view(m, c2, 0), MS_RM_V_UNMAPPED);
+	ck_assert_uint_eq(seen(m, c2, 3), ms_rm_fill(m, &pop, 3));
+	{
+		struct ms_rm_op mr = { .kind = MS_RM_MREMAP, .proc = 0, .first = 0, .n = 4,
+				       .to = 4, .n2 = 4 };
+
+		ck_assert_int_eq(ms_rm_apply(m, &mr), 0);
+	}
+	c2 = fork_of(m, 0);
+	ck_assert_uint_eq(view(m, c2, 4), MS_RM_V_UNMAPPED);
+	ck_assert_uint_eq(seen(m, c2, 6), ms_rm_fill(m, &pop, 2));
+	ok_op(m, MS_RM_MUNMAP, 0, 4, 4, 0);
+	ck_assert_uint_eq(through(m, pin, 0), ms_rm_fill(m, &w, 0));
+	ms_rm_free(m);
+}
+END_TEST
+
+/*
+ * A write through a pin is no CPU store: it does not cancel MADV_FREE. While pinned the page
+ * stays; once unpinned, reclaim may discard it (old-or-zero), as 6.18 does for io_uring.
+ */
+START_TEST(test_free_then_pin_write)
+{
+	struct ms_rm *m = mk(4, 2, 1, 0, false);
+	struct ms_rm_op pw;
+	struct ms_rm_want w;
+	unsigned pin;
+
+	ok_op(m, MS_RM_POPULATE, 0, 0, 2, 0);
+	ok_op(m, MS_RM_FREE, 0, 0, 2, 0);
+	pin = pin_of(m, 0, 0, 1, RWLT);
+	pw = pin_op(m, pin, 0, 1, MS_RM_PIN_WRITE);
+	ck_assert_uint_eq(seen(m, 0, 0), ms_rm_fill(m, &pw, 0));
+	ck_assert_int_eq(ms_rm_expect(m, 0, 0, &w), 0);
+	ck_assert(!w.has_alt);
+	pin_op(m, pin, 0, 0, MS_RM_UNPIN);
+	ck_assert_int_eq(ms_rm_expect(m, 0, 0, &w), 0);
+	ck_assert(w.has_alt && w.fill == ms_rm_fill(m, &pw, 0) && w.alt == 0);
+	/* A CPU store does cancel it. */
+	ok_op(m, MS_RM_WRITE, 0, 0, 1, 0);
+	ck_assert_int_eq(ms_rm_expect(m, 0, 0, &w), 0);
+	ck_assert(!w.has_alt);
+	ms_rm_free(m);
+}
+END_TEST
+
 /* FOLL_FORCE (/proc/PID/mem) writes into R/O private memory break COW, never leak. */
 START_TEST(test_force_write)
 {
@@ -662,6 +746,9 @@ static struct ms_rm_op random_op(uint64_t *seed)
 		op.flags &= RW;
 	if (op.kind == MS_RM_EXIT && op.proc == 0)
 		op.proc = 1;
+	/* Children forked after DONTFORK of most of the range have little left to act on. */
+	if (op.kind == MS_RM_DONTFORK && rnd(seed) % 4)
+		op.kind = MS_RM_WRITE;
 	return op;
 }
 
@@ -760,8 +847,11 @@ static Suite *refmodel_suite(void)
 	tcase_add_test(t, test_mremap_moves_pinned_pages);
 	tcase_add_test(t, test_fork_copies_whole_pinned_folio);
 	tcase_add_test(t, test_madv_free);
+	tcase_add_test(t, test_free_then_pin_write);
 	tcase_add_test(t, test_pageout_loosens_get_refs);
 	tcase_add_test(t, test_zero_page_refs);
+	tcase_add_test(t, test_zero_page_lt_before_6_2);
+	tcase_add_test(t, test_dontfork);
 	tcase_add_test(t, test_force_write);
 	suite_add_tcase(s, t);
 	t = tcase_create("file");
