@@ -133,8 +133,6 @@ void ms_lw_get_stats(const struct ms_lw *lw, struct ms_lw_stats *st)
 
 struct ms_lw_sampler {
 	struct perf_evlist *evlist;
-	struct perf_cpu_map *cpus;
-	struct perf_thread_map *threads;
 	uint64_t start_id, acquire_id;
 	struct ms_lw *lw;
 	pthread_t reader;
@@ -176,17 +174,33 @@ void ms_lw_sampler_close(struct ms_lw_sampler *s)
 		perf_evlist__munmap(s->evlist);
 	perf_evlist__close(s->evlist);
 	perf_evlist__delete(s->evlist);
-	perf_cpu_map__put(s->cpus);
-	perf_thread_map__put(s->threads);
 	ms_lw_free(s->lw);
 	free(s);
+}
+
+/*
+ * libperf 6.12's perf_evsel__delete() does not drop the references to the maps an evlist
+ * gives each of its evsels, so maps handed to an evlist are never freed: one pair is made
+ * per process and kept (each case runs in a process of its own).
+ */
+static struct perf_cpu_map *lw_cpus;
+static struct perf_thread_map *lw_threads;
+
+static bool maps(void)
+{
+	pid_t self = 0;
+
+	if (!lw_cpus)
+		lw_cpus = perf_cpu_map__new_online_cpus();
+	if (!lw_threads)
+		lw_threads = perf_thread_map__new_array(1, &self);
+	return lw_cpus && lw_threads;
 }
 
 int ms_lw_sampler_open(struct ms_lw_sampler **sp, uint64_t start_id, uint64_t acquire_id,
 		       char *why, size_t len)
 {
 	struct ms_lw_sampler *s = calloc(1, sizeof(*s));
-	pid_t self = 0;
 	int ret = -ENOMEM;
 
 	*sp = NULL;
@@ -196,12 +210,9 @@ int ms_lw_sampler_open(struct ms_lw_sampler **sp, uint64_t start_id, uint64_t ac
 	s->start_id = start_id;
 	s->acquire_id = acquire_id;
 	s->evlist = perf_evlist__new();
-	s->cpus = perf_cpu_map__new_online_cpus();
-	s->threads = perf_thread_map__new_array(1, &self);
-	if (!s->evlist || !s->cpus || !s->threads || add_tp(s, start_id) ||
-	    add_tp(s, acquire_id))
+	if (!s->evlist || !maps() || add_tp(s, start_id) || add_tp(s, acquire_id))
 		goto out_close;
-	perf_evlist__set_maps(s->evlist, s->cpus, s->threads);
+	perf_evlist__set_maps(s->evlist, lw_cpus, lw_threads);
 	if ((ret = perf_evlist__open(s->evlist))) {
 		snprintf(why, len, "sampling the mmap_lock tracepoints: perf_event_open: %s",
 			 strerror(-ret));
