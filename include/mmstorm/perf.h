@@ -34,8 +34,7 @@ int ms_perf_open(struct ms_perf **pp, const char *spec, json_t **skipped);
  * counter per event and online CPU (perf_event_open with PERF_FLAG_PID_CGROUP) that counts
  * while a task of the cgroup runs there. Nothing is copied at fork or folded back at exit, so
  * a fork storm pays nothing per fork; the cost moves to context switches into and out of the
- * cgroup. task-clock is counted as cpu-clock (the CPU clock while the cgroup runs): a task
- * clock is not defined for a CPU counter. Needs CAP_PERFMON (or perf_event_paranoid <= 0).
+ * cgroup. Needs CAP_PERFMON (or perf_event_paranoid <= 0).
  * cgroup_fd stays the caller's. Same returns as ms_perf_open().
  */
 int ms_perf_open_cgroup(struct ms_perf **pp, const char *spec, int cgroup_fd, json_t **skipped);

@@ -263,6 +263,7 @@ struct ms_perf {
 	struct perf_thread_map *threads;	/* just pid 0: the calling process */
 	struct perf_cpu_map *cpus;		/* cgroup mode: the online CPUs */
 	int cgroup_fd;				/* -1: task mode */
+	struct perf_ev dummy;			/* cgroup mode: see open_dummy() */
 	struct ms_lw_sampler *lw;		/* mmap-lock-wait, if it could be opened */
 	struct ms_hist *lw_hist;
 	json_t *skipped;			/* borrowed while opening */
@@ -383,9 +384,6 @@ static int add_event(struct ms_perf *p, const char *name, uint32_t type, uint64_
 		return 0;
 	if (p->n >= MS_PERF_MAX_EVENTS)
 		return skip_add(p->skipped, name, "too many events (at most 32 per case)");
-	/* A CPU counter has no task clock: the CPU clock while the cgroup runs is the same. */
-	if (p->cgroup_fd >= 0 && type == T_SW && config == 1)
-		attr.config = 0;
 	if (p->cgroup_fd >= 0) {
 		ret = open_cgroup_fds(p, &attr, &fds);
 	} else {
@@ -563,6 +561,24 @@ static int open_one(void *arg, const char *name)
 	return add_tracepoint(p, sys, tp);
 }
 
+/*
+ * The first counter enabled on a CPU for a new cgroup gets enabled_ns and running_ns from a
+ * wrong base (seen on 6.18: about the uptime; its count is right). A dummy event, opened and
+ * enabled first, takes that, so every reported counter has its real times.
+ */
+static int open_dummy(struct ms_perf *p)
+{
+	struct perf_event_attr attr = {
+		.type = T_SW,
+		.size = sizeof(attr),
+		.config = 9,	/* PERF_COUNT_SW_DUMMY */
+		.disabled = 1,
+	};
+	int ret = open_cgroup_fds(p, &attr, &p->dummy.fds);
+
+	return ret == -ENOMEM ? ret : 0;
+}
+
 static int perf_open(struct ms_perf **pp, const char *spec, int cgroup_fd, json_t **skipped)
 {
 	pid_t self = 0;
@@ -593,6 +609,8 @@ static int perf_open(struct ms_perf **pp, const char *spec, int cgroup_fd, json_
 	}
 	p->skipped = *skipped;
 	find_tracefs(p->tracefs, sizeof(p->tracefs));
+	if (cgroup_fd >= 0 && (ret = open_dummy(p)))
+		goto out_close;
 	if ((ret = spec_walk(spec, open_one, p, err, sizeof(err))))
 		goto out_close;
 	p->skipped = NULL;
@@ -643,6 +661,8 @@ static int for_each_ioctl(struct ms_perf *p, int (*op)(struct perf_evsel *), uns
 {
 	int ret = 0, r;
 
+	if (p && p->dummy.fds)
+		cgroup_ioctl(p, &p->dummy, req);
 	for (unsigned i = 0; p && i < p->n; i++) {
 		if (p->ev[i].fds) {
 			r = cgroup_ioctl(p, &p->ev[i], req);
@@ -745,6 +765,8 @@ void ms_perf_close(struct ms_perf *p)
 	for (unsigned i = 0; i < p->n; i++)
 		if (p->ev[i].fds)
 			close_fds(p->ev[i].fds, perf_cpu_map__nr(p->cpus));
+	if (p->dummy.fds)
+		close_fds(p->dummy.fds, perf_cpu_map__nr(p->cpus));
 	/* Deleting the evlist closes every task counter and deletes its evsels. */
 	perf_evlist__delete(p->evlist);
 	perf_cpu_map__put(p->cpus);

@@ -311,6 +311,9 @@ static int cgroup_child(struct ms_journal *j, int go, int done)
 	char why[1024], c;
 	struct ms_perf *p;
 	json_t *skipped, *counts;
+	uint64_t t0 = ms_now_ns(), span;
+	const char *name;
+	json_t *v;
 	long long faults;
 	pid_t gc;
 	int fd, ret;
@@ -334,6 +337,11 @@ static int cgroup_child(struct ms_journal *j, int go, int done)
 		return 5;
 	counts = ms_perf_read(p);
 	diag("cgroup mode", counts);
+	/* No counter can have been enabled longer than it existed, on every CPU at once. */
+	span = (ms_now_ns() - t0) * (uint64_t)sysconf(_SC_NPROCESSORS_ONLN);
+	json_object_foreach(counts, name, v)
+		if ((uint64_t)json_integer_value(json_object_get(v, "enabled_ns")) > span)
+			return 7;
 	faults = json_integer_value(json_object_get(json_object_get(counts, "page-faults"),
 						    "value"));
 	ret = faults >= (long long)TOUCH_PAGES &&
@@ -361,8 +369,12 @@ START_TEST(test_cgroup_grandchild)
 	ck_assert_int_eq(pipe(done), 0);
 	child = fork();
 	ck_assert_int_ge(child, 0);
-	if (child == 0)
-		_exit(cgroup_child(j, go[0], done[1]));
+	if (child == 0) {
+		int rc = cgroup_child(j, go[0], done[1]);
+
+		fflush(stdout);	/* _exit() would drop what diag() printed */
+		_exit(rc);
+	}
 	close(done[1]);
 	if (read(done[0], &c, 1) == 1) {
 		/* Counting is on in the child's cgroup: these faults are outside it. */
