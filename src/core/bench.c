@@ -236,6 +236,106 @@ static void print_overhead(const char *what, unsigned side, const struct perf_ro
 	printf(")\n");
 }
 
+/* The six software counters of the default set: what a host without PMU or tracefs counts. */
+#define SW_SIX "task-clock,context-switches,cpu-migrations,page-faults,minor-faults,major-faults"
+#define BARE_FORKS 2000
+
+static double rusage_ns(int who)
+{
+	struct rusage ru;
+
+	getrusage(who, &ru);
+	return ru_ns(&ru);
+}
+
+/* In a child of the bench: count it (or not), then fork/_exit/wait; CPU ns per fork or < 0. */
+static double bare_counted_child(struct ms_journal *j, unsigned side)
+{
+	struct ms_perf *p = NULL;
+	json_t *skipped = NULL;
+	double t0;
+	char why[512];
+	int fd = -1, ret = 0;
+
+	if (side == 1 && !(ret = ms_perf_cgroup_enter(j, &fd, why, sizeof(why))))
+		ret = ms_perf_open_cgroup(&p, SW_SIX, fd, &skipped);
+	else if (side == 2)
+		ret = ms_perf_open(&p, SW_SIX, &skipped);
+	if (ret || (side && (!p || json_array_size(skipped))) || ms_perf_enable(p))
+		return -1;
+	t0 = rusage_ns(RUSAGE_SELF) + rusage_ns(RUSAGE_CHILDREN);
+	for (unsigned i = 0; i < BARE_FORKS; i++) {
+		pid_t pid = fork();
+
+		if (pid == 0)
+			_exit(0);
+		if (pid < 0 || waitpid(pid, NULL, 0) != pid)
+			return -1;
+	}
+	t0 = rusage_ns(RUSAGE_SELF) + rusage_ns(RUSAGE_CHILDREN) - t0;
+	ms_perf_close(p);
+	json_decref(skipped);
+	if (fd >= 0)
+		close(fd);
+	return t0 / BARE_FORKS;
+}
+
+static int bare_counted(struct ms_journal *j, unsigned side, double *cpu_ns)
+{
+	long mark = ms_journal_mark(j);
+	int pfd[2], status;
+	pid_t pid;
+
+	if (mark < 0 || pipe(pfd))
+		return mark < 0 ? (int)mark : -errno;
+	pid = fork();
+	if (pid == 0) {
+		double v = bare_counted_child(j, side);
+
+		_exit(write(pfd[1], &v, sizeof(v)) == sizeof(v) ? 0 : 1);
+	}
+	close(pfd[1]);
+	if (pid < 0 || read(pfd[0], cpu_ns, sizeof(*cpu_ns)) != sizeof(*cpu_ns))
+		*cpu_ns = -1;
+	close(pfd[0]);
+	if (pid > 0)
+		waitpid(pid, &status, 0);
+	/* The cgroup goes once its only process is gone. */
+	ms_journal_restore_to(j, mark, NULL);
+	return *cpu_ns < 0 ? -EIO : 0;
+}
+
+/*
+ * Where the cost is, without the harness: a bare fork/_exit/wait loop of a small process in
+ * a process counted per cgroup, per task (inherited), or not at all; CPU time per fork.
+ */
+static int bench_perf_bare(struct ms_journal *j, unsigned rounds)
+{
+	static const char *const names[] = { "none", "cgroup", "task" };
+	double v[NSIDES][MAX_ROUNDS], med[NSIDES];
+	int ret = 0;
+
+	for (unsigned r = 0; r < rounds && !ret; r++)
+		for (unsigned k = 0; k < NSIDES && !ret; k++)
+			ret = bare_counted(j, (r + k) % NSIDES, &v[(r + k) % NSIDES][r]);
+	if (ret) {
+		printf("%-52s %10s     (could not count: cgroup or counters unavailable)\n",
+		       "bare fork loop with 6 software counters", "SKIP");
+		return 0;
+	}
+	for (unsigned s = 0; s < NSIDES; s++)
+		med[s] = median(v[s], rounds);
+	printf("%-52s %10.0f ns CPU/fork\n", "bare fork/_exit/wait, nothing counted", med[0]);
+	for (unsigned s = 1; s < NSIDES; s++) {
+		char label[96];
+
+		snprintf(label, sizeof(label), "  ... 6 software counters, perf_mode=%s", names[s]);
+		printf("%-52s %+10.0f ns CPU/fork (%+.1f%%)\n", label, med[s] - med[0],
+		       100.0 * (med[s] / med[0] - 1));
+	}
+	return 0;
+}
+
 static int bench_perf(struct ms_journal *j, const char *size, unsigned workers,
 		      unsigned children, double secs, unsigned rounds)
 {
@@ -273,7 +373,7 @@ static int bench_perf(struct ms_journal *j, const char *size, unsigned workers,
 		print_overhead("op rate", s, pr, rounds, false);
 		print_overhead("CPU/fork", s, pr, rounds, true);
 	}
-	return 0;
+	return bench_perf_bare(j, rounds);
 }
 
 static void bench_usage(FILE *f)
