@@ -35,7 +35,8 @@ int ms_perf_open(struct ms_perf **pp, const char *spec, json_t **skipped);
  * while a task of the cgroup runs there. Nothing is copied at fork or folded back at exit, so
  * a fork storm pays nothing per fork; the cost moves to context switches into and out of the
  * cgroup. Needs CAP_PERFMON (or perf_event_paranoid <= 0).
- * cgroup_fd stays the caller's. Same returns as ms_perf_open().
+ * cgroup_fd stays the caller's. Same returns as ms_perf_open(), and -errno of perf_event_open()
+ * when this kernel cannot count the cgroup at all (nothing is listed as skipped then).
  */
 int ms_perf_open_cgroup(struct ms_perf **pp, const char *spec, int cgroup_fd, json_t **skipped);
 /*

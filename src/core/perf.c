@@ -564,7 +564,8 @@ static int open_one(void *arg, const char *name)
 /*
  * The first counter enabled on a CPU for a new cgroup gets enabled_ns and running_ns from a
  * wrong base (seen on 6.18: about the uptime; its count is right). A dummy event, opened and
- * enabled first, takes that, so every reported counter has its real times.
+ * enabled first, takes that, so every reported counter has its real times. It is also the probe:
+ * if it cannot be opened, no cgroup counter can (the error is returned).
  */
 static int open_dummy(struct ms_perf *p)
 {
@@ -574,9 +575,7 @@ static int open_dummy(struct ms_perf *p)
 		.config = 9,	/* PERF_COUNT_SW_DUMMY */
 		.disabled = 1,
 	};
-	int ret = open_cgroup_fds(p, &attr, &p->dummy.fds);
-
-	return ret == -ENOMEM ? ret : 0;
+	return open_cgroup_fds(p, &attr, &p->dummy.fds);
 }
 
 static int perf_open(struct ms_perf **pp, const char *spec, int cgroup_fd, json_t **skipped)

@@ -173,9 +173,18 @@ static int perf_open_case(struct ms_ctx *ctx, struct ms_perf **perf, json_t **sk
 	if (fd >= 0) {
 		ret = ms_perf_open_cgroup(perf, c->perf, fd, skipped);
 		close(fd);
-	} else {
-		ret = ms_perf_open(perf, c->perf, skipped);
+		/* Seen on a 6.12 guest: ENOENT for every cgroup counter. Per task still counts. */
+		if (ret && ret != -ENOMEM && c->perf_mode == MS_PERF_CGROUP)
+			return ms_error(ctx, -ret, "perf_mode=cgroup: cgroup counters: %s",
+					strerror(-ret));
+		if (ret && ret != -ENOMEM) {
+			ms_note(ctx, "perf: counting per task (cgroup counters: perf_event_open: "
+				"%s)", strerror(-ret));
+			fd = -1;
+		}
 	}
+	if (fd < 0)
+		ret = ms_perf_open(perf, c->perf, skipped);
 	if (ret)
 		return ms_error(ctx, -ret, "perf=%s: %s", c->perf, strerror(-ret));
 	return 0;
