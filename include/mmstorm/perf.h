@@ -29,6 +29,43 @@
 struct ms_perf;
 
 int ms_perf_open(struct ms_perf **pp, const char *spec, json_t **skipped);
+/*
+ * The same events counted for every task of the cgroup v2 directory cgroup_fd instead: one
+ * counter per event and online CPU (perf_event_open with PERF_FLAG_PID_CGROUP) that counts
+ * while a task of the cgroup runs there. Nothing is copied at fork or folded back at exit, so
+ * a fork storm pays nothing per fork; the cost moves to context switches into and out of the
+ * cgroup. Needs CAP_PERFMON (or perf_event_paranoid <= 0).
+ * cgroup_fd stays the caller's. Same returns as ms_perf_open(), and -errno of perf_event_open()
+ * when this kernel cannot count the cgroup at all (nothing is listed as skipped then).
+ */
+int ms_perf_open_cgroup(struct ms_perf **pp, const char *spec, int cgroup_fd, json_t **skipped);
+/*
+ * "mmap-lock-wait" (in the default set): the time each mmap_lock acquisition of the counted
+ * processes waited, from samples of mmap_lock:mmap_lock_start_locking and
+ * mmap_lock_acquire_returned paired per thread (needs tracefs, like every tracepoint).
+ * ms_perf_lockwait() says whether it was opened; then give it a histogram (ns) before
+ * ms_perf_enable(). ms_perf_lockwait_json(): {"pairs", "unpaired_starts",
+ * "acquires_without_start", "lost", "dropped"} after ms_perf_disable(), NULL if it never ran:
+ * lost are samples the kernel dropped (buffer full); an acquire without a start is mostly
+ * mmap_write_downgrade() (munmap, mremap, brk), which acquires a read lock without waiting.
+ */
+struct ms_hist;
+bool ms_perf_lockwait(const struct ms_perf *p);
+void ms_perf_lockwait_hist(struct ms_perf *p, struct ms_hist *h);
+json_t *ms_perf_lockwait_json(const struct ms_perf *p);
+
+/* perf_mode= of a case, in the suite's order of choices. */
+enum ms_perf_mode { MS_PERF_AUTO, MS_PERF_CGROUP, MS_PERF_TASK };
+/* "task" or "cgroup" (NULL p: "none"). */
+const char *ms_perf_mode(const struct ms_perf *p);
+
+struct ms_journal;
+/*
+ * Make a child of the caller's cgroup v2 (journaled: restore removes it) named
+ * mmstorm-perf-PID and move the caller into it, so it and everything it forks from now on can
+ * be counted with ms_perf_open_cgroup(). *fd: the directory, O_RDONLY. 0, or -errno with why.
+ */
+int ms_perf_cgroup_enter(struct ms_journal *j, int *fd, char *why, size_t len);
 /* Counting this process and all it forks after open. 0 or -errno. */
 int ms_perf_enable(struct ms_perf *p);
 int ms_perf_disable(struct ms_perf *p);

@@ -26,6 +26,7 @@ struct ms_case {
 	int64_t timeout_ns;		/* watchdog per repeat */
 	uint64_t seed;
 	char perf[MS_PARAM_STR_MAX];	/* perf= counter spec (mmstorm/perf.h) */
+	int perf_mode;			/* enum ms_perf_mode: perf_mode= */
 	int line;			/* line of the section header */
 };
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -56,11 +57,19 @@ static double bench_sample_cost_ns(void)
 	return (double)(t1 - t0) / (double)n;
 }
 
+/* CPU time of the waited-for descendants (the case, its workers and their children). */
+static double ru_ns(const struct rusage *ru)
+{
+	return (double)(ru->ru_utime.tv_sec + ru->ru_stime.tv_sec) * 1e9 +
+	       (double)(ru->ru_utime.tv_usec + ru->ru_stime.tv_usec) * 1e3;
+}
+
 /* fork-storm through the full harness: forks per second from its own counters. */
 static int run_fork_storm(struct ms_journal *j, const char *region, const char *size,
 			  unsigned workers, unsigned children, double secs, const char *perf,
-			  double *rate)
+			  const char *mode, double *rate, double *cpu_ns)
 {
+	struct rusage ru0, ru1;
 	char text[1024], err[512];
 	struct capture_sink sink = { .base.event = capture_event };
 	struct ms_run_opts ro = { .run_id = "bench", .only_repeat = -1 };
@@ -71,14 +80,17 @@ static int run_fork_storm(struct ms_journal *j, const char *region, const char *
 
 	snprintf(text, sizeof(text),
 		 "[global]\nname=bench\n[fork-storm]\nworkload=fork-storm\nregion=%s\nsize=%s\n"
-		 "workers=%u\nchildren=%u\naction=exit\nduration=%lldms\ntimeout=%.0fs\nperf=%s\n",
-		 region, size, workers, children, (long long)(secs * 1000), secs * 4 + 30, perf);
+		 "workers=%u\nchildren=%u\naction=exit\nduration=%lldms\ntimeout=%.0fs\nperf=%s\n"
+		 "perf_mode=%s\n", region, size, workers, children, (long long)(secs * 1000),
+		 secs * 4 + 30, perf, mode);
 	if ((ret = ms_suite_load_mem(&s, "bench", text, strlen(text), err, sizeof(err)))) {
 		fprintf(stderr, "bench: %s\n", err);
 		return ret;
 	}
 	ro.suite_path = "bench";
+	getrusage(RUSAGE_CHILDREN, &ru0);
 	ret = ms_run_suite(&s, &ro, j, &sink.base, &sig);
+	getrusage(RUSAGE_CHILDREN, &ru1);
 	ms_suite_free(&s);
 	if (ret < 0 || !sink.case_end)
 		return ret < 0 ? ret : -EIO;
@@ -92,6 +104,9 @@ static int run_fork_storm(struct ms_journal *j, const char *region, const char *
 			    "value");
 	ns = (double)json_integer_value(json_object_get(sink.case_end, "duration_ns"));
 	*rate = ns > 0 ? (double)json_integer_value(m) / (ns / 1e9) : 0;
+	if (cpu_ns)
+		*cpu_ns = json_integer_value(m) > 0 ? (ru_ns(&ru1) - ru_ns(&ru0)) /
+			  (double)json_integer_value(m) : 0;
 	json_decref(sink.case_end);
 	return 0;
 }
@@ -187,13 +202,146 @@ static double median(const double *v, unsigned n)
 }
 
 /*
- * What counting mode costs: fork-storm with perf=default against perf=none, in pairs whose
- * order alternates so load from elsewhere hits both alike; the median of the pair ratios.
+ * What counting costs: fork-storm with perf=default counted per cgroup and per task against
+ * perf=none. Each round runs the three; the order rotates so load from elsewhere hits all
+ * alike. Overheads are medians of the per-round ratios to that round's perf=none, both of the
+ * op rate (wall clock: what a user sees, but every other process on the machine moves it)
+ * and of the CPU time per fork of the case's processes (what counting adds to each fork).
  */
+static const char *const perf_sides[][3] = {
+	{ "none", "auto", "perf=none" },
+	{ "default", "cgroup", "perf=default, perf_mode=cgroup" },
+	{ "default", "task", "perf=default, perf_mode=task (inherited)" },
+};
+
+#define NSIDES 3
+
+struct perf_round {
+	double rate[NSIDES], cpu[NSIDES];
+};
+
+static void print_overhead(const char *what, unsigned side, const struct perf_round *pr,
+			   unsigned rounds, bool cpu)
+{
+	double col[MAX_ROUNDS];
+	char label[96];
+
+	for (unsigned r = 0; r < rounds; r++)
+		col[r] = cpu ? (pr[r].cpu[0] > 0 ? pr[r].cpu[side] / pr[r].cpu[0] - 1 : 0) :
+			 (pr[r].rate[0] > 0 ? 1 - pr[r].rate[side] / pr[r].rate[0] : 0);
+	snprintf(label, sizeof(label), "overhead, perf_mode=%s, %s", perf_sides[side][1], what);
+	printf("%-52s %9.2f%%     (target <= 2%%; per round:", label, 100.0 * median(col, rounds));
+	for (unsigned r = 0; r < rounds; r++)
+		printf(" %+.1f", 100.0 * col[r]);
+	printf(")\n");
+}
+
+/* The six software counters of the default set: what a host without PMU or tracefs counts. */
+#define SW_SIX "task-clock,context-switches,cpu-migrations,page-faults,minor-faults,major-faults"
+#define BARE_FORKS 2000
+
+static double rusage_ns(int who)
+{
+	struct rusage ru;
+
+	getrusage(who, &ru);
+	return ru_ns(&ru);
+}
+
+/* In a child of the bench: count it (or not), then fork/_exit/wait; CPU ns per fork or < 0. */
+static double bare_counted_child(struct ms_journal *j, unsigned side)
+{
+	struct ms_perf *p = NULL;
+	json_t *skipped = NULL;
+	double t0;
+	char why[512];
+	int fd = -1, ret = 0;
+
+	if (side == 1 && !(ret = ms_perf_cgroup_enter(j, &fd, why, sizeof(why))))
+		ret = ms_perf_open_cgroup(&p, SW_SIX, fd, &skipped);
+	else if (side == 2)
+		ret = ms_perf_open(&p, SW_SIX, &skipped);
+	if (ret || (side && (!p || json_array_size(skipped))) || ms_perf_enable(p))
+		return -1;
+	t0 = rusage_ns(RUSAGE_SELF) + rusage_ns(RUSAGE_CHILDREN);
+	for (unsigned i = 0; i < BARE_FORKS; i++) {
+		pid_t pid = fork();
+
+		if (pid == 0)
+			_exit(0);
+		if (pid < 0 || waitpid(pid, NULL, 0) != pid)
+			return -1;
+	}
+	t0 = rusage_ns(RUSAGE_SELF) + rusage_ns(RUSAGE_CHILDREN) - t0;
+	ms_perf_close(p);
+	json_decref(skipped);
+	if (fd >= 0)
+		close(fd);
+	return t0 / BARE_FORKS;
+}
+
+static int bare_counted(struct ms_journal *j, unsigned side, double *cpu_ns)
+{
+	long mark = ms_journal_mark(j);
+	int pfd[2], status;
+	pid_t pid;
+
+	if (mark < 0 || pipe(pfd))
+		return mark < 0 ? (int)mark : -errno;
+	pid = fork();
+	if (pid == 0) {
+		double v = bare_counted_child(j, side);
+
+		_exit(write(pfd[1], &v, sizeof(v)) == sizeof(v) ? 0 : 1);
+	}
+	close(pfd[1]);
+	if (pid < 0 || read(pfd[0], cpu_ns, sizeof(*cpu_ns)) != sizeof(*cpu_ns))
+		*cpu_ns = -1;
+	close(pfd[0]);
+	if (pid > 0)
+		waitpid(pid, &status, 0);
+	/* The cgroup goes once its only process is gone. */
+	ms_journal_restore_to(j, mark, NULL);
+	return *cpu_ns < 0 ? -EIO : 0;
+}
+
+/*
+ * Where the cost is, without the harness: a bare fork/_exit/wait loop of a small process in
+ * a process counted per cgroup, per task (inherited), or not at all; CPU time per fork.
+ */
+static int bench_perf_bare(struct ms_journal *j, unsigned rounds)
+{
+	static const char *const names[] = { "none", "cgroup", "task" };
+	double v[NSIDES][MAX_ROUNDS], med[NSIDES];
+	int ret = 0;
+
+	for (unsigned r = 0; r < rounds && !ret; r++)
+		for (unsigned k = 0; k < NSIDES && !ret; k++)
+			ret = bare_counted(j, (r + k) % NSIDES, &v[(r + k) % NSIDES][r]);
+	if (ret) {
+		printf("%-52s %10s     (could not count: cgroup or counters unavailable)\n",
+		       "bare fork loop with 6 software counters", "SKIP");
+		return 0;
+	}
+	for (unsigned s = 0; s < NSIDES; s++)
+		med[s] = median(v[s], rounds);
+	printf("%-52s %10.0f ns CPU/fork\n", "bare fork/_exit/wait, nothing counted", med[0]);
+	for (unsigned s = 1; s < NSIDES; s++) {
+		char label[96];
+
+		snprintf(label, sizeof(label), "  ... 6 software counters, perf_mode=%s", names[s]);
+		printf("%-52s %+10.0f ns CPU/fork (%+.1f%%)\n", label, med[s] - med[0],
+		       100.0 * (med[s] / med[0] - 1));
+	}
+	return 0;
+}
+
 static int bench_perf(struct ms_journal *j, const char *size, unsigned workers,
 		      unsigned children, double secs, unsigned rounds)
 {
-	double off[MAX_ROUNDS], on[MAX_ROUNDS], ratio[MAX_ROUNDS];
+	struct perf_round pr[MAX_ROUNDS];
+	double col[MAX_ROUNDS], cpu[MAX_ROUNDS];
+	char label[96];
 	int ret = 0;
 
 	if (ms_perf_unavailable()) {
@@ -202,34 +350,40 @@ static int bench_perf(struct ms_journal *j, const char *size, unsigned workers,
 		return 0;
 	}
 	for (unsigned r = 0; r < rounds && !ret; r++) {
-		const char *first = r % 2 ? "default" : "none", *second = r % 2 ? "none" : "default";
-		double *a = r % 2 ? &on[r] : &off[r], *b = r % 2 ? &off[r] : &on[r];
+		for (unsigned k = 0; k < NSIDES && !ret; k++) {
+			unsigned s = (r + k) % NSIDES;
 
-		ret = run_fork_storm(j, "anon", size, workers, children, secs, first, a);
-		if (!ret)
-			ret = run_fork_storm(j, "anon", size, workers, children, secs, second, b);
-		ratio[r] = off[r] > 0 ? on[r] / off[r] : 0;
+			ret = run_fork_storm(j, "anon", size, workers, children, secs,
+					     perf_sides[s][0], perf_sides[s][1], &pr[r].rate[s],
+					     &pr[r].cpu[s]);
+		}
 	}
 	if (ret)
 		return ret;
-	printf("%-52s %10.0f forks/s\n", "fork-storm, perf=none", median(off, rounds));
-	printf("%-52s %10.0f forks/s\n", "fork-storm, perf=default (counting mode)",
-	       median(on, rounds));
-	printf("%-52s %9.2f%%     (target <= 2%%; per round:", "overhead of perf counting",
-	       100.0 * (1.0 - median(ratio, rounds)));
-	for (unsigned r = 0; r < rounds; r++)
-		printf(" %.3f", ratio[r]);
-	printf(")\n");
-	return 0;
+	for (unsigned s = 0; s < NSIDES; s++) {
+		for (unsigned r = 0; r < rounds; r++) {
+			col[r] = pr[r].rate[s];
+			cpu[r] = pr[r].cpu[s];
+		}
+		snprintf(label, sizeof(label), "fork-storm, %s", perf_sides[s][2]);
+		printf("%-52s %10.0f forks/s  %8.0f ns CPU/fork\n", label, median(col, rounds),
+		       median(cpu, rounds));
+	}
+	for (unsigned s = 1; s < NSIDES; s++) {
+		print_overhead("op rate", s, pr, rounds, false);
+		print_overhead("CPU/fork", s, pr, rounds, true);
+	}
+	return bench_perf_bare(j, rounds);
 }
 
 static void bench_usage(FILE *f)
 {
 	fprintf(f, "usage: mmstorm bench [--seconds S] [--rounds N] [--workers N] [--children N] [--size SIZE]"
-		   " [--vm ...]\n"
+		   " [--perf] [--vm ...]\n"
 		   "  Prints the cost of recording one sample, the fork-storm op rate with full\n"
 		   "  instrumentation vs a bare fork/exit/wait loop in C, and vs stress-ng --fork\n"
-		   "  (when installed), and the overhead of perf counting mode (perf=default vs none).\n"
+		   "  (when installed), and the overhead of perf counting (perf=default per\n"
+		   "  cgroup and per task vs perf=none; --perf: only that).\n"
 		   "  `mmstorm bench --vm ...` measures the VM runner instead.\n");
 }
 
@@ -241,6 +395,7 @@ int ms_cmd_bench(int argc, char **argv)
 		{ "children", required_argument, NULL, 'c' },
 		{ "size", required_argument, NULL, 'z' },
 		{ "rounds", required_argument, NULL, 'n' },
+		{ "perf", no_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -250,6 +405,7 @@ int ms_cmd_bench(int argc, char **argv)
 	const char *size = "16M";
 	struct ms_journal *j;
 	int64_t size_bytes;
+	bool perf_only = false;
 	int c, ret = 0;
 
 	if (argc > 1 && !strcmp(argv[1], "--stats"))
@@ -264,6 +420,7 @@ int ms_cmd_bench(int argc, char **argv)
 		case 'c': children = (unsigned)atoi(optarg); break;
 		case 'z': size = optarg; break;
 		case 'n': rounds = (unsigned)atoi(optarg); break;
+		case 'p': perf_only = true; break;
 		case 'h': bench_usage(stdout); return 0;
 		default: bench_usage(stderr); return MS_EXIT_USAGE;
 		}
@@ -277,6 +434,10 @@ int ms_cmd_bench(int argc, char **argv)
 		fprintf(stderr, "bench: journal: %s\n", strerror(-ret));
 		return MS_EXIT_INFRA;
 	}
+	if (perf_only) {
+		ret = bench_perf(j, size, workers, children, secs, rounds);
+		goto out;
+	}
 	cost = bench_sample_cost_ns();
 	printf("# mmstorm bench (%u workers, %u children/worker, %.1f s per measurement, "
 	       "%u rounds, medians; rounds alternate which side runs first)\n",
@@ -285,14 +446,15 @@ int ms_cmd_bench(int argc, char **argv)
 	for (unsigned r = 0; r < rounds && !ret; r++) {
 		/* ABAB, then BABA: drift on a shared machine must not favour one side. */
 		if (r % 2 == 0) {
-			ret = run_fork_storm(j, "anon", size, workers, children, secs, "default", &full[r]);
+			ret = run_fork_storm(j, "anon", size, workers, children, secs, "default",
+					     "auto", &full[r], NULL);
 			if (!ret)
 				ret = run_bare((size_t)size_bytes, workers, children, secs, &bare[r]);
 		} else {
 			ret = run_bare((size_t)size_bytes, workers, children, secs, &bare[r]);
 			if (!ret)
 				ret = run_fork_storm(j, "anon", size, workers, children, secs,
-						     "default", &full[r]);
+						     "default", "auto", &full[r], NULL);
 		}
 		ratio[r] = bare[r] > 0 ? full[r] / bare[r] : 0;
 	}
@@ -313,7 +475,7 @@ int ms_cmd_bench(int argc, char **argv)
 		printf("%-52s %10s     (stress-ng not installed or no fork metrics)\n",
 		       "stress-ng --fork", "SKIP");
 	} else if (!run_fork_storm(j, "anon", "64K", workers, children, secs, "default",
-				     &small)) {
+				     "auto", &small, NULL)) {
 		printf("%-52s %10.0f forks/s\n", "fork-storm, full instrumentation, 64K region", small);
 		printf("%-52s %10.0f forks/s\n", "stress-ng --fork (bogo ops/s, real time)", sng);
 		printf("%-52s %10.3f     (target >= 1.0)\n", "ratio fork-storm / stress-ng",

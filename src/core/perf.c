@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/perf_lockwait.h"
 #include "mmstorm/perf.h"
 #include "mmstorm/util.h"
 
@@ -17,7 +18,10 @@
 #include <perf/core.h>
 #include <perf/evlist.h>
 #include <perf/evsel.h>
+#include <perf/cpumap.h>
 #include <perf/threadmap.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
 #endif
 
 #define EV_NAME_MAX 96
@@ -63,6 +67,12 @@ static const char *const default_tracepoints[] = {
 	"mmap_lock:mmap_lock_acquire_returned",
 };
 
+/*
+ * Not a counter: the distribution of mmap_lock wait times, from sampling the two mmap_lock
+ * tracepoints (perf_lockwait.h).
+ */
+#define LOCKWAIT "mmap-lock-wait"
+
 static const struct builtin_event *builtin_find(const char *name)
 {
 	for (size_t i = 0; i < MS_ARRAY_SIZE(builtins); i++)
@@ -99,11 +109,14 @@ static int spec_item(const char *item, spec_fn fn, void *arg, char *err, size_t 
 			ret = fn ? fn(arg, builtins[i].name) : 0;
 		for (size_t i = 0; i < MS_ARRAY_SIZE(default_tracepoints) && !ret; i++)
 			ret = fn ? fn(arg, default_tracepoints[i]) : 0;
+		if (!ret)
+			ret = fn ? fn(arg, LOCKWAIT) : 0;
 		return ret;
 	}
-	if (!builtin_find(item) && !tracepoint_name_ok(item)) {
+	if (!builtin_find(item) && !tracepoint_name_ok(item) && strcmp(item, LOCKWAIT)) {
 		snprintf(err, errlen, "perf: unknown event '%s' (expected default, none, a perf "
-			 "event name such as page-faults, or a tracepoint system:name)", item);
+			 "event name such as page-faults, a tracepoint system:name, or "
+			 LOCKWAIT ")", item);
 		return -EINVAL;
 	}
 	return fn ? fn(arg, item) : 0;
@@ -184,6 +197,36 @@ int ms_perf_open(struct ms_perf **pp, const char *spec, json_t **skipped)
 	return ret;
 }
 
+int ms_perf_open_cgroup(struct ms_perf **pp, const char *spec, int cgroup_fd, json_t **skipped)
+{
+	(void)cgroup_fd;
+	return ms_perf_open(pp, spec, skipped);
+}
+
+bool ms_perf_lockwait(const struct ms_perf *p)
+{
+	(void)p;
+	return false;
+}
+
+void ms_perf_lockwait_hist(struct ms_perf *p, struct ms_hist *h)
+{
+	(void)p;
+	(void)h;
+}
+
+json_t *ms_perf_lockwait_json(const struct ms_perf *p)
+{
+	(void)p;
+	return NULL;
+}
+
+const char *ms_perf_mode(const struct ms_perf *p)
+{
+	(void)p;
+	return "none";
+}
+
 int ms_perf_enable(struct ms_perf *p)
 {
 	(void)p;
@@ -211,12 +254,18 @@ void ms_perf_close(struct ms_perf *p)
 
 struct perf_ev {
 	char name[EV_NAME_MAX];
-	struct perf_evsel *evsel;
+	struct perf_evsel *evsel;	/* task mode */
+	int *fds;			/* cgroup mode: one per CPU of ms_perf.cpus */
 };
 
 struct ms_perf {
 	struct perf_evlist *evlist;
 	struct perf_thread_map *threads;	/* just pid 0: the calling process */
+	struct perf_cpu_map *cpus;		/* cgroup mode: the online CPUs */
+	int cgroup_fd;				/* -1: task mode */
+	struct perf_ev dummy;			/* cgroup mode: see open_dummy() */
+	struct ms_lw_sampler *lw;		/* mmap-lock-wait, if it could be opened */
+	struct ms_hist *lw_hist;
 	json_t *skipped;			/* borrowed while opening */
 	char tracefs[256];			/* "" when not mounted */
 	unsigned n;
@@ -282,6 +331,41 @@ static bool have_event(const struct ms_perf *p, const char *name)
 	return false;
 }
 
+static void close_fds(int *fds, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	free(fds);
+}
+
+/*
+ * libperf's perf_evsel__open() passes no flags to perf_event_open(), so it cannot open a
+ * cgroup counter (PERF_FLAG_PID_CGROUP): these are opened with the raw syscall, one per CPU.
+ */
+static int open_cgroup_fds(struct ms_perf *p, struct perf_event_attr *attr, int **out)
+{
+	int n = perf_cpu_map__nr(p->cpus), *fds = malloc((size_t)n * sizeof(int)), ret = 0;
+
+	if (!fds)
+		return -ENOMEM;
+	for (int i = 0; i < n; i++)
+		fds[i] = -1;
+	for (int i = 0; i < n && !ret; i++) {
+		fds[i] = (int)syscall(SYS_perf_event_open, attr, p->cgroup_fd,
+				      perf_cpu_map__cpu(p->cpus, i).cpu, -1,
+				      PERF_FLAG_PID_CGROUP | PERF_FLAG_FD_CLOEXEC);
+		if (fds[i] < 0)
+			ret = -errno;
+	}
+	if (ret) {
+		close_fds(fds, n);
+		return ret;
+	}
+	*out = fds;
+	return 0;
+}
+
 static int add_event(struct ms_perf *p, const char *name, uint32_t type, uint64_t config)
 {
 	struct perf_event_attr attr = {
@@ -290,29 +374,36 @@ static int add_event(struct ms_perf *p, const char *name, uint32_t type, uint64_
 		.config = config,
 		.read_format = PERF_FORMAT_TOTAL_TIME_ENABLED | PERF_FORMAT_TOTAL_TIME_RUNNING,
 		.disabled = 1,
-		.inherit = 1,
+		.inherit = p->cgroup_fd < 0,
 	};
-	struct perf_evsel *evsel;
+	struct perf_evsel *evsel = NULL;
 	char reason[256];
-	int ret;
+	int ret, *fds = NULL;
 
 	if (have_event(p, name))
 		return 0;
 	if (p->n >= MS_PERF_MAX_EVENTS)
 		return skip_add(p->skipped, name, "too many events (at most 32 per case)");
-	evsel = perf_evsel__new(&attr);
-	if (!evsel)
-		return -ENOMEM;
-	ret = perf_evsel__open(evsel, NULL, p->threads);
+	if (p->cgroup_fd >= 0) {
+		ret = open_cgroup_fds(p, &attr, &fds);
+	} else {
+		evsel = perf_evsel__new(&attr);
+		if (!evsel)
+			return -ENOMEM;
+		ret = perf_evsel__open(evsel, NULL, p->threads);
+		if (ret)
+			perf_evsel__delete(evsel);
+	}
 	if (ret) {
-		perf_evsel__delete(evsel);
 		if (ret == -ENOMEM)
 			return ret;
 		open_reason(-ret, type, reason, sizeof(reason));
 		return skip_add(p->skipped, name, reason);
 	}
-	perf_evlist__add(p->evlist, evsel);
+	if (evsel)
+		perf_evlist__add(p->evlist, evsel);
 	ms_strlcpy(p->ev[p->n].name, name, sizeof(p->ev[0].name));
+	p->ev[p->n].fds = fds;
 	p->ev[p->n++].evsel = evsel;
 	return 0;
 }
@@ -416,6 +507,39 @@ static int add_tracepoint_glob(struct ms_perf *p, const char *sys, const char *g
 	return ret;
 }
 
+static int tracepoint_id(const struct ms_perf *p, const char *name, uint64_t *id, char *why,
+			 size_t len)
+{
+	char path[512], buf[32];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "%s/events/mmap_lock/%s/id", p->tracefs, name);
+	if ((n = ms_read_file(path, buf, sizeof(buf))) < 0) {
+		snprintf(why, len, "no tracepoint mmap_lock:%s on this kernel (%s: %s)", name,
+			 path, strerror((int)-n));
+		return (int)n;
+	}
+	*id = strtoull(buf, NULL, 10);
+	return 0;
+}
+
+static int add_lockwait(struct ms_perf *p)
+{
+	char why[900];
+	uint64_t start, acq;
+	int ret;
+
+	if (p->lw)
+		return 0;
+	if (tracepoint_id(p, "mmap_lock_start_locking", &start, why, sizeof(why)) ||
+	    tracepoint_id(p, "mmap_lock_acquire_returned", &acq, why, sizeof(why)))
+		return skip_add(p->skipped, LOCKWAIT, why);
+	ret = ms_lw_sampler_open(&p->lw, start, acq, why, sizeof(why));
+	if (ret == -ENOMEM)
+		return ret;
+	return ret ? skip_add(p->skipped, LOCKWAIT, why) : 0;
+}
+
 static int open_one(void *arg, const char *name)
 {
 	struct ms_perf *p = arg;
@@ -428,6 +552,8 @@ static int open_one(void *arg, const char *name)
 	if (!p->tracefs[0])
 		return skip_add(p->skipped, name, "tracefs is not mounted (mmstorm does not mount "
 				"it on a host: mount -t tracefs nodev /sys/kernel/tracing)");
+	if (!strcmp(name, LOCKWAIT))
+		return add_lockwait(p);
 	tp = strchr(name, ':') + 1;
 	ms_strlcpy(sys, name, (size_t)(tp - name));
 	if (strpbrk(tp, "*?"))
@@ -435,7 +561,24 @@ static int open_one(void *arg, const char *name)
 	return add_tracepoint(p, sys, tp);
 }
 
-int ms_perf_open(struct ms_perf **pp, const char *spec, json_t **skipped)
+/*
+ * The first counter enabled on a CPU for a new cgroup gets enabled_ns and running_ns from a
+ * wrong base (seen on 6.18: about the uptime; its count is right). A dummy event, opened and
+ * enabled first, takes that, so every reported counter has its real times. It is also the probe:
+ * if it cannot be opened, no cgroup counter can (the error is returned).
+ */
+static int open_dummy(struct ms_perf *p)
+{
+	struct perf_event_attr attr = {
+		.type = T_SW,
+		.size = sizeof(attr),
+		.config = 9,	/* PERF_COUNT_SW_DUMMY */
+		.disabled = 1,
+	};
+	return open_cgroup_fds(p, &attr, &p->dummy.fds);
+}
+
+static int perf_open(struct ms_perf **pp, const char *spec, int cgroup_fd, json_t **skipped)
 {
 	pid_t self = 0;
 	struct ms_perf *p;
@@ -455,17 +598,22 @@ int ms_perf_open(struct ms_perf **pp, const char *spec, json_t **skipped)
 		libperf_init(libperf_quiet);
 		p->evlist = perf_evlist__new();
 		p->threads = perf_thread_map__new_array(1, &self);
+		p->cgroup_fd = cgroup_fd;
+		if (cgroup_fd >= 0)
+			p->cpus = perf_cpu_map__new_online_cpus();
 	}
-	if (!p || !p->evlist || !p->threads) {
+	if (!p || !p->evlist || !p->threads || (cgroup_fd >= 0 && !p->cpus)) {
 		ret = -ENOMEM;
 		goto out_close;
 	}
 	p->skipped = *skipped;
 	find_tracefs(p->tracefs, sizeof(p->tracefs));
+	if (cgroup_fd >= 0 && (ret = open_dummy(p)))
+		goto out_close;
 	if ((ret = spec_walk(spec, open_one, p, err, sizeof(err))))
 		goto out_close;
 	p->skipped = NULL;
-	if (!p->n)
+	if (!p->n && !p->lw)
 		goto out_close;
 	*pp = p;
 	return 0;
@@ -478,27 +626,106 @@ out_close:
 	return ret;
 }
 
-static int for_each_ioctl(struct ms_perf *p, int (*op)(struct perf_evsel *))
+int ms_perf_open(struct ms_perf **pp, const char *spec, json_t **skipped)
+{
+	return perf_open(pp, spec, -1, skipped);
+}
+
+int ms_perf_open_cgroup(struct ms_perf **pp, const char *spec, int cgroup_fd, json_t **skipped)
+{
+	if (cgroup_fd < 0) {
+		*pp = NULL;
+		*skipped = NULL;
+		return -EBADF;
+	}
+	return perf_open(pp, spec, cgroup_fd, skipped);
+}
+
+const char *ms_perf_mode(const struct ms_perf *p)
+{
+	return !p ? "none" : p->cgroup_fd >= 0 ? "cgroup" : "task";
+}
+
+static int cgroup_ioctl(struct ms_perf *p, const struct perf_ev *ev, unsigned long req)
 {
 	int ret = 0;
 
-	for (unsigned i = 0; p && i < p->n; i++)
-		if (op(p->ev[i].evsel) && !ret)
-			ret = errno ? -errno : -EIO;
+	for (int i = 0; i < perf_cpu_map__nr(p->cpus); i++)
+		if (ioctl(ev->fds[i], req, 0) < 0 && !ret)
+			ret = -errno;
+	return ret;
+}
+
+static int for_each_ioctl(struct ms_perf *p, int (*op)(struct perf_evsel *), unsigned long req)
+{
+	int ret = 0, r;
+
+	if (p && p->dummy.fds)
+		cgroup_ioctl(p, &p->dummy, req);
+	for (unsigned i = 0; p && i < p->n; i++) {
+		if (p->ev[i].fds) {
+			r = cgroup_ioctl(p, &p->ev[i], req);
+		} else {
+			errno = 0;
+			r = op(p->ev[i].evsel) ? (errno ? -errno : -EIO) : 0;
+		}
+		if (r && !ret)
+			ret = r;
+	}
 	return ret;
 }
 
 int ms_perf_enable(struct ms_perf *p)
 {
-	return for_each_ioctl(p, perf_evsel__enable);
+	int ret = for_each_ioctl(p, perf_evsel__enable, PERF_EVENT_IOC_ENABLE);
+
+	if (!ret && p && p->lw && p->lw_hist)
+		ret = ms_lw_sampler_start(p->lw, p->lw_hist);
+	return ret;
 }
 
 int ms_perf_disable(struct ms_perf *p)
 {
-	return for_each_ioctl(p, perf_evsel__disable);
+	if (p)
+		ms_lw_sampler_stop(p->lw);
+	return for_each_ioctl(p, perf_evsel__disable, PERF_EVENT_IOC_DISABLE);
 }
 
-static json_t *read_one(struct perf_evsel *evsel)
+bool ms_perf_lockwait(const struct ms_perf *p)
+{
+	return p && p->lw;
+}
+
+void ms_perf_lockwait_hist(struct ms_perf *p, struct ms_hist *h)
+{
+	if (p)
+		p->lw_hist = h;
+}
+
+json_t *ms_perf_lockwait_json(const struct ms_perf *p)
+{
+	return p ? ms_lw_sampler_json(p->lw) : NULL;
+}
+
+/* The sum over the CPUs, as perf_evsel__read() gives it for one task counter. */
+static int read_cgroup(struct ms_perf *p, const struct perf_ev *ev, struct perf_counts_values *c)
+{
+	uint64_t v[3];
+
+	memset(c, 0, sizeof(*c));
+	for (int i = 0; i < perf_cpu_map__nr(p->cpus); i++) {
+		ssize_t n = read(ev->fds[i], v, sizeof(v));
+
+		if (n != (ssize_t)sizeof(v))
+			return n < 0 ? -errno : -EIO;
+		c->val += v[0];
+		c->ena += v[1];
+		c->run += v[2];
+	}
+	return 0;
+}
+
+static json_t *read_one(struct ms_perf *p, const struct perf_ev *ev)
 {
 	struct perf_counts_values c;
 	uint64_t ena, run;
@@ -506,7 +733,7 @@ static json_t *read_one(struct perf_evsel *evsel)
 	int ret;
 
 	errno = 0;
-	ret = perf_evsel__read(evsel, 0, 0, &c);
+	ret = ev->fds ? read_cgroup(p, ev, &c) : perf_evsel__read(ev->evsel, 0, 0, &c);
 	if (ret)
 		return json_pack("{s:n, s:s}", "value", "error", strerror(-ret));
 	ena = c.ena;
@@ -525,7 +752,7 @@ json_t *ms_perf_read(struct ms_perf *p)
 	json_t *o = json_object();
 
 	for (unsigned i = 0; o && p && i < p->n; i++)
-		json_object_set_new(o, p->ev[i].name, read_one(p->ev[i].evsel));
+		json_object_set_new(o, p->ev[i].name, read_one(p, &p->ev[i]));
 	return o;
 }
 
@@ -533,8 +760,15 @@ void ms_perf_close(struct ms_perf *p)
 {
 	if (!p)
 		return;
-	/* Deleting the evlist closes every counter and deletes its evsels. */
+	ms_lw_sampler_close(p->lw);
+	for (unsigned i = 0; i < p->n; i++)
+		if (p->ev[i].fds)
+			close_fds(p->ev[i].fds, perf_cpu_map__nr(p->cpus));
+	if (p->dummy.fds)
+		close_fds(p->dummy.fds, perf_cpu_map__nr(p->cpus));
+	/* Deleting the evlist closes every task counter and deletes its evsels. */
 	perf_evlist__delete(p->evlist);
+	perf_cpu_map__put(p->cpus);
 	perf_thread_map__put(p->threads);
 	free(p);
 }

@@ -132,8 +132,16 @@ static void rm_tree(const char *dir)
  */
 static void perf_store(struct ms_ctx *ctx, struct ms_perf *perf, json_t *skipped)
 {
-	json_t *o = json_pack("{s:o, s:O}", "counters", ms_perf_read(perf), "skipped", skipped);
-	size_t n = o ? json_dumpb(o, ctx->shm->perf, sizeof(ctx->shm->perf) - 1, JSON_COMPACT) : 0;
+	json_t *o = json_pack("{s:s, s:o, s:O}", "mode", ms_perf_mode(perf), "counters",
+			      ms_perf_read(perf), "skipped", skipped);
+	json_t *lw = ms_perf_lockwait_json(perf);
+	size_t n;
+
+	if (o && lw)
+		json_object_set_new(o, "mmap_lock_wait", lw);
+	else
+		json_decref(lw);
+	n = o ? json_dumpb(o, ctx->shm->perf, sizeof(ctx->shm->perf) - 1, JSON_COMPACT) : 0;
 
 	if (!n || n >= sizeof(ctx->shm->perf))
 		snprintf(ctx->shm->perf, sizeof(ctx->shm->perf), "{\"error\": \"perf counters "
@@ -141,6 +149,64 @@ static void perf_store(struct ms_ctx *ctx, struct ms_perf *perf, json_t *skipped
 	else
 		ctx->shm->perf[n] = '\0';
 	json_decref(o);
+}
+
+/*
+ * perf_mode=auto counts per cgroup where the case can have one of its own: inherited per-task
+ * counters cost every fork and exit a copy and a fold of each counter, cgroup counters nothing.
+ */
+static int perf_open_case(struct ms_ctx *ctx, struct ms_perf **perf, json_t **skipped)
+{
+	const struct ms_case *c = ctx->c;
+	char why[1024] = "no journal";
+	int ret = -ENOTSUP, fd = -1;
+
+	if (c->perf_mode != MS_PERF_TASK && strcmp(c->perf, "none") && !ms_perf_unavailable()) {
+		if (ctx->journal)
+			ret = ms_perf_cgroup_enter(ctx->journal, &fd, why, sizeof(why));
+		if (ret && c->perf_mode == MS_PERF_CGROUP)
+			return ms_error(ctx, -ret, "perf_mode=cgroup: %s", why);
+		if (ret)
+			ms_note(ctx, "perf: counting per task (no cgroup of the case's own: %s)",
+				why);
+	}
+	if (fd >= 0) {
+		ret = ms_perf_open_cgroup(perf, c->perf, fd, skipped);
+		close(fd);
+		/*
+		 * ENOENT in a fresh guest: until something writes the v2 root's subtree_control
+		 * (or rebinds a v1 controller), the kernel never computes the root's subtree_ss_mask,
+		 * so its children get no implicit perf_event css. Per task still counts.
+		 */
+		if (ret && ret != -ENOMEM && c->perf_mode == MS_PERF_CGROUP)
+			return ms_error(ctx, -ret, "perf_mode=cgroup: cgroup counters: %s",
+					strerror(-ret));
+		if (ret && ret != -ENOMEM) {
+			ms_note(ctx, "perf: counting per task (cgroup counters: perf_event_open: "
+				"%s)", strerror(-ret));
+			fd = -1;
+		}
+	}
+	if (fd < 0)
+		ret = ms_perf_open(perf, c->perf, skipped);
+	if (ret)
+		return ms_error(ctx, -ret, "perf=%s: %s", c->perf, strerror(-ret));
+	return 0;
+}
+
+/* After the workload's own metrics, so their ids stay as the workload registered them. */
+static void perf_lockwait_metric(struct ms_ctx *ctx, struct ms_perf *perf)
+{
+	int id;
+
+	if (!ms_perf_lockwait(perf))
+		return;
+	id = ms_metric(ctx, "perf.mmap_lock_wait_ns", MS_M_HIST, "ns");
+	if (id < 0) {
+		ms_note(ctx, "perf: no metric slot left for perf.mmap_lock_wait_ns");
+		return;
+	}
+	ms_perf_lockwait_hist(perf, &ctx->shm->hists[ctx->shm->defs[id].slot]);
 }
 
 static int case_main(struct ms_ctx *ctx, const struct ms_run_opts *o)
@@ -165,15 +231,19 @@ static int case_main(struct ms_ctx *ctx, const struct ms_run_opts *o)
 	}
 	if (wl->probe && (ret = wl->probe(ctx)))
 		return ret;
-	/* Before setup: workers spawned there must inherit the counters (they start disabled). */
-	if ((ret = ms_perf_open(&perf, c->perf, &perf_skipped)))
-		return ms_error(ctx, -ret, "perf=%s: %s", c->perf, strerror(-ret));
 	ctx->shm->phase = MS_PH_SETUP;
 	for (; armed < c->ninj; armed++)
 		if (c->inj[armed]->arm && (ret = c->inj[armed]->arm(ctx)))
 			goto out_disarm;
+	/*
+	 * After arming (memcg moves us to its cgroup; helpers the injectors spawn are not the
+	 * case's), before setup: workers spawned there must be counted (counters start disabled).
+	 */
+	if ((ret = perf_open_case(ctx, &perf, &perf_skipped)))
+		goto out_disarm;
 	if (wl->setup && (ret = wl->setup(ctx)))
 		goto out_teardown;
+	perf_lockwait_metric(ctx, perf);
 	ctx->shm->phase = MS_PH_RUN;
 	ctx->start_ns = ms_now_ns();
 	ctx->deadline_ns = c->duration_ns ? ctx->start_ns + (uint64_t)c->duration_ns : 0;

@@ -31,7 +31,9 @@
 #define NS_PER_DAY (86400LL * 1000000000LL)
 
 enum { CP_WORKLOAD, CP_INJECT, CP_REPEAT, CP_ITERATIONS, CP_DURATION, CP_TIMEOUT, CP_SEED,
-       CP_PERF, CP_COUNT };
+       CP_PERF, CP_PERF_MODE, CP_COUNT };
+
+static const char *const perf_modes[] = { "auto", "cgroup", "task", NULL };
 
 const struct ms_param ms_case_params[] = {
 	[CP_WORKLOAD] = { .name = "workload", .type = MS_P_STRING, .def = NULL, .unit = "",
@@ -59,6 +61,11 @@ const struct ms_param ms_case_params[] = {
 		      .min = 1, .max = 0,
 		      .help = "perf counters per repeat: default, none, or a comma list of events "
 			      "(page-faults, cycles, tlb:tlb_flush, ...; docs/perf.md)" },
+	[CP_PERF_MODE] = { .name = "perf_mode", .type = MS_P_ENUM, .def = "auto", .unit = "",
+			   .min = 1, .max = 0, .choices = perf_modes,
+			   .help = "where perf= counts: cgroup (per CPU, for a cgroup v2 of the "
+				   "case's own: nothing per fork), task (inherited per-task "
+				   "counters), auto (cgroup where it can be made, else task)" },
 	[CP_COUNT] = { .name = NULL },
 };
 
@@ -853,6 +860,7 @@ static void apply_case_keys(struct ms_case *c, const struct ms_pval *v, uint64_t
 		c->iterations = 1;
 	c->seed = (uint64_t)v[CP_SEED].i;
 	snprintf(c->perf, sizeof(c->perf), "%s", v[CP_PERF].s);
+	c->perf_mode = (int)v[CP_PERF_MODE].i;
 	if (!c->seed)
 		c->seed = mix64(suite_seed ^ mix64(idx + 1));
 }

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <linux/futex.h>
 #include <signal.h>
 #include <stdio.h>
@@ -67,6 +68,10 @@ static const struct ms_param fork_storm_params[] = {
 	  "private: COW isolation is checked; shared: writes must be visible across processes" },
 	{ "verify", MS_P_ENUM, "marks", "", 1, 0, fs_verifies,
 	  "marks: checks compare the page records only; full: the whole page, body included" },
+	{ "lock_threads", MS_P_INT, "0", "", 0, 64, NULL,
+	  "threads per worker contending for its mmap_lock while it forks: odd ones flip a "
+	  "page of their own between read-only and writable (mmap_lock writers), even ones keep "
+	  "writing pages of their own, which fault after every fork (readers)" },
 	{ NULL }
 };
 
@@ -77,6 +82,7 @@ static const struct ms_param fork_storm_params[] = {
 struct fs_cfg {
 	int region, action, fork_mode, pattern, mapping, verify;
 	unsigned workers, children;
+	unsigned lock_threads;		/* mmap_lock contenders per worker */
 	size_t psz;			/* base page: the unit of stamps and checks */
 	uint64_t size_bytes;		/* rounded up to granule_bytes */
 	uint64_t asked_bytes;
@@ -156,6 +162,7 @@ struct fs_worker {
 	uint64_t gen;			/* generation of the parent's stamps on the sampled pages */
 	bool track_pmd;			/* THP may be involved: follow PMD splits, collapses */
 	int pagemap_fd;			/* for PAGEMAP_SCAN, -1 if the kernel has none */
+	struct fs_lockers *lk;		/* lock_threads, NULL without */
 };
 
 /* ---- small helpers ---- */
@@ -441,6 +448,7 @@ static int cfg_load(struct ms_ctx *ctx, struct fs_cfg *cfg)
 	cfg->verify = (int)ms_param_i(ctx, "verify");
 	cfg->workers = (unsigned)ms_param_i(ctx, "workers");
 	cfg->children = (unsigned)ms_param_i(ctx, "children");
+	cfg->lock_threads = (unsigned)ms_param_i(ctx, "lock_threads");
 	cfg->hpage_bytes = (uint64_t)ms_param_i(ctx, "hugepage_size");
 	cfg->asked_bytes = (uint64_t)ms_param_i(ctx, "size");
 	cfg->seed = ms_seed(ctx);
@@ -1386,6 +1394,120 @@ static bool wait_posted(struct fs_ctl *ctl, uint32_t k)
 	}
 }
 
+/* ---- mmap_lock contenders (lock_threads) ---- */
+
+#define FS_LK_PAGES 16
+#define FS_LK_STACK (64u << 10)
+
+struct fs_locker {
+	pthread_t th;
+	char *pages;			/* FS_LK_PAGES of its own */
+	size_t psz;
+	bool writer;
+	const int *stop;
+	int err;
+};
+
+struct fs_lockers {
+	char *mem;			/* every locker's pages and stack */
+	size_t bytes;
+	unsigned n;
+	int stop;
+	struct fs_locker t[];
+};
+
+/*
+ * Writers take the mmap_lock for write (mprotect), readers fault: after each fork their pages
+ * are write-protected, and a fault that finds the VMA write-locked by fork falls back to the
+ * mmap_lock. Neither allocates page tables, so the VmPTE check still holds.
+ */
+static void *locker_main(void *arg)
+{
+	struct fs_locker *l = arg;
+	volatile char *p = (volatile char *)l->pages;
+
+	while (!__atomic_load_n(l->stop, __ATOMIC_RELAXED)) {
+		if (l->writer) {
+			if (mprotect(l->pages, l->psz, PROT_READ) ||
+			    mprotect(l->pages, l->psz, PROT_READ | PROT_WRITE)) {
+				l->err = errno;
+				break;
+			}
+		} else {
+			for (unsigned i = 0; i < FS_LK_PAGES; i++)
+				p[i * l->psz]++;
+		}
+		sched_yield();
+	}
+	return NULL;
+}
+
+static int lockers_stop(struct fs_worker *w)
+{
+	struct fs_lockers *lk = w->lk;
+	int err = 0;
+
+	if (!lk)
+		return 0;
+	__atomic_store_n(&lk->stop, 1, __ATOMIC_RELAXED);
+	for (unsigned i = 0; i < lk->n; i++) {
+		pthread_join(lk->t[i].th, NULL);
+		if (lk->t[i].err && !err)
+			err = lk->t[i].err;
+	}
+	munmap(lk->mem, lk->bytes);
+	free(lk);
+	w->lk = NULL;
+	return err ? ms_error(w->ctx, err, "worker %u: lock_threads mprotect: %s", w->idx,
+			      strerror(err)) : 0;
+}
+
+/* Pages and stacks populated (no THP: a COW split would change VmPTE) before any fork. */
+static int lockers_start(struct fs_worker *w)
+{
+	unsigned n = w->cfg->lock_threads;
+	size_t psz = w->cfg->psz, per = FS_LK_PAGES * psz + FS_LK_STACK;
+	struct fs_lockers *lk;
+	pthread_attr_t attr;
+	int ret = 0;
+
+	if (!n)
+		return 0;
+	lk = calloc(1, sizeof(*lk) + n * sizeof(lk->t[0]));
+	if (!lk)
+		return ms_error(w->ctx, ENOMEM, "lock_threads: %s", strerror(ENOMEM));
+	w->lk = lk;
+	lk->bytes = n * per;
+	lk->mem = mmap(NULL, lk->bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (lk->mem == MAP_FAILED) {
+		ret = ms_error(w->ctx, errno, "lock_threads: mmap: %s", strerror(errno));
+		free(lk);
+		w->lk = NULL;
+		return ret;
+	}
+	madvise(lk->mem, lk->bytes, MADV_NOHUGEPAGE);	/* EINVAL without THP: fine */
+	memset(lk->mem, 0, lk->bytes);
+	if ((ret = pthread_attr_init(&attr)))
+		return ms_error(w->ctx, ret, "pthread_attr_init: %s", strerror(ret));
+	for (; lk->n < n && !ret; lk->n++) {
+		struct fs_locker *l = &lk->t[lk->n];
+		char *base = lk->mem + lk->n * per;
+
+		*l = (struct fs_locker){ .pages = base, .psz = psz, .writer = lk->n % 2,
+					 .stop = &lk->stop };
+		ret = pthread_attr_setstack(&attr, base + FS_LK_PAGES * psz, FS_LK_STACK);
+		if (!ret)
+			ret = pthread_create(&l->th, &attr, locker_main, l);
+		if (ret)
+			break;
+	}
+	pthread_attr_destroy(&attr);
+	if (ret)
+		return ms_error(w->ctx, ret, "worker %u: lock thread %u: %s", w->idx, lk->n,
+				strerror(ret));
+	return 0;
+}
+
 static int worker_main(struct ms_ctx *ctx, void *arg, unsigned idx)
 {
 	struct fs_state *st = arg;
@@ -1395,6 +1517,8 @@ static int worker_main(struct ms_ctx *ctx, void *arg, unsigned idx)
 	int ret;
 
 	ret = worker_setup(&w);
+	if (!ret)
+		ret = lockers_start(&w);
 	me->status = ret;
 	publish(st->ctl, &me->ready, 1);
 	for (uint32_t k = 0; wait_posted(st->ctl, k); k++) {
@@ -1403,6 +1527,8 @@ static int worker_main(struct ms_ctx *ctx, void *arg, unsigned idx)
 			me->status = ret;
 		publish(st->ctl, &me->done, k + 1);
 	}
+	if (lockers_stop(&w) && !me->status)
+		me->status = -EIO;
 	worker_cleanup(&w);
 	return 0;
 }

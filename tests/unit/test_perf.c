@@ -2,6 +2,7 @@
 #include <check.h>
 #include <errno.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,6 +14,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <mmstorm/journal.h>
+#include <mmstorm/metrics.h>
 #include <mmstorm/perf.h>
 #include <mmstorm/workload.h>
 
@@ -297,6 +300,103 @@ START_TEST(test_default_accounted)
 }
 END_TEST
 
+/*
+ * Cgroup counting: a child moves into a journaled cgroup of its own, counts it per CPU and
+ * forks a grandchild that touches TOUCH_PAGES; meanwhile this process, outside the cgroup,
+ * touches EARLY_PAGES. The grandchild's faults count, ours do not; the journal then removes
+ * the cgroup. Exit codes of the child say which step failed.
+ */
+static int cgroup_child(struct ms_journal *j, int go, int done)
+{
+	char why[1024], c;
+	struct ms_perf *p;
+	json_t *skipped, *counts;
+	uint64_t t0 = ms_now_ns(), span;
+	const char *name;
+	json_t *v;
+	long long faults;
+	pid_t gc;
+	int fd, ret;
+
+	if ((ret = ms_perf_cgroup_enter(j, &fd, why, sizeof(why)))) {
+		printf("# cgroup mode: SKIP: %s\n", why);
+		return ret == -ENOENT || ret == -EACCES || ret == -EPERM || ret == -EROFS ? 9 : 2;
+	}
+	ret = ms_perf_open_cgroup(&p, "page-faults,minor-faults,task-clock", fd, &skipped);
+	if (ret == -ENOENT || ret == -EINVAL || ret == -EACCES || ret == -EPERM) {
+		/* The kernel cannot count this cgroup (see docs/perf.md: a fresh guest). */
+		printf("# cgroup mode: SKIP: perf_event_open: %s\n", strerror(-ret));
+		return 9;
+	}
+	if (ret || !p || json_array_size(skipped) || strcmp(ms_perf_mode(p), "cgroup"))
+		return 3;
+	close(fd);
+	if (ms_perf_enable(p) || write(done, "e", 1) != 1 || read(go, &c, 1) != 1)
+		return 4;
+	gc = fork();
+	if (gc == 0) {
+		touch_pages(TOUCH_PAGES);
+		_exit(0);
+	}
+	if (gc < 0 || waitpid(gc, NULL, 0) != gc || ms_perf_disable(p))
+		return 5;
+	counts = ms_perf_read(p);
+	diag("cgroup mode", counts);
+	/* No counter can have been enabled longer than it existed, on every CPU at once. */
+	span = (ms_now_ns() - t0) * (uint64_t)sysconf(_SC_NPROCESSORS_ONLN);
+	json_object_foreach(counts, name, v)
+		if ((uint64_t)json_integer_value(json_object_get(v, "enabled_ns")) > span)
+			return 7;
+	faults = json_integer_value(json_object_get(json_object_get(counts, "page-faults"),
+						    "value"));
+	ret = faults >= (long long)TOUCH_PAGES &&
+	      faults < (long long)(TOUCH_PAGES + EARLY_PAGES / 2) &&
+	      json_integer_value(json_object_get(json_object_get(counts, "task-clock"),
+						     "value")) > 0 ? 0 : 6;
+	json_decref(counts);
+	json_decref(skipped);
+	ms_perf_close(p);
+	return ret;
+}
+
+START_TEST(test_cgroup_grandchild)
+{
+	char dir[] = "/tmp/ms_test_cg.XXXXXX", c;
+	struct ms_journal *j;
+	int go[2], done[2], status;
+	pid_t child;
+
+	if (ms_perf_unavailable())
+		return;
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(ms_journal_open(&j, dir), 0);
+	ck_assert_int_eq(pipe(go), 0);
+	ck_assert_int_eq(pipe(done), 0);
+	child = fork();
+	ck_assert_int_ge(child, 0);
+	if (child == 0) {
+		int rc = cgroup_child(j, go[0], done[1]);
+
+		fflush(stdout);	/* _exit() would drop what diag() printed */
+		_exit(rc);
+	}
+	close(done[1]);
+	if (read(done[0], &c, 1) == 1) {
+		/* Counting is on in the child's cgroup: these faults are outside it. */
+		touch_pages(EARLY_PAGES);
+		ck_assert_int_eq(write(go[1], "g", 1), 1);
+	}
+	ck_assert_int_eq(waitpid(child, &status, 0), child);
+	ck_assert_int_eq(ms_journal_restore_to(j, 0, stdout), 0);
+	ms_journal_close(j);
+	ck_assert(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 9)
+		return;
+	ck_assert_msg(WEXITSTATUS(status) == 0, "cgroup child failed at step %d",
+		      WEXITSTATUS(status));
+}
+END_TEST
+
 static bool tracefs_mounted(void)
 {
 	char line[1024];
@@ -398,6 +498,105 @@ START_TEST(test_tracepoints_private_ns)
 }
 END_TEST
 
+/* mmap_lock contention: writers map and unmap, readers fault pages in again and again. */
+static void *lock_writer(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 3000; i++) {
+		void *m = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			       -1, 0);
+
+		if (m == MAP_FAILED || munmap(m, PAGE))
+			return (void *)1;
+	}
+	return NULL;
+}
+
+static void *lock_reader(void *arg)
+{
+	volatile char *p = arg;
+
+	for (int i = 0; i < 300; i++) {
+		for (unsigned long k = 0; k < 64; k++)
+			p[k * PAGE] = 1;
+		if (madvise((void *)p, 64 * PAGE, MADV_DONTNEED))
+			return (void *)1;
+	}
+	return NULL;
+}
+
+static bool private_tracefs(void)
+{
+	if (unshare(CLONE_NEWNS) < 0) {
+		printf("# no private mount namespace (%s): not tested\n", strerror(errno));
+		return false;
+	}
+	ck_assert_int_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+	if (!tracefs_mounted() && mount("nodev", "/sys/kernel/tracing", "tracefs", 0, NULL) < 0) {
+		printf("# cannot mount tracefs privately (%s): not tested\n", strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Real samples: threads of this process contend for its mmap_lock while mmap-lock-wait
+ * samples it (tracefs mounted in a private mount namespace only). Every recorded wait is a
+ * pair; the stats say how many samples were lost or unpaired.
+ */
+START_TEST(test_lockwait_private_ns)
+{
+	pthread_t th[4];
+	struct ms_perf *p;
+	struct ms_hist *h = malloc(sizeof(*h));
+	json_t *skipped, *st;
+	char *region;
+	void *rv;
+
+	ck_assert_ptr_nonnull(h);
+	ms_hist_init(h);
+	if (ms_perf_unavailable() || !private_tracefs()) {
+		free(h);
+		return;
+	}
+	p = open_ok("mmap-lock-wait", &skipped);
+	diag("mmap-lock-wait skipped", skipped);
+	if (!ms_perf_lockwait(p)) {
+		/* Only a kernel without the tracepoints may skip it, and then says so. */
+		ck_assert(skipped_has(skipped, "mmap-lock-wait", "mmap_lock"));
+		goto out;
+	}
+	region = mmap(NULL, 2 * 64 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		      -1, 0);
+	ck_assert_ptr_ne(region, MAP_FAILED);
+	ms_perf_lockwait_hist(p, h);
+	ck_assert_int_eq(ms_perf_enable(p), 0);
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL, i % 2 ? lock_reader : lock_writer,
+						region + (i / 2) * 64 * PAGE), 0);
+	for (int i = 0; i < 4; i++) {
+		ck_assert_int_eq(pthread_join(th[i], &rv), 0);
+		ck_assert_ptr_null(rv);
+	}
+	ck_assert_int_eq(ms_perf_disable(p), 0);
+	st = ms_perf_lockwait_json(p);
+	diag("mmap-lock-wait", st);
+	printf("# waits: %llu, p50 %llu ns, max %llu ns\n", (unsigned long long)h->count,
+	       (unsigned long long)ms_hist_percentile(h, 50), (unsigned long long)h->max);
+	ck_assert_int_gt(json_integer_value(json_object_get(st, "pairs")), 1000);
+	ck_assert_uint_eq(h->count, (uint64_t)json_integer_value(json_object_get(st, "pairs")));
+	ck_assert(json_is_integer(json_object_get(st, "lost")));
+	ck_assert(json_is_integer(json_object_get(st, "unpaired_starts")));
+	ck_assert(json_is_integer(json_object_get(st, "acquires_without_start")));
+	json_decref(st);
+	munmap(region, 2 * 64 * PAGE);
+out:
+	json_decref(skipped);
+	ms_perf_close(p);
+	free(h);
+}
+END_TEST
+
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	(void)st;
@@ -491,10 +690,12 @@ int main(void)
 	tcase_add_test(tc, test_open_none);
 	tcase_add_test(tc, test_compiled_out);
 	tcase_add_test(tc, test_inherit_grandchild);
+	tcase_add_test(tc, test_cgroup_grandchild);
 	tcase_add_test(tc, test_enable_disable);
 	tcase_add_test(tc, test_default_accounted);
 	tcase_add_test(tc, test_missing_tracepoint);
 	tcase_add_test(tc, test_tracepoints_private_ns);
+	tcase_add_test(tc, test_lockwait_private_ns);
 	tcase_add_test(tc, test_perf_record);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
