@@ -2,7 +2,7 @@
 # Tracepoint counts in a guest: the debug bzImage (tracefs mounted by the agent) reports
 # tlb:tlb_flush and kmem:mm_page_alloc for fork-storm cases of the quick suite, in case_end.perf
 # and among the metrics as perf.<event> counters; a fork-storm with lock_threads reports its
-# mmap_lock wait distribution (perf.mmap_lock_wait_ns).
+# mmap_lock wait distribution (perf.mmap_lock_wait_ns). One boot runs both cases.
 . "$(dirname "$0")/vm_common.bash"
 need_vm
 kernel=$(shared_bzimage)
@@ -10,6 +10,17 @@ kernel=$(shared_bzimage)
 cd "$MMSTORM_SOURCE_DIR"
 printf '[global]\nduration=2s\nworkers=1\nchildren=4\nperf=default\n' > "$WORK/p.ini"
 sed -n '/^\[fork-anon\]/,/^$/p' configs/quick.ini >> "$WORK/p.ini"
+# Threads of each worker contend for its mmap_lock while it forks.
+cat >> "$WORK/p.ini" <<EOF2
+
+[fork-contended]
+workload=fork-storm
+region=anon
+size=4M
+action=touch
+workers=2
+lock_threads=4
+EOF2
 vm_run 0 --run-id p --kernel "$kernel" "$WORK/p.ini"
 r=$(only_run p)
 "$RUNJSON" "$r" check
@@ -24,32 +35,15 @@ for ev in tlb:tlb_flush kmem:mm_page_alloc page-faults; do
 	say "$ev: $n over $forks forks"
 done
 
-# mmap_lock waits in the guest: threads of each worker contend for its mmap_lock while it forks.
-cat > "$WORK/lw.ini" <<EOF2
-[global]
-duration=2s
-workers=2
-children=4
-
-[fork-contended]
-workload=fork-storm
-region=anon
-size=4M
-action=touch
-lock_threads=4
-perf=default
-EOF2
-vm_run 0 --run-id lw --kernel "$kernel" "$WORK/lw.ini"
-r=$(only_run lw)
 [ "$("$RUNJSON" "$r" verdict fork-contended)" = PASS ] ||
-	fail "fork-contended: $("$RUNJSON" "$r" get cases 0 reason)"
-lw=$("$RUNJSON" "$r" get cases 0 repeats 0 perf mmap_lock_wait) ||
-	fail "no mmap_lock_wait: $("$RUNJSON" "$r" get cases 0 repeats 0 perf skipped)"
-pairs=$("$RUNJSON" "$r" get cases 0 repeats 0 perf mmap_lock_wait pairs)
-count=$("$RUNJSON" "$r" get cases 0 repeats 0 metrics perf.mmap_lock_wait_ns count)
-mode=$("$RUNJSON" "$r" get cases 0 repeats 0 perf mode)
+	fail "fork-contended: $("$RUNJSON" "$r" get cases 1 reason)"
+lw=$("$RUNJSON" "$r" get cases 1 repeats 0 perf mmap_lock_wait) ||
+	fail "no mmap_lock_wait: $("$RUNJSON" "$r" get cases 1 repeats 0 perf skipped)"
+pairs=$("$RUNJSON" "$r" get cases 1 repeats 0 perf mmap_lock_wait pairs)
+count=$("$RUNJSON" "$r" get cases 1 repeats 0 metrics perf.mmap_lock_wait_ns count)
+mode=$("$RUNJSON" "$r" get cases 1 repeats 0 perf mode)
 say "guest mmap_lock waits ($mode mode): $lw;" \
-    "p50 $("$RUNJSON" "$r" get cases 0 repeats 0 metrics perf.mmap_lock_wait_ns p50) ns," \
-    "p99.9 $("$RUNJSON" "$r" get cases 0 repeats 0 metrics perf.mmap_lock_wait_ns p999) ns"
+    "p50 $("$RUNJSON" "$r" get cases 1 repeats 0 metrics perf.mmap_lock_wait_ns p50) ns," \
+    "p99.9 $("$RUNJSON" "$r" get cases 1 repeats 0 metrics perf.mmap_lock_wait_ns p999) ns"
 [ "$pairs" -gt 0 ] || fail "no mmap_lock wait recorded in the guest"
 [ "$count" = "$pairs" ] || fail "histogram holds $count waits, $pairs pairs"
