@@ -61,11 +61,13 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: mmstorm repro --list [--json] [--catalog FILE]\n"
 		"       mmstorm repro --emit-c BUG [-o FILE]\n"
-		"       mmstorm repro [--host | --kernel IMG ...] [--repeat N] [--budget TIME] [BUG...]\n"
-		"  Runs known, reported kernel bugs (configs/bugs.ini; all when no BUG is named) and\n"
-		"  says per bug and kernel: REPRODUCED (with the evidence: kernel log line, leaked\n"
-		"  counter, differing data), NOT REPRODUCED, SKIP (what the kernel lacks), or CRASH /\n"
-		"  TIMEOUT / ERROR (something else went wrong), and how many attempts ran.\n\n"
+		"       mmstorm repro [--host | --kernel IMG ...] [--repeat N]\n"
+		"                     [--budget TIME] [BUG...]\n"
+		"  Runs known, reported kernel bugs (configs/bugs.ini; all when no BUG is\n"
+		"  named) and says per bug and kernel: REPRODUCED (with the evidence:\n"
+		"  kernel log line, leaked counter, differing data), NOT REPRODUCED, SKIP\n"
+		"  (what the kernel lacks), or CRASH / TIMEOUT / ERROR (something else\n"
+		"  went wrong), and how many attempts ran.\n\n"
 		"options:\n"
 		"  --list            the catalog: id, title, fixing commit, validation\n"
 		"  --emit-c BUG      the trigger as one standalone C file (plain libc)\n"
@@ -76,10 +78,12 @@ static void usage(FILE *f)
 		"  --budget TIME     keep attempting for TIME per bug (e.g. 30s, 5m)\n"
 		"  --accel A         with --kernel: kvm, tcg or auto (default)\n"
 		"  --catalog FILE    another catalog (default configs/bugs.ini)\n"
-		"  --results DIR, --run-id ID   where results go (default results/repro-DATE-PID)\n\n"
-		"BUG is an entry's id (bug.id) or section name. Exit status: 1 a bug REPRODUCED (or a\n"
-		"CRASH/TIMEOUT), 0 none reproduced (NOT REPRODUCED/SKIP only), 2 usage or catalog\n"
-		"error, 3 infrastructure error (ERROR verdicts, QEMU could not run).\n");
+		"  --results DIR     parent of the results (default results)\n"
+		"  --run-id ID       their directory (default repro-DATE-TIME-PID)\n\n"
+		"BUG is an entry's id (bug.id) or section name. Exit status: 1 a bug\n"
+		"REPRODUCED (or a CRASH/TIMEOUT), 0 none reproduced (NOT REPRODUCED and\n"
+		"SKIP only), 2 usage or catalog error, 3 infrastructure error (ERROR\n"
+		"verdicts, QEMU could not run).\n");
 }
 
 static const struct ms_case *find_bug(const struct ms_suite *s, const char *name)
@@ -136,20 +140,22 @@ static int emit_c(const struct ms_suite *s, const char *bug, const char *path)
 	int ret;
 
 	if (!c || c->wl != ms_workload_find("repro")) {
-		fprintf(stderr, "mmstorm repro: no catalog entry '%s' with a trigger (see --list)\n",
-			bug);
+		fprintf(stderr, "mmstorm repro: no catalog entry '%s' with a trigger "
+			"(see --list)\n", bug);
 		return MS_EXIT_USAGE;
 	}
 	t = ms_repro_trigger_find(c->vals[0].s);
 	if (!t) {
-		fprintf(stderr, "mmstorm repro: trigger '%s' is not in this build\n", c->vals[0].s);
+		fprintf(stderr, "mmstorm repro: trigger '%s' is not in this build\n",
+			c->vals[0].s);
 		return MS_EXIT_USAGE;
 	}
 	snprintf(header, sizeof(header),
 		 "/*\n * %s: %s\n * Fix: %s\n * Affected: %s\n * Trigger: %s\n * Detection: %s\n"
 		 " * Needs: %s\n *\n * Written by `mmstorm repro --emit-c %s` (mmstorm %s).\n"
-		 " * Build: cc -O2 -Wall -o %s %s.c -lpthread; run as root. Exit status: 1 reproduced,\n"
-		 " * 0 not reproduced, 4 skipped (what is missing is printed).\n */\n",
+		 " * Build: cc -O2 -Wall -o %s %s.c -lpthread; run as root.\n"
+		 " * Exit status: 1 reproduced, 0 not reproduced, 4 skipped (reason printed).\n"
+		 " */\n",
 		 meta(c, "bug.id"), meta(c, "bug.title"), meta(c, "bug.fix"),
 		 meta(c, "bug.affected"), meta(c, "bug.trigger"), meta(c, "bug.detect"),
 		 ms_case_meta(c, "bug.needs") ? meta(c, "bug.needs") : "nothing special",

@@ -1,4 +1,4 @@
-/* Trigger for Dirty COW (CVE-2016-5195): a FOLL_FORCE write through /proc/self/mem racing MADV_DONTNEED. */
+/* Trigger for Dirty COW (CVE-2016-5195): /proc/self/mem writes racing MADV_DONTNEED. */
 /*
  * A read-only file is mapped MAP_PRIVATE; one thread writes into the mapping through
  * /proc/self/mem (FOLL_FORCE: it must land in a private COW copy), another drops the copy with

@@ -39,8 +39,8 @@ int main(void)
 
 	gup = open("/sys/kernel/debug/gup_test", O_RDWR | O_CLOEXEC);
 	if (gup < 0)
-		return repro_skip("/sys/kernel/debug/gup_test: %s (needs CONFIG_GUP_TEST and debugfs)",
-				  strerror(errno));
+		return repro_skip("/sys/kernel/debug/gup_test: %s (needs CONFIG_GUP_TEST and "
+				  "debugfs)", strerror(errno));
 	mem = mmap(NULL, (size_t)psz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	seen = malloc((size_t)psz);
 	if (mem == MAP_FAILED || !seen || pipe(sync))

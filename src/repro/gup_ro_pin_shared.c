@@ -1,4 +1,4 @@
-/* Trigger for R/O long-term pins of a page shared after fork: the pin must follow the process's writes. */
+/* Trigger for R/O long-term pins of pages shared after fork (a7f226604170). */
 /*
  * Fault a page in, fork (the page is now shared with the child), take a read-only long-term
  * pin on it in the parent through gup_test (PIN_LONGTERM_TEST_START, as selftests/mm/cow.c
@@ -38,8 +38,8 @@ int main(void)
 
 	gup = open("/sys/kernel/debug/gup_test", O_RDWR | O_CLOEXEC);
 	if (gup < 0)
-		return repro_skip("/sys/kernel/debug/gup_test: %s (needs CONFIG_GUP_TEST and debugfs)",
-				  strerror(errno));
+		return repro_skip("/sys/kernel/debug/gup_test: %s (needs CONFIG_GUP_TEST and "
+				  "debugfs)", strerror(errno));
 	mem = mmap(NULL, (size_t)psz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	seen = malloc((size_t)psz);
 	if (mem == MAP_FAILED || !seen || pipe(sync))

@@ -1,4 +1,4 @@
-/* Trigger for Huge Dirty COW (CVE-2017-1000405): /proc/self/mem writes corrupting the huge zero page. */
+/* Trigger for Huge Dirty COW (CVE-2017-1000405): writes corrupting the huge zero page. */
 /*
  * A PMD-aligned read-only anonymous range is read, so the huge zero page maps it; one thread
  * writes into it through /proc/self/mem (FOLL_FORCE) while another drops it with
@@ -79,7 +79,8 @@ int main(void)
 	int memfd, ret;
 
 	if (!thp_usable())
-		return repro_skip("needs THP (not [never]) and the huge zero page (use_zero_page=1)");
+		return repro_skip("needs THP (not [never]) and the huge zero page "
+				  "(use_zero_page=1)");
 	r.w = thp_area();
 	fresh = thp_area();
 	memfd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);

@@ -1,4 +1,4 @@
-/* Trigger for hugetlb PMD sharing: sharers forking, exiting and splitting VMAs while GUP-fast runs. */
+/* Trigger for hugetlb PMD sharing: sharers fork, split and exit while GUP-fast runs. */
 /*
  * A 1 GiB, PUD-aligned MAP_SHARED hugetlb range lets processes share its PMD page table
  * (x86-64 huge_pmd_share). Rounds of three children map it through the shared table, split

@@ -1,4 +1,4 @@
-/* Trigger for the move_normal_pmd()/retract_page_tables() race: mremap of a file's page table during MADV_COLLAPSE. */
+/* Trigger for the move_normal_pmd()/retract_page_tables() race (mremap vs MADV_COLLAPSE). */
 /*
  * In a private mount namespace, a tmpfs (huge=advise) file of 2 MiB is written in small pages
  * and mapped PTE-wise at a PMD-aligned address. One thread moves that page table back and
@@ -28,6 +28,7 @@ struct race {
 	char *slot[2];
 	volatile int cur;
 	volatile int go, stop;
+	pthread_mutex_t lock;	/* held around each move: go=0 under it means no move runs */
 };
 
 static void *mover(void *arg)
@@ -35,13 +36,13 @@ static void *mover(void *arg)
 	struct race *r = arg;
 
 	while (!r->stop) {
-		if (!r->go) {
-			sched_yield();
-			continue;
-		}
-		if (mremap(r->slot[r->cur], PMD_SIZE, PMD_SIZE, MREMAP_MAYMOVE | MREMAP_FIXED,
-			   r->slot[!r->cur]) != MAP_FAILED)
+		pthread_mutex_lock(&r->lock);
+		if (r->go && mremap(r->slot[r->cur], PMD_SIZE, PMD_SIZE,
+				    MREMAP_MAYMOVE | MREMAP_FIXED, r->slot[!r->cur]) != MAP_FAILED)
 			r->cur = !r->cur;
+		pthread_mutex_unlock(&r->lock);
+		if (!r->go)
+			sched_yield();
 	}
 	return NULL;
 }
@@ -102,15 +103,16 @@ static int race(int fd, struct race *r, char *coll, char *page, long psz)
 			(void)*(volatile char *)(m + off);	/* PTE-map it */
 		r->go = 1;
 		collapsed += !madvise(coll, PMD_SIZE, MADV_COLLAPSE);
+		pthread_mutex_lock(&r->lock);
 		r->go = 0;
-		usleep(100);
+		pthread_mutex_unlock(&r->lock);
 		m = r->slot[r->cur];
 		for (unsigned long off = 0; off < PMD_SIZE; off += (unsigned long)psz)
 			if (m[off] != (char)(off / (unsigned long)psz)) {
 				r->stop = 1;
 				pthread_join(t, NULL);
-				return repro_found("page %lu of the moved mapping reads 0x%02x, the "
-						   "file holds 0x%02x (round %d)",
+				return repro_found("page %lu of the moved mapping reads "
+						   "0x%02x, the file holds 0x%02x (round %d)",
 						   off / (unsigned long)psz, (unsigned char)m[off],
 						   (unsigned)(off / (unsigned long)psz) & 0xff, i);
 			}
@@ -130,7 +132,7 @@ static int race(int fd, struct race *r, char *coll, char *page, long psz)
 int main(void)
 {
 	long psz = sysconf(_SC_PAGESIZE);
-	struct race r = { 0 };
+	struct race r = { .lock = PTHREAD_MUTEX_INITIALIZER };
 	char dir[4096], path[4200], *page, *base, *coll;
 	int fd, ret;
 

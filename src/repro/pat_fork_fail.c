@@ -1,4 +1,4 @@
-/* Trigger for VM_PAT handling when fork() fails in copy_page_range(): fail-nth over fork of a /dev/mem mapping. */
+/* Trigger for dc84bc2aba85: VM_PAT handling when fork() fails in copy_page_range(). */
 /*
  * With a shared /dev/mem mapping (VM_PFNMAP, PAT-tracked) followed by many anonymous VMAs,
  * fork() is made to fail at its 1st, 2nd, ... allocation (/proc/thread-self/fail-nth) until
@@ -89,11 +89,13 @@ int main(void)
 		ret = repro_found("PAT memtype list grew from %ld to %ld entries over %d failed "
 				  "forks", before, after, failed);
 	else if (!failed)
-		ret = repro_skip("no fork failed with fail-nth 1..%d: allocation failures are not "
-				 "injected (ignore-gfp-wait=N for failslab/fail_page_alloc?)", n - 1);
+		ret = repro_skip("no fork failed with fail-nth 1..%d: allocation failures "
+				 "are not injected (ignore-gfp-wait=N for failslab and "
+				 "fail_page_alloc?)", n - 1);
 	else
-		ret = repro_not("fork of a /dev/mem mapping failed at each of %d allocation points: "
-				"no PAT warning, memtype list %ld -> %ld", failed, before, after);
+		ret = repro_not("fork of a /dev/mem mapping failed at each of %d allocation "
+				"points: no PAT warning, memtype list %ld -> %ld", failed, before,
+				after);
 	close(fd);
 	if (kfd >= 0)
 		close(kfd);

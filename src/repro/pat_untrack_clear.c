@@ -1,4 +1,4 @@
-/* Trigger for the untrack_pfn_clear() regression: PAT reservations of split /dev/mem VMAs never freed. */
+/* Trigger for e9f180d7cfde: PAT reservations of split /dev/mem VMAs never freed. */
 /*
  * Map two pages of /dev/mem (VM_PFNMAP, PAT-tracked), split the VMA three ways (munmap of one
  * page, mremap shrink, mprotect of one page), unmap everything; 20 rounds. On a kernel that

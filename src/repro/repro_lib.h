@@ -84,10 +84,15 @@ static inline int repro_kmsg_find(int fd, const char *const *pats, char *out, si
 		msg = strchr(rec, ';');
 		msg = msg ? msg + 1 : rec;
 		rec[strcspn(rec, "\n")] = '\0';
-		for (int i = 0; pats[i] && !found; i++) {
+		for (int i = 0; pats[i] && !found && len > 9; i++) {
+			size_t n = strlen(msg);
+
 			if (!strstr(msg, pats[i]))
 				continue;
-			snprintf(out, len, "kernel: %s", msg);
+			n = n < len - 9 ? n : len - 9;	/* a long message is cut to fit */
+			memcpy(out, "kernel: ", 8);
+			memcpy(out + 8, msg, n);
+			out[8 + n] = '\0';
 			found = 1;
 		}
 	}

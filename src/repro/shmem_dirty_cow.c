@@ -1,4 +1,4 @@
-/* Trigger for CVE-2022-2590 (shmem Dirty COW): FOLL_FORCE writes to a private shmem mapping racing MADV_DONTNEED. */
+/* Trigger for CVE-2022-2590 (shmem Dirty COW): FOLL_FORCE writes to private shmem. */
 /*
  * A memfd (shmem) with known content is mapped MAP_PRIVATE read-only; one thread writes into
  * the mapping through /proc/self/mem (FOLL_FORCE: must land in a private COW copy), another

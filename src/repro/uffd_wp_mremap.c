@@ -1,4 +1,4 @@
-/* Trigger for CVE-2025-21696: uffd-wp PTE bits that survive mremap() of a range whose uffd lacks EVENT_REMAP. */
+/* Trigger for CVE-2025-21696: uffd-wp PTE bits surviving mremap() without EVENT_REMAP. */
 /*
  * Register anonymous memory for write-protect tracking without UFFD_FEATURE_EVENT_REMAP,
  * write-protect it, move it with mremap(): the moved VMA is no longer registered, so the
@@ -83,8 +83,9 @@ static int run(int uffd, int pm, int kfd, long psz)
 				   "(pagemap bit 57); %d were set before the move", after, NPAGES,
 				   before);
 	if (before <= 0)
-		return repro_not("uffd-wp bits not visible in pagemap here (%d); no page_table_check "
-				 "warning%s", before, kfd < 0 ? " (kernel log unreadable)" : "");
+		return repro_not("uffd-wp bits not visible in pagemap here (%d); no "
+				 "page_table_check warning%s", before,
+				 kfd < 0 ? " (kernel log unreadable)" : "");
 	return repro_not("uffd-wp bits cleared on all %d moved PTEs (%d set before the move)",
 			 NPAGES, before);
 }

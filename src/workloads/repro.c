@@ -1,4 +1,4 @@
-/* repro: runs one known-bug trigger (src/repro/) per iteration and turns its verdict into checks. */
+/* repro: runs one known-bug trigger (src/repro/) per iteration; its verdict becomes checks. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
