@@ -131,6 +131,17 @@ static int list(const struct ms_suite *s, bool as_json)
 	return 0;
 }
 
+/* The trigger= value of a repro case, or NULL for a case of another workload. */
+static const char *trigger_name(const struct ms_case *c)
+{
+	const struct ms_workload *wl = ms_workload_find("repro");
+
+	for (int i = 0; c->wl == wl && wl->params[i].name; i++)
+		if (!strcmp(wl->params[i].name, "trigger"))
+			return c->vals[i].s;
+	return NULL;
+}
+
 static int emit_c(const struct ms_suite *s, const char *bug, const char *path)
 {
 	const struct ms_case *c = find_bug(s, bug);
@@ -139,15 +150,15 @@ static int emit_c(const struct ms_suite *s, const char *bug, const char *path)
 	FILE *f = stdout;
 	int ret;
 
-	if (!c || c->wl != ms_workload_find("repro")) {
+	if (!c || !trigger_name(c)) {
 		fprintf(stderr, "mmstorm repro: no catalog entry '%s' with a trigger "
 			"(see --list)\n", bug);
 		return MS_EXIT_USAGE;
 	}
-	t = ms_repro_trigger_find(c->vals[0].s);
+	t = ms_repro_trigger_find(trigger_name(c));
 	if (!t) {
 		fprintf(stderr, "mmstorm repro: trigger '%s' is not in this build\n",
-			c->vals[0].s);
+			trigger_name(c));
 		return MS_EXIT_USAGE;
 	}
 	snprintf(header, sizeof(header),
