@@ -103,8 +103,13 @@ static int race(int fd, struct race *r, char *coll, char *page, long psz)
 			(void)*(volatile char *)(m + off);	/* PTE-map it */
 		r->go = 1;
 		collapsed += !madvise(coll, PMD_SIZE, MADV_COLLAPSE);
-		pthread_mutex_lock(&r->lock);
+		/*
+		 * The mover tests go under the lock: once we held it after clearing go, no
+		 * move is running or will start. (Clearing go under the lock starved us: the
+		 * mover took the lock right back.)
+		 */
 		r->go = 0;
+		pthread_mutex_lock(&r->lock);
 		pthread_mutex_unlock(&r->lock);
 		m = r->slot[r->cur];
 		for (unsigned long off = 0; off < PMD_SIZE; off += (unsigned long)psz)
@@ -123,8 +128,8 @@ static int race(int fd, struct race *r, char *coll, char *page, long psz)
 	if (repro_kmsg_find(kfd, pats, log, sizeof(log)) > 0)
 		return repro_found("%s", log);
 	if (!collapsed)
-		return repro_skip("MADV_COLLAPSE never collapsed the tmpfs file (needs 6.1+ and "
-				  "shmem THP)");
+		return repro_skip("MADV_COLLAPSE never collapsed the tmpfs file (no MADV_COLLAPSE "
+				  "of shmem here)");
 	return repro_not("%d rounds, %d collapses of a file whose page table mremap() kept "
 			 "moving: data intact, no kernel complaint", ROUNDS, collapsed);
 }

@@ -4,8 +4,9 @@
  * replaces the PFN in the page table), then fork, mremap and unmap it. Before "x86/mm/pat:
  * fix VM_PAT handling in COW mappings", PAT looked the reservation up through the page table,
  * found the anonymous page, and warned or freed the wrong range. Evidence: a WARNING naming
- * get_pat_info/untrack_pfn or "freeing invalid memtype" in the kernel log, or memtype list
- * entries left over after 10 rounds.
+ * get_pat_info/untrack_pfn or "freeing invalid memtype" in the kernel log. Memtype list
+ * entries left over are printed but are no evidence: the untrack_pfn_clear() regression
+ * (e9f180d7cfde) leaks them on the mremap here too.
  */
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -63,12 +64,8 @@ int main(void)
 	after = repro_memtype_count();
 	if (repro_kmsg_find(kfd, pats, log, sizeof(log)) > 0)
 		ret = repro_found("%s", log);
-	else if (before >= 0 && after > before)
-		ret = repro_found("PAT memtype list grew from %ld to %ld entries over %d rounds of "
-				  "COW-write, fork, mremap, munmap", before, after, ROUNDS);
-	else if (kfd < 0 && before < 0)
-		ret = repro_skip("neither the kernel log nor %s is readable: nothing to judge by",
-				 REPRO_MEMTYPE_LIST);
+	else if (kfd < 0)
+		ret = repro_skip("/dev/kmsg is not readable (the PAT warnings are the evidence)");
 	else
 		ret = repro_not("%d rounds of COW-write, fork, mremap, munmap of private "
 				"/dev/mem: no PAT warning, memtype list %ld -> %ld; fork refused "
