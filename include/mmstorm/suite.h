@@ -13,6 +13,14 @@ struct ms_injector;
 #define MS_NAME_MAX 64
 #define MS_MAX_INJECT 8
 
+/* Prefix of case metadata keys; a key given on several lines is joined with spaces. */
+#define MS_META_PREFIX "bug."
+
+struct ms_case_meta {
+	char *key;		/* with its prefix: "bug.id" */
+	char *val;
+};
+
 struct ms_case {
 	char name[MS_NAME_MAX];
 	const struct ms_workload *wl;
@@ -28,6 +36,12 @@ struct ms_case {
 	char perf[MS_PARAM_STR_MAX];	/* perf= counter spec (mmstorm/perf.h) */
 	int perf_mode;			/* enum ms_perf_mode: perf_mode= */
 	int line;			/* line of the section header */
+	/*
+	 * Metadata: keys under the "bug." prefix (the known-bug catalog's id, title, fix, ...),
+	 * kept as text and never interpreted by the parser or the runner.
+	 */
+	struct ms_case_meta *meta;
+	unsigned nmeta;
 };
 
 struct ms_suite {
@@ -51,6 +65,9 @@ int ms_suite_load(struct ms_suite *s, const char *path, char *err, size_t errlen
 int ms_suite_load_mem(struct ms_suite *s, const char *name, const char *buf, size_t len,
 		      char *err, size_t errlen);
 void ms_suite_free(struct ms_suite *s);
+
+/* A metadata value of the case (key with its prefix, e.g. "bug.title"), or NULL. */
+const char *ms_case_meta(const struct ms_case *c, const char *key);
 
 /* The case-level keys every section accepts besides the workload's params (for `list`). */
 extern const struct ms_param ms_case_params[];

@@ -114,6 +114,7 @@ int ms_ctx_param_index(const struct ms_ctx *ctx, const char *name);
 
 /* ---- commands ---- */
 int ms_cmd_bench(int argc, char **argv);
+int ms_cmd_repro(int argc, char **argv);
 int ms_agent_main(int argc, char **argv);
 /* Locate a shipped suite (configs/NAME): cwd, then next to the binary, then the source dir. */
 int ms_find_config(const char *name, char *out, size_t len);

@@ -33,6 +33,7 @@ static void usage(FILE *f)
 		"  compare   A/B verdicts between runs: medians, intervals, p-values (--aa: noise)\n"
 		"  report    HTML/Markdown report with gnuplot charts (--trend DIR)\n"
 		"  bisect-run  for `git bisect run`: build/boot a kernel, run a case, exit 0/1/125\n"
+		"  repro     known, reported kernel bugs: REPRODUCED / NOT REPRODUCED per kernel\n"
 		"  bench     measure mmstorm's own overhead\n\n"
 		"  mmstorm <command> --help   options of one command\n"
 		"  mmstorm --version\n\n"
@@ -385,6 +386,8 @@ int main(int argc, char **argv)
 		return ms_cmd_bench(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "vm"))
 		return ms_cmd_vm(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "repro"))
+		return ms_cmd_repro(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "agent"))
 		return ms_agent_main(argc - 1, argv + 1);
 	fprintf(stderr, "mmstorm: unknown command '%s'\n\n", argv[1]);

@@ -791,6 +791,57 @@ static void unknown_key(struct parser *p, const struct section *sec, const struc
 		     sec->name, quote(key, q), b[1].owner, sg.all.b);
 }
 
+static bool is_meta_key(const char *key)
+{
+	return !strncmp(key, MS_META_PREFIX, strlen(MS_META_PREFIX)) &&
+	       key[strlen(MS_META_PREFIX)];
+}
+
+/* Metadata keys of the section, in file order; a repeated key continues the value. */
+static int collect_meta(struct parser *p, const struct section *sec, struct ms_case *c)
+{
+	for (size_t k = 0; k < sec->n; k++) {
+		const struct entry *e = &p->ents[sec->first + k];
+		struct ms_case_meta *m = NULL;
+		char *v;
+
+		if (!is_meta_key(ent_key(p, e)))
+			continue;
+		for (unsigned i = 0; i < c->nmeta && !m; i++)
+			if (!strcmp(c->meta[i].key, ent_key(p, e)))
+				m = &c->meta[i];
+		if (m) {
+			if (asprintf(&v, "%s %s", m->val, ent_val(p, e)) < 0)
+				return -ENOMEM;
+			free(m->val);
+			m->val = v;
+			continue;
+		}
+		m = realloc(c->meta, (c->nmeta + 1) * sizeof(*m));
+		if (!m)
+			return -ENOMEM;
+		c->meta = m;
+		m = &c->meta[c->nmeta];
+		m->key = strdup(ent_key(p, e));
+		m->val = strdup(ent_val(p, e));
+		c->nmeta += m->key && m->val;
+		if (!m->key || !m->val) {
+			free(m->key);
+			free(m->val);
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+const char *ms_case_meta(const struct ms_case *c, const char *key)
+{
+	for (unsigned i = 0; i < c->nmeta; i++)
+		if (!strcmp(c->meta[i].key, key))
+			return c->meta[i].val;
+	return NULL;
+}
+
 /* Give each entry of the section to every table that has its key. */
 static void bind_entries(struct parser *p, const struct section *sec, struct binding *b,
 			 size_t nb, bool checkable)
@@ -801,6 +852,8 @@ static void bind_entries(struct parser *p, const struct section *sec, struct bin
 		const struct entry *e = &p->ents[sec->first + k], *dup = NULL;
 		bool matched = false;
 
+		if (is_meta_key(ent_key(p, e)))
+			continue;
 		for (size_t i = 0; i < nb; i++) {
 			const struct ms_param *prm = ms_param_find(b[i].tab, ent_key(p, e));
 
@@ -949,6 +1002,8 @@ static int load_case(struct parser *p, const struct section *sec, struct ms_suit
 		c->inj_vals[j] = b[nb++].vals;
 	}
 	if (ret)
+		goto out_free;
+	if ((ret = collect_meta(p, sec, c)))
 		goto out_free;
 	bind_entries(p, sec, b, nb, checkable);
 	for (size_t i = 0; i < nb; i++)
@@ -1159,6 +1214,11 @@ void ms_suite_free(struct ms_suite *s)
 		free(s->cases[i].vals);
 		for (unsigned j = 0; j < MS_MAX_INJECT; j++)
 			free(s->cases[i].inj_vals[j]);
+		for (unsigned j = 0; j < s->cases[i].nmeta; j++) {
+			free(s->cases[i].meta[j].key);
+			free(s->cases[i].meta[j].val);
+		}
+		free(s->cases[i].meta);
 	}
 	free(s->cases);
 	s->cases = NULL;
