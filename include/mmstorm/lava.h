@@ -54,4 +54,11 @@ int ms_lava_dec_line(struct ms_lava_dec *d, const char *line, char **json, char 
 		     size_t whylen);
 void ms_lava_dec_free(struct ms_lava_dec *d);
 
+/*
+ * One line of a LAVA log: lava-run's output or the YAML list a LAVA server returns (flow
+ * mappings {dt: .., lvl: .., msg: ..}, quoted or not). 1 with the level, and malloc'd msg and
+ * dt (NULL if absent), when it is an entry whose msg is a string; else 0.
+ */
+int ms_lava_log_line(const char *line, char *lvl, size_t lvllen, char **msg, char **dt);
+
 #endif

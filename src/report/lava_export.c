@@ -23,7 +23,8 @@
 #define MAX_SHARDS 256
 #define SEC 1000000000LL
 #define HANG_MARGIN_S 60	/* as `mmstorm vm --hang-margin` */
-#define STAGE_MIN 5		/* deploy and boot, each */
+#define STAGE_MIN 5		/* deploy, each */
+#define MIN_WAIT_S 120		/* boot to the first line, at least */
 
 struct exp_kernel {
 	char label[64];
@@ -401,7 +402,7 @@ static void kernel_cmdline(const struct exp *e, const struct exp_kernel *k, unsi
 
 /* QEMU as `mmstorm vm` runs it: the same BARs for the pfnmap cases, the suite's memory. */
 static void write_qemu_actions(FILE *f, const struct exp *e, const struct exp_kernel *k,
-			       const char *cmdline)
+			       const char *cmdline, long hang_s)
 {
 	char arg[4096];
 
@@ -417,8 +418,12 @@ static void write_qemu_actions(FILE *f, const struct exp *e, const struct exp_ke
 	snprintf(arg, sizeof(arg), "%s/initramfs.cpio.gz", e->prefix);
 	yq(f, arg);
 	fprintf(f, "\n        image_arg: '-initrd {ramdisk}'\n");
-	fprintf(f, "- boot:\n    method: qemu\n    media: tmpfs\n    timeout: {minutes: %d}\n",
-		STAGE_MIN);
+	/*
+	 * The boot action's timeout is also how long the monitor waits for the next line it
+	 * matches (LAVA hands it to the console's reader): our hang detector, as in `mmstorm vm`.
+	 */
+	fprintf(f, "- boot:\n    method: qemu\n    media: tmpfs\n    timeout: {seconds: %ld}\n",
+		hang_s);
 }
 
 /* --boot-template: the user's deploy and boot actions with {KERNEL_URL} {RAMDISK_URL} {CMDLINE}. */
@@ -474,6 +479,8 @@ static int write_job(struct exp *e, const struct exp_kernel *k, unsigned s, json
 	long hang_s = (long)(worst_ns / SEC + HANG_MARGIN_S);
 	FILE *f;
 
+	if (hang_s < MIN_WAIT_S)
+		hang_s = MIN_WAIT_S;
 	shard_set(e, s, set, sizeof(set));
 	kernel_cmdline(e, k, s, set, cmdline, sizeof(cmdline));
 	snprintf(name, sizeof(name), "%s-shard%uof%u.yaml", k->label, s + 1, e->shards);
@@ -488,9 +495,8 @@ static int write_job(struct exp *e, const struct exp_kernel *k, unsigned s, json
 	fprintf(f, "device_type: ");
 	yq(f, e->device_type);
 	fprintf(f, "\nvisibility: public\npriority: medium\n");
-	fprintf(f, "timeouts:\n  job: {minutes: %ld}\n  action: {minutes: %d}\n"
-		"  connections:\n    lava-test-monitor: {seconds: %ld}\n",
-		test_min + 2 * STAGE_MIN + 2, STAGE_MIN, hang_s);
+	fprintf(f, "timeouts:\n  job: {minutes: %ld}\n  action: {minutes: %d}\n",
+		test_min + 2 * STAGE_MIN + 2, STAGE_MIN);
 	/* LAVA servers accept only their own context variables: mmstorm's identity is metadata. */
 	fprintf(f, "context:\n  arch: amd64\n  memory: %lld\n",
 		(long long)((e->suite.vm_mem_bytes ? e->suite.vm_mem_bytes : 2LL << 30) >> 20));
@@ -499,7 +505,7 @@ static int write_job(struct exp *e, const struct exp_kernel *k, unsigned s, json
 	if (e->template_text)
 		write_template_actions(f, e, k, cmdline);
 	else
-		write_qemu_actions(f, e, k, cmdline);
+		write_qemu_actions(f, e, k, cmdline, hang_s);
 	fprintf(f, "- test:\n    timeout: {minutes: %ld}\n    monitors:\n    - name: ", test_min);
 	snprintf(mon, sizeof(mon), "mmstorm-%s", e->suite.name);
 	yq(f, mon);
