@@ -426,22 +426,24 @@ static void write_qemu_actions(FILE *f, const struct exp *e, const struct exp_ke
 		hang_s);
 }
 
-/* --boot-template: the user's deploy and boot actions with {KERNEL_URL} {RAMDISK_URL} {CMDLINE}. */
+/* --boot-template: the user's deploy and boot actions, placeholders filled (docs/lava.md). */
 static void write_template_actions(FILE *f, const struct exp *e, const struct exp_kernel *k,
-				   const char *cmdline)
+				   const char *cmdline, long hang_s)
 {
-	static const char *const keys[] = { "{KERNEL_URL}", "{RAMDISK_URL}", "{CMDLINE}" };
-	char ramdisk[4300];
-	const char *vals[] = { k->url, ramdisk, cmdline };
+	static const char *const keys[] = { "{KERNEL_URL}", "{RAMDISK_URL}", "{CMDLINE}",
+					    "{BOOT_TIMEOUT_S}" };
+	char ramdisk[4300], wait[24];
+	const char *vals[] = { k->url, ramdisk, cmdline, wait };
 	const char *p = e->template_text;
 
 	snprintf(ramdisk, sizeof(ramdisk), "%s/initramfs.cpio.gz", e->prefix);
+	snprintf(wait, sizeof(wait), "%ld", hang_s);
 	while (*p) {
 		unsigned i;
 
-		for (i = 0; i < 3 && strncmp(p, keys[i], strlen(keys[i])); i++)
+		for (i = 0; i < 4 && strncmp(p, keys[i], strlen(keys[i])); i++)
 			;
-		if (i < 3) {
+		if (i < 4) {
 			fputs(vals[i], f);
 			p += strlen(keys[i]);
 		} else {
@@ -503,7 +505,7 @@ static int write_job(struct exp *e, const struct exp_kernel *k, unsigned s, json
 	write_metadata(f, e, k, s, set, expect_s);
 	fprintf(f, "actions:\n");
 	if (e->template_text)
-		write_template_actions(f, e, k, cmdline);
+		write_template_actions(f, e, k, cmdline, hang_s);
 	else
 		write_qemu_actions(f, e, k, cmdline, hang_s);
 	fprintf(f, "- test:\n    timeout: {minutes: %ld}\n    monitors:\n    - name: ", test_min);
