@@ -330,17 +330,41 @@ static void on_bad(void *arg, unsigned long lineno, const char *why, const char 
 	(void)excerpt;
 }
 
-/* "mmstorm.label=L mmstorm.shard=I/N mmstorm.cases=SET": the job's identity, from the kernel. */
-static void shard_identity(struct shard *s, const char *text)
+/* The word after "key=" where key starts the line or follows a blank; false if absent. */
+static bool word_after(const char *text, const char *key, char *buf, size_t len)
 {
-	const char *p;
+	size_t klen = strlen(key);
 
-	if ((p = strstr(text, "mmstorm.label=")) && !s->label[0])
-		snprintf(s->label, sizeof(s->label), "%.*s", (int)strcspn(p + 14, " "), p + 14);
-	if ((p = strstr(text, "mmstorm.shard=")) && !s->number)
-		sscanf(p + 14, "%u/%u", &s->number, &s->count);
-	if ((p = strstr(text, "mmstorm.cases=")) && !s->has_cases) {
-		snprintf(s->cases, sizeof(s->cases), "%.*s", (int)strcspn(p + 14, " "), p + 14);
+	for (const char *p = text; (p = strstr(p, key)); p += klen) {
+		if ((p == text || p[-1] == ' ') && p[klen] == '=') {
+			p += klen + 1;
+			snprintf(buf, len, "%.*s", (int)strcspn(p, " "), p);
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Who the job is: from the kernel's command line print ("mmstorm.label=L mmstorm.shard=I/N
+ * mmstorm.cases=SET"), which even a guest whose agent never started leaves, else from the
+ * START marker ("label=L shard=I/N cases=SET|all").
+ */
+static void shard_identity(struct shard *s, const char *text, bool marker)
+{
+	const char *pre = marker ? "" : "mmstorm.";
+	char key[32], val[1024];
+
+	snprintf(key, sizeof(key), "%slabel", pre);
+	if (!s->label[0] && word_after(text, key, val, sizeof(val)))
+		ms_strlcpy(s->label, val, sizeof(s->label));
+	snprintf(key, sizeof(key), "%sshard", pre);
+	if (!s->number && word_after(text, key, val, sizeof(val)) &&
+	    sscanf(val, "%u/%u", &s->number, &s->count) != 2)
+		s->number = s->count = 0;
+	snprintf(key, sizeof(key), "%scases", pre);
+	if (!s->has_cases && word_after(text, key, val, sizeof(val)) && strcmp(val, "all")) {
+		ms_strlcpy(s->cases, val, sizeof(s->cases));
 		s->has_cases = true;
 	}
 }
@@ -356,10 +380,12 @@ static void shard_console_line(struct shard *s, char *text)
 		ms_vmcon_feed(s->con, text, strlen(text));
 		ms_vmcon_feed(s->con, "\n", 1);
 	}
-	if (strstr(text, "Command line:") || strstr(text, MS_LAVA_START))
-		shard_identity(s, text);
-	if (strstr(text, MS_LAVA_START))
+	if (strcasestr(text, "command line:"))
+		shard_identity(s, text, false);
+	if (!strncmp(text, MS_LAVA_START " ", sizeof(MS_LAVA_START))) {
+		shard_identity(s, text + sizeof(MS_LAVA_START), true);
 		s->saw_start = true;
+	}
 	if (strstr(text, MS_LAVA_END))
 		s->saw_end = true;
 	ret = ms_lava_dec_line(&s->dec, text, &json, why, sizeof(why));
@@ -640,6 +666,8 @@ static json_t *run_start_of(struct kmerge *m)
 			m->sh[k]->path, "shard", (int)m->sh[k]->number, "shards",
 			(int)m->sh[k]->count, "cases", m->sh[k]->cases, "complete",
 			m->sh[k]->saw_end, "lava_error", m->sh[k]->lava_error));
+	json_object_set_new(rs, "t_ns", json_integer(rel_ns(m, json_integer_value(json_object_get(rs,
+										 "t_ns")))));
 	snprintf(run_id, sizeof(run_id), "%s-%s", m->c->run_id, m->label);
 	json_object_set_new(rs, "run_id", json_string(run_id));
 	env = json_object_get(rs, "env");
