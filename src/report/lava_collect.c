@@ -642,7 +642,7 @@ static json_t *host_run_start(struct kmerge *m)
 			 "suite", "path", m->c->have_suite ? m->c->suite.path : "",
 			 "name", m->c->have_suite ? m->c->suite.name : "",
 			 "seed", (json_int_t)(m->c->have_suite ? m->c->suite.seed : 0),
-			 "ncases", (int)m->ncases,
+			 "ncases", (int)(m->c->have_suite ? m->c->suite.ncases : 0),
 			 "kernel", "release", "unknown (the guest never started)", "version", "",
 			 "cmdline", "", "cpu", "memory", "env", "where", "lava");
 }

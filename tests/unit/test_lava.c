@@ -398,6 +398,44 @@ START_TEST(test_collect_hang)
 }
 END_TEST
 
+/*
+ * A guest (no x86 "Command line:" print) whose agent said START and died at once, one shard
+ * of three: its cases are not run, the other shards' cases have no log, names from --suite.
+ */
+START_TEST(test_collect_start_only)
+{
+	char log[256], res[128], suite[512], path[256];
+	char *argv[] = { "lava", "collect", "--results", res, "--run-id", "t", "--suite", suite,
+			 log, NULL };
+	json_t *run;
+	FILE *f;
+
+	snprintf(log, sizeof(log), "%s/arm.log", tmp);
+	snprintf(res, sizeof(res), "%s/results", tmp);
+	fixture(suite, sizeof(suite), "crash.ini");
+	f = fopen(log, "w");
+	fprintf(f, "{\"dt\": \"2026-11-24T01:00:00.5\", \"lvl\": \"target\", \"msg\": \"[    0.0] "
+		"Kernel command line: console=ttyAMA0\"}\n"
+		"{\"dt\": \"2026-11-24T01:00:01.5\", \"lvl\": \"target\", \"msg\": \""
+		MS_LAVA_START " shard=2/3 label=armbox cases=1\"}\n"
+		"{\"dt\": \"2026-11-24T01:00:02\", \"lvl\": \"error\", \"msg\": \"board gone\"}\n");
+	fclose(f);
+	ck_assert_int_eq(ms_cmd_lava(9, argv), 1);
+	snprintf(path, sizeof(path), "%s/t/armbox/run.json", res);
+	run = json_load_file(path, 0, NULL);
+	ck_assert_ptr_nonnull(run);
+	ck_assert_str_eq(verdict(run, "panic"), "ERROR");
+	ck_assert_msg(strstr(reason(run, "panic"), "shard 2/3") &&
+		      strstr(reason(run, "panic"), "board gone"), "%s", reason(run, "panic"));
+	ck_assert_str_eq(verdict(run, "fork-before"), "ERROR");
+	ck_assert_msg(strstr(reason(run, "fork-before"), "no LAVA log"), "%s",
+		      reason(run, "fork-before"));
+	ck_assert_str_eq(verdict(run, "fork-after"), "ERROR");
+	ck_assert(strstr(json_string_value(json_object_get(run, "status")), "incomplete"));
+	json_decref(run);
+}
+END_TEST
+
 /* Logs that are no mmstorm job are refused, not turned into an empty run. */
 START_TEST(test_collect_refuses)
 {
@@ -429,6 +467,7 @@ static Suite *lava_suite(void)
 	tcase_add_test(tcc, test_collect_crash);
 	tcase_add_test(tcc, test_collect_server_log);
 	tcase_add_test(tcc, test_collect_hang);
+	tcase_add_test(tcc, test_collect_start_only);
 	tcase_add_test(tcc, test_collect_refuses);
 	suite_add_tcase(s, tcc);
 	return s;
