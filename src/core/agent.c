@@ -17,7 +17,7 @@
 
 struct agent_sink {
 	struct ms_sink base;
-	int fd;			/* event stream: ttyS1 in a guest, a file or stdout otherwise; -1 none */
+	int fd;			/* events: ttyS1 in a guest, a file or stdout; -1 none */
 	bool is_tty;
 	bool lava;		/* mmstorm.console=lava: events and results on the console */
 	unsigned long seq;	/* events put on the console */

@@ -309,7 +309,7 @@ static void on_event(void *arg, json_t *ev)
 		s->open_index = index;
 		s->open_repeat = repeat;
 		s->open_t_ns = s->dt_ns;
-		/* A crash excerpt is about the case that runs: older kernel messages are not its. */
+		/* A crash excerpt is about the running case: older kernel messages are not its. */
 		ms_vmcon_mark(s->con);
 	} else if (!strcmp(kind, "case_end")) {
 		if (index == s->open_index && repeat == s->open_repeat)
@@ -609,7 +609,8 @@ static void merge_shard(struct kmerge *m, struct shard *s, bool *started)
 			merge_log(m, t, false, "LAVA shard %u/%u started (%s)", s->number, s->count,
 				  s->path);
 		} else if (!strcmp(kind, "run_end")) {
-			merge_log(m, t, false, "LAVA shard %u/%u finished (%s)", s->number, s->count,
+			merge_log(m, t, false, "LAVA shard %u/%u finished (%s)", s->number,
+				  s->count,
 				  json_string_value(json_object_get(ev, "status")));
 		} else {
 			*started |= !strcmp(kind, "run_start");
@@ -652,12 +653,14 @@ static json_t *run_start_of(struct kmerge *m)
 {
 	json_t *rs = NULL, *jobs = json_array(), *env, *lava;
 	char run_id[300];
+	int64_t t;
 	size_t i;
 	json_t *ev;
 
 	for (unsigned k = 0; k < m->n && !rs; k++)
 		json_array_foreach(m->sh[k]->events, i, ev)
-			if (!rs && !strcmp(json_string_value(json_object_get(ev, "ev")), "run_start"))
+			if (!rs &&
+			    !strcmp(json_string_value(json_object_get(ev, "ev")), "run_start"))
 				rs = json_incref(ev);
 	if (!rs)
 		rs = host_run_start(m);
@@ -666,8 +669,8 @@ static json_t *run_start_of(struct kmerge *m)
 			m->sh[k]->path, "shard", (int)m->sh[k]->number, "shards",
 			(int)m->sh[k]->count, "cases", m->sh[k]->cases, "complete",
 			m->sh[k]->saw_end, "lava_error", m->sh[k]->lava_error));
-	json_object_set_new(rs, "t_ns", json_integer(rel_ns(m, json_integer_value(json_object_get(rs,
-										 "t_ns")))));
+	t = json_integer_value(json_object_get(rs, "t_ns"));
+	json_object_set_new(rs, "t_ns", json_integer(rel_ns(m, t)));
 	snprintf(run_id, sizeof(run_id), "%s-%s", m->c->run_id, m->label);
 	json_object_set_new(rs, "run_id", json_string(run_id));
 	env = json_object_get(rs, "env");

@@ -77,7 +77,9 @@ static ssize_t b64_decode(const char *in, size_t len, unsigned char *out)
 		unsigned pad = 0;
 
 		for (int k = 0; k < 4; k++) {
-			v[k] = in[i + k] == '=' && i + 4 == len && k >= 2 ? 0 : b64_value(in[i + k]);
+			bool tail_pad = in[i + k] == '=' && i + 4 == len && k >= 2;
+
+			v[k] = tail_pad ? 0 : b64_value(in[i + k]);
 			if (in[i + k] == '=')
 				pad++;
 			if (v[k] < 0)

@@ -61,13 +61,15 @@ static void export_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: mmstorm lava export --kernel KERNEL [--kernel K2 ...] [options] [SUITE]\n"
-		"  Writes LAVA job definitions (one per kernel and shard), the initramfs they boot\n"
-		"  and the kernel images to DIR (docs/lava.md). SUITE defaults to configs/quick.ini.\n\n"
+		"  Writes LAVA job definitions (one per kernel and shard), the initramfs they\n"
+		"  boot and the kernel images to DIR (docs/lava.md). SUITE defaults to\n"
+		"  configs/quick.ini.\n\n"
 		"  KERNEL: [LABEL=]bzImage, Debian linux-image .deb, kernel build dir, or a URL\n\n"
 		"options:\n"
 		"  --out DIR              where the jobs and artifacts go (default: lava-jobs)\n"
 		"  --shards N             split the suite into N jobs per kernel (default 1)\n"
-		"  --timings RUN.json     split by the case run times of that run (default: by count)\n"
+		"  --timings RUN.json     split by the case run times of that run (default:\n"
+		"                         by count)\n"
 		"  --artifact-url PREFIX  URL DIR is served at (default: file://DIR)\n"
 		"  --device-type NAME     LAVA device type (default qemu)\n"
 		"  --boot-template FILE   deploy+boot actions for a device type other than qemu\n"
@@ -117,8 +119,9 @@ static int parse_args(struct exp *e, int argc, char **argv)
 		case 'd': e->device_type = optarg; break;
 		case 'b': e->boot_template = optarg; break;
 		case 'a':
-			snprintf(e->append + strlen(e->append), sizeof(e->append) - strlen(e->append),
-				 "%s%s", e->append[0] ? " " : "", optarg);
+			n = (long)strlen(e->append);
+			snprintf(e->append + n, sizeof(e->append) - (size_t)n, "%s%s",
+				 e->append[0] ? " " : "", optarg);
 			break;
 		case 'i': e->run_id = optarg; break;
 		case 'A': e->agent = optarg; break;
@@ -211,10 +214,11 @@ static void shard_set(const struct exp *e, unsigned s, char *buf, size_t len)
 		while (j + 1 < e->suite.ncases && e->shard_of[j + 1] == s)
 			j++;
 		if (j == i)
-			o += (size_t)snprintf(buf + o, o < len ? len - o : 0, "%s%u", o ? "," : "", i);
+			o += (size_t)snprintf(buf + o, o < len ? len - o : 0, "%s%u", o ? "," : "",
+					      i);
 		else
-			o += (size_t)snprintf(buf + o, o < len ? len - o : 0, "%s%u-%u", o ? "," : "",
-					      i, j);
+			o += (size_t)snprintf(buf + o, o < len ? len - o : 0, "%s%u-%u",
+					      o ? "," : "", i, j);
 		i = j;
 	}
 }

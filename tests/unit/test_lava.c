@@ -183,7 +183,8 @@ static void pattern_ere(regex_t *re)
 
 START_TEST(test_result_lines)
 {
-	json_t *ev = json_loads("{\"ev\":\"case_end\",\"t_ns\":1,\"case\":\"fork anon\",\"index\":0,"
+	json_t *ev = json_loads("{\"ev\":\"case_end\",\"t_ns\":1,\"case\":\"fork anon\","
+		"\"index\":0,"
 		"\"repeat\":1,\"verdict\":\"CRASH\",\"duration_ns\":1500000000,\"metrics\":{"
 		"\"fork_ns\":{\"kind\":\"hist\",\"unit\":\"ns\",\"p50\":1234,\"count\":3},"
 		"\"forks\":{\"kind\":\"counter\",\"unit\":\"processes\",\"value\":40},"
@@ -250,7 +251,8 @@ START_TEST(test_log_lines)
 
 	/* lava-run's output */
 	log_line_is("{\"dt\": \"2026-11-24T01:08:52.052738\", \"lvl\": \"target\", \"msg\": "
-		    "\"ok 1 fork-anon\"}", "target", "ok 1 fork-anon", "2026-11-24T01:08:52.052738");
+		    "\"ok 1 fork-anon\"}", "target", "ok 1 fork-anon",
+		    "2026-11-24T01:08:52.052738");
 	/* a server's YAML log, and YAML escapes (PyYAML writes \e, \x, \u for what it must) */
 	log_line_is("- {\"dt\": \"2026-11-24T01:08:48\", \"lvl\": \"target\", \"msg\": "
 		    "\"\\e[0mSeaBIOS \\\\ \\\"q\\\" \\xe9\\u2028\\ttab\"}", "target",
@@ -260,7 +262,8 @@ START_TEST(test_log_lines)
 		    "target", "it's, {x}: y", "2026-11-24T01:08:48.1");
 	log_line_is("- {lvl: info, msg: plain text here}", "info", "plain text here", NULL);
 	/* a nested msg is no console line; a tag before a nested value is skipped */
-	ck_assert_int_eq(ms_lava_log_line("{\"dt\": \"x\", \"lvl\": \"results\", \"msg\": {\"case\":"
+	ck_assert_int_eq(ms_lava_log_line("{\"dt\": \"x\", \"lvl\": \"results\", "
+		"\"msg\": {\"case\":"
 		" \"job\", \"extra\": {\"size\": ! \"1\", \"s\": \"}\"}, \"result\": \"pass\"}}", l,
 		sizeof(l), &m, &d), 0);
 	ck_assert_int_eq(ms_lava_log_line("not a log line", l, sizeof(l), &m, &d), 0);

@@ -202,10 +202,10 @@ static void check_manifest(const struct combo *c, const char *out)
 			ck_assert_msg(hi - lo <= ncases, "shards of %.0f..%.0f s", lo, hi);
 	}
 	json_array_foreach(jobs, i, j) {
+		const char *file = json_string_value(json_object_get(j, "file"));
 		char *text;
 
-		snprintf(job, sizeof(job), "%s/%s", out, json_string_value(json_object_get(j,
-											   "file")));
+		snprintf(job, sizeof(job), "%s/%s", out, file);
 		text = slurp(job);
 		ck_assert(strstr(text, "mmstorm.console=lava"));
 		ck_assert(strstr(text, "monitors:"));
