@@ -86,6 +86,7 @@ struct ms_run_opts {
 	unsigned first_case;		/* resume point (VM agent) */
 	int only_repeat;		/* -1 = all repeats, else run only this repeat index */
 	const char *case_filter;	/* run only this case name (NULL = all) */
+	const char *case_set;		/* "0-3,7": run only these indexes (NULL = all), a LAVA shard */
 	const char *config_path;	/* kernel config to record (NULL = auto) */
 	json_t *env;			/* extra members for run_start "env" (borrowed) */
 	const char *perf_record_dir;	/* --perf-record: perf.data per repeat under it */

@@ -13,6 +13,7 @@
 #include "core/core.h"
 #include "mmstorm/inject.h"
 #include "mmstorm/journal.h"
+#include "mmstorm/lava.h"
 #include "mmstorm/probe.h"
 #include "mmstorm/registry.h"
 #include "mmstorm/report.h"
@@ -34,7 +35,8 @@ static void usage(FILE *f)
 		"  report    HTML/Markdown report with gnuplot charts (--trend DIR)\n"
 		"  bisect-run  for `git bisect run`: build/boot a kernel, run a case, exit 0/1/125\n"
 		"  repro     known, reported kernel bugs: REPRODUCED / NOT REPRODUCED per kernel\n"
-		"  bench     measure mmstorm's own overhead\n\n"
+		"  bench     measure mmstorm's own overhead\n"
+		"  lava      LAVA jobs for a suite (export), run.json from their logs (collect)\n\n"
 		"  mmstorm <command> --help   options of one command\n"
 		"  mmstorm --version\n\n"
 		"exit status: 0 all PASS/SKIP, 1 a FAIL/ERROR/CRASH/TIMEOUT, 2 usage or config error,\n"
@@ -388,6 +390,8 @@ int main(int argc, char **argv)
 		return ms_cmd_vm(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "repro"))
 		return ms_cmd_repro(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "lava"))
+		return ms_cmd_lava(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "agent"))
 		return ms_agent_main(argc - 1, argv + 1);
 	fprintf(stderr, "mmstorm: unknown command '%s'\n\n", argv[1]);

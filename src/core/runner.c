@@ -20,6 +20,7 @@
 #include "mmstorm/invariants.h"
 #include "mmstorm/journal.h"
 #include "mmstorm/kmsg.h"
+#include "mmstorm/lava.h"
 #include "mmstorm/perf.h"
 #include "mmstorm/probe.h"
 #include "mmstorm/util.h"
@@ -692,6 +693,9 @@ int ms_run_suite(const struct ms_suite *s, const struct ms_run_opts *o, struct m
 	if ((ret = emit_run_start(sink, s, o)))
 		return ret;
 	for (unsigned i = o->first_case; i < s->ncases && !ms_interrupt_sig; i++) {
+		/* Another shard runs it, and reports it: nothing here. */
+		if (o->case_set && !ms_case_set_has(o->case_set, i))
+			continue;
 		if (o->case_filter && strcmp(o->case_filter, s->cases[i].name)) {
 			/* Reported, so KTAP numbering and the plan stay those of the whole suite. */
 			emit_not_selected(sink, &s->cases[i], i, o->case_filter);
