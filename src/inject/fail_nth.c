@@ -119,7 +119,7 @@ static void fail_nth_before(struct ms_ctx *ctx, const char *point)
 	char buf[16];
 	int fd, len;
 
-	if (strcmp(point, ms_param_s(ctx, "nth_point")) ||
+	if (!inj_point_match(ms_param_s(ctx, "nth_point"), point) ||
 	    __atomic_load_n(&st->done, __ATOMIC_RELAXED))
 		return;
 	n = __atomic_fetch_add(&st->next, 1, __ATOMIC_RELAXED);
