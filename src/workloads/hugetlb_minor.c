@@ -14,6 +14,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "mmstorm/inject.h"
 #include "mmstorm/journal.h"
 #include "mmstorm/metrics.h"
 #include "mmstorm/model.h"
@@ -69,6 +70,9 @@ struct hm_handler {
 	uint64_t gen;			/* copy: the generation to write (atomic) */
 	uint64_t msgs, wrong_flag, out_of_range, other_events, resolved, eexist;
 	uint64_t first_addr, first_flags;	/* of the first wrong or out-of-range message */
+	uint64_t injected;		/* ioctls an injector made fail (then retried) */
+	uint64_t half, half_addr;	/* failed ioctls that left more mapped than they said */
+	int64_t half_said, half_seen;	/* of the first: bytes reported, bytes present */
 	int err;			/* first fatal errno; the range is unregistered then */
 	const char *err_what;
 	bool dead;			/* atomic: the handler gave up (err is set) */
@@ -76,7 +80,7 @@ struct hm_handler {
 
 struct hm_state {
 	struct hm_cfg cfg;
-	int m_fault, m_ioctl, m_gran, m_faults, m_checked;
+	int m_fault, m_ioctl, m_gran, m_faults, m_checked, m_injected;
 	int memfd;
 	char *alias;			/* minor, copy shared: the file through a plain mapping */
 	char *guest;			/* the registered mapping the faults happen in */
@@ -274,34 +278,115 @@ static void stage_copy(struct hm_handler *h, uintptr_t start)
 		ms_page_fill(h->src + k * cfg->psz, cfg->psz, fill_of(cfg, first + k, gen));
 }
 
-/* One ioctl resolving [start, start + granule): 0, or -errno (EEXIST: already there). */
-static int resolve(struct hm_handler *h, uintptr_t start)
+/* One ioctl over [start + off, start + len); *done: the bytes it mapped (or -errno). */
+static int mfill(struct hm_handler *h, uintptr_t start, uint64_t off, uint64_t len,
+		 int64_t *done)
 {
 	const struct hm_cfg *cfg = h->cfg;
-	struct uffdio_continue c = { .range = { start, cfg->granule } };
-	struct uffdio_copy cp = { .dst = start, .src = (uintptr_t)h->src, .len = cfg->granule };
-	int tries = 0, r;
-	uint64_t t0;
+	struct uffdio_continue c = { .range = { start + off, len - off } };
+	struct uffdio_copy cp = { .dst = start + off, .src = (uintptr_t)h->src + off,
+				  .len = len - off };
+	int r;
 
-	if (cfg->mode == M_COPY)
-		stage_copy(h, start);
-	t0 = ms_now_ns();
-	do {
-		r = ioctl(h->uffd, cfg->mode == M_MINOR ? UFFDIO_CONTINUE : UFFDIO_COPY,
-			  cfg->mode == M_MINOR ? (void *)&c : (void *)&cp);
-	} while (r && errno == EAGAIN && ++tries < HM_EAGAIN_TRIES);
-	if (r)
+	r = ioctl(h->uffd, cfg->mode == M_MINOR ? UFFDIO_CONTINUE : UFFDIO_COPY,
+		  cfg->mode == M_MINOR ? (void *)&c : (void *)&cp);
+	*done = cfg->mode == M_MINOR ? c.mapped : cp.copy;
+	return r ? -errno : 0;
+}
+
+/* Bytes of the granule at start that /proc/self/pagemap says are present, or -errno. */
+static int64_t present_bytes(const struct hm_cfg *cfg, uintptr_t start)
+{
+	uint64_t ent[512], n = cfg->granule / cfg->psz;
+	int64_t bytes = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
 		return -errno;
-	ms_sample(h->ctx, h->m_ioctl, ms_now_ns() - t0);
-	if (cfg->mode == M_MINOR ? c.mapped != (int64_t)cfg->granule :
-	    cp.copy != (int64_t)cfg->granule)
-		return -EIO;
-	return 0;
+	for (uint64_t i = 0; i < n;) {
+		uint64_t want = n - i < 512 ? n - i : 512;
+		ssize_t r = pread(fd, ent, want * 8, (off_t)((start / cfg->psz + i) * 8));
+
+		if (r <= 0 || r % 8) {
+			bytes = r < 0 ? -errno : -EIO;
+			break;
+		}
+		for (uint64_t k = 0; k < (uint64_t)r / 8; k++)
+			bytes += (int64_t)(ent[k] >> 63) * (int64_t)cfg->psz;
+		i += (uint64_t)r / 8;
+	}
+	close(fd);
+	return bytes;
 }
 
 static void inc(uint64_t *c, int64_t d)
 {
 	__atomic_fetch_add(c, (uint64_t)d, __ATOMIC_SEQ_CST);
+}
+
+/*
+ * An injector made the ioctl fail after it had mapped done bytes (partial progress is
+ * reported, then EAGAIN). Nothing more may be mapped than it said: a page table entry or a
+ * page cache entry left behind by the error path shows as pages present beyond done, or as
+ * EEXIST when the rest is retried. The retry (not an injection point) must then map the rest,
+ * so the data checks see what the model says.
+ */
+static int recover(struct hm_handler *h, uintptr_t start, int64_t done)
+{
+	const struct hm_cfg *cfg = h->cfg;
+	uint64_t off = done > 0 ? (uint64_t)done : 0;
+	int64_t seen = present_bytes(cfg, start), n;
+	int r = 0, tries = 0;
+
+	inc(&h->injected, 1);
+	if (seen < 0)
+		return (int)seen;
+	if ((uint64_t)seen != off && !__atomic_fetch_add(&h->half, 1, __ATOMIC_SEQ_CST)) {
+		h->half_said = (int64_t)off;
+		h->half_seen = seen;
+		__atomic_store_n(&h->half_addr, start, __ATOMIC_SEQ_CST);
+	}
+	while (off < cfg->granule) {
+		r = mfill(h, start, off, cfg->granule, &n);
+		if (n > 0)
+			off += (uint64_t)n;
+		if (!r || (r == -EAGAIN && ++tries < HM_EAGAIN_TRIES))
+			continue;
+		/* A retry finding it installed: the failed call had left it there, unreported. */
+		if (r == -EEXIST && !__atomic_fetch_add(&h->half, 1, __ATOMIC_SEQ_CST)) {
+			h->half_said = (int64_t)off;
+			h->half_seen = seen;
+			__atomic_store_n(&h->half_addr, start + off, __ATOMIC_SEQ_CST);
+		}
+		return r;
+	}
+	return 0;
+}
+
+/* One ioctl resolving [start, start + granule): 0, or -errno (EEXIST: already there). */
+static int resolve(struct hm_handler *h, uintptr_t start)
+{
+	const struct hm_cfg *cfg = h->cfg;
+	const char *point = cfg->mode == M_MINOR ? "ioctl:UFFDIO_CONTINUE" : "ioctl:UFFDIO_COPY";
+	int tries = 0, r;
+	int64_t done;
+	uint64_t t0;
+
+	if (cfg->mode == M_COPY)
+		stage_copy(h, start);
+	t0 = ms_now_ns();
+	ms_inject_point(h->ctx, point);
+	r = mfill(h, start, 0, cfg->granule, &done);
+	if (ms_inject_done(h->ctx, point, r ? -1 : 0, -r))
+		return recover(h, start, done);
+	while (r == -EAGAIN && ++tries < HM_EAGAIN_TRIES)
+		r = mfill(h, start, 0, cfg->granule, &done);
+	if (r)
+		return r;
+	ms_sample(h->ctx, h->m_ioctl, ms_now_ns() - t0);
+	if (done != (int64_t)cfg->granule)
+		return -EIO;
+	return 0;
 }
 
 /*
@@ -557,7 +642,7 @@ static int check_blocks(struct ms_ctx *ctx, struct hm_state *st, uint64_t want, 
 }
 
 struct hm_counts {
-	uint64_t msgs, resolved, eexist, wrong_flag, other_events;
+	uint64_t msgs, resolved, eexist, wrong_flag, other_events, injected, half;
 };
 
 static void counts_read(struct hm_handler *h, struct hm_counts *c)
@@ -567,6 +652,8 @@ static void counts_read(struct hm_handler *h, struct hm_counts *c)
 	c->eexist = __atomic_load_n(&h->eexist, __ATOMIC_SEQ_CST);
 	c->wrong_flag = __atomic_load_n(&h->wrong_flag, __ATOMIC_SEQ_CST);
 	c->other_events = __atomic_load_n(&h->other_events, __ATOMIC_SEQ_CST);
+	c->injected = __atomic_load_n(&h->injected, __ATOMIC_SEQ_CST);
+	c->half = __atomic_load_n(&h->half, __ATOMIC_SEQ_CST);
 }
 
 static void check_handler(struct ms_ctx *ctx, struct hm_state *st, const struct hm_counts *b)
@@ -589,6 +676,16 @@ static void check_handler(struct ms_ctx *ctx, struct hm_state *st, const struct 
 		 (unsigned long long)st->h.first_addr, (unsigned long long)st->h.first_flags);
 	ms_check(ctx, a.other_events == b->other_events, "no uffd events other than page faults",
 		 "%llu other events", (unsigned long long)(a.other_events - b->other_events));
+	if (a.injected == b->injected)
+		return;
+	ms_count(ctx, st->m_injected, a.injected - b->injected);
+	ms_check(ctx, a.half == b->half, "a failed ioctl mapped no more than it reported",
+		 "%llu of %llu injected %s failures left pages behind; first: granule at 0x%llx: "
+		 "%lld bytes reported mapped, %lld present in pagemap (or the retry found EEXIST)",
+		 (unsigned long long)(a.half - b->half), (unsigned long long)(a.injected -
+		 b->injected), cfg->mode == M_MINOR ? "UFFDIO_CONTINUE" : "UFFDIO_COPY",
+		 (unsigned long long)st->h.half_addr, (long long)st->h.half_said,
+		 (long long)st->h.half_seen);
 }
 
 /* Empty the registered range again, so the next iteration faults every granule anew. */
@@ -807,6 +904,7 @@ static int register_metrics(struct ms_ctx *ctx, struct hm_state *st)
 		{ &st->m_gran, "granule_bytes", MS_M_GAUGE, "bytes" },
 		{ &st->m_faults, "fault_messages", MS_M_COUNTER, "faults" },
 		{ &st->m_checked, "checked_pages", MS_M_COUNTER, "pages" },
+		{ &st->m_injected, "injected_ioctl_failures", MS_M_COUNTER, "ioctls" },
 	};
 
 	for (size_t i = 0; i < MS_ARRAY_SIZE(m); i++) {
