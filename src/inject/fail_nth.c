@@ -102,6 +102,14 @@ static int fail_nth_arm(struct ms_ctx *ctx)
 	     (ret = knob(ctx, INJ_DEBUGFS "/fail_page_alloc/min-order", "0")) ||
 	     (ret = knob(ctx, INJ_DEBUGFS "/fail_page_alloc/verbose", v))))
 		return ret;
+	/*
+	 * Copies from user space are fault sites too (a 2M UFFDIO_COPY has 512), and
+	 * fail_usercopy dumps a stack per failure by default: on a serial console that is most
+	 * of a sweep's time.
+	 */
+	if (!access(INJ_DEBUGFS "/fail_usercopy/verbose", W_OK) &&
+	    (ret = knob(ctx, INJ_DEBUGFS "/fail_usercopy/verbose", v)))
+		return ret;
 	return 0;
 }
 
