@@ -1,5 +1,6 @@
 /* KTAP version 1 on stdout, as kselftest prints it, so kernel CI parsers read mmstorm as-is. */
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -229,6 +230,66 @@ static void print_failure(struct ms_out *o, const struct ms_case_st *cs)
 	}
 }
 
+/* One run of a fail-nth sweep text: "A-B WORD" or "A WORD"; the bytes it took, 0 at the end. */
+static size_t sweep_item(const char *t, unsigned *a, unsigned *b, char *word, size_t len)
+{
+	int k = 0, m = 0;
+	size_t w;
+
+	if (sscanf(t, "%u%n", a, &k) != 1)
+		return 0;
+	*b = *a;
+	if (t[k] == '-' && sscanf(t + k + 1, "%u%n", b, &m) == 1)
+		k += m + 1;
+	if (t[k] != ' ' || *b < *a)
+		return 0;
+	k++;
+	w = strcspn(t + k, ",");
+	if (!w || w >= len)
+		return 0;
+	memcpy(word, t + k, w);
+	word[w] = '\0';
+	k += (int)w;
+	while (t[k] == ',' || t[k] == ' ')
+		k++;
+	return (size_t)k;
+}
+
+/*
+ * fail-nth's sweep as nested KTAP, one subtest per n (kselftest/KUnit style, indented
+ * four spaces), so a CI parser sees which n failed how. The text (inject.detail) merges runs:
+ * "1-71 ENOMEM, 72 ok, 73 EINVAL(undocumented), 74 clean"; a truncated text ends the plan
+ * where it was cut.
+ */
+static void print_sweep(struct ms_out *o, const struct ms_case_st *cs, const char *name)
+{
+	const json_t *w = ms_report_worst_repeat(cs->obj);
+	const char *t = ms_report_str(json_object_get(json_object_get(w, "inject"), "detail"),
+				      "fail-nth", "");
+	unsigned a, b, total = 0, k = 0;
+	char word[64];
+	size_t n;
+
+	for (const char *p = t; (n = sweep_item(p, &a, &b, word, sizeof(word))); p += n)
+		total += b - a + 1;
+	if (!total)
+		return;
+	fputs("    KTAP version 1\n    # Subtest: ", o->ktap);
+	put_capped(o->ktap, name, 256, false);
+	fprintf(o->ktap, "\n    1..%u\n", total);
+	for (const char *p = t; (n = sweep_item(p, &a, &b, word, sizeof(word))); p += n) {
+		bool bad = strstr(word, "undocumented") != NULL;
+		const char *why = !strcmp(word, "ok") ? "fault absorbed, the call succeeded" :
+				  !strcmp(word, "clean") ? "clean: fewer fault sites than n" :
+				  !strcmp(word, "lost") ? "SKIP the fail-nth counter was unreadable" :
+				  word;
+
+		for (unsigned v = a; v <= b; v++)
+			fprintf(o->ktap, "    %s %u fail-nth n=%u # %s\n", bad ? "not ok" : "ok",
+				++k, v, why);
+	}
+}
+
 static void print_case(struct ms_out *o, struct ms_case_st *cs)
 {
 	const char *name = ms_report_str(cs->obj, "name", "unnamed");
@@ -236,6 +297,7 @@ static void print_case(struct ms_out *o, struct ms_case_st *cs)
 	header(o);
 	if (o->ktap_verbose)
 		print_metrics(o, cs);
+	print_sweep(o, cs, name);
 	if (cs->worst != MS_V_PASS && cs->worst != MS_V_SKIP)
 		print_failure(o, cs);
 	fprintf(o->ktap, "%s %d ", cs->worst <= MS_V_SKIP ? "ok" : "not ok", cs->index + 1);
