@@ -48,11 +48,16 @@ static const struct ms_param hugetlb_minor_params[] = {
 	  "region, rounded up to the granule (huge page or PMD)" },
 	{ "hugepage_size", MS_P_SIZE, "2M", "bytes", 64 << 10, 16LL << 30, NULL,
 	  "hugetlb page size for backing=hugetlb (2M; 1G allowed)" },
+	{ "remap", MS_P_BOOL, "0", "", 1, 0, NULL,
+	  "map and register the range afresh every iteration, so its first ioctl allocates "
+	  "page tables again (with size = one granule, every ioctl does: what a fail-nth "
+	  "sweep needs to reach the error paths after the table allocation)" },
 	{ NULL }
 };
 
 struct hm_cfg {
 	int backing, mode, mapping;
+	bool remap;
 	size_t psz;
 	uint64_t granule;		/* what one fault resolves: huge page, PMD or base page */
 	uint64_t hpage_bytes, pmd_bytes;
@@ -218,16 +223,12 @@ static int probe_uffd(struct ms_ctx *ctx, const struct hm_cfg *cfg)
 	return 0;
 }
 
+static int uffd_register(struct ms_ctx *ctx, struct hm_state *st);
+
 static int uffd_setup(struct ms_ctx *ctx, struct hm_state *st)
 {
 	const struct hm_cfg *cfg = &st->cfg;
 	struct uffdio_api api = { .api = UFFD_API, .features = wanted_features(cfg) };
-	struct uffdio_register reg = {
-		.range = { (uintptr_t)st->guest, cfg->size_bytes },
-		.mode = cfg->mode == M_MINOR ? UFFDIO_REGISTER_MODE_MINOR :
-		       UFFDIO_REGISTER_MODE_MISSING,
-	};
-	uint64_t need = 1ULL << (cfg->mode == M_MINOR ? _UFFDIO_CONTINUE : _UFFDIO_COPY);
 	int fd = uffd_open();
 
 	if (fd < 0)
@@ -236,7 +237,20 @@ static int uffd_setup(struct ms_ctx *ctx, struct hm_state *st)
 	if (ioctl(fd, UFFDIO_API, &api))
 		return ms_error(ctx, errno, "UFFDIO_API(features 0x%llx): %s",
 				(unsigned long long)api.features, strerror(errno));
-	if (ioctl(fd, UFFDIO_REGISTER, &reg))
+	return uffd_register(ctx, st);
+}
+
+static int uffd_register(struct ms_ctx *ctx, struct hm_state *st)
+{
+	const struct hm_cfg *cfg = &st->cfg;
+	struct uffdio_register reg = {
+		.range = { (uintptr_t)st->guest, cfg->size_bytes },
+		.mode = cfg->mode == M_MINOR ? UFFDIO_REGISTER_MODE_MINOR :
+		       UFFDIO_REGISTER_MODE_MISSING,
+	};
+	uint64_t need = 1ULL << (cfg->mode == M_MINOR ? _UFFDIO_CONTINUE : _UFFDIO_COPY);
+
+	if (ioctl(st->h.uffd, UFFDIO_REGISTER, &reg))
 		return ms_error(ctx, errno, "UFFDIO_REGISTER(%s, %llu bytes): %s",
 				hm_modes[cfg->mode], (unsigned long long)cfg->size_bytes,
 				strerror(errno));
@@ -485,20 +499,37 @@ static int open_memfd(struct ms_ctx *ctx, struct hm_state *st)
 	return 0;
 }
 
-static int map_all(struct ms_ctx *ctx, struct hm_state *st)
+/* The registered range (not yet registered): the memfd shared, or private anonymous hugetlb. */
+static int map_guest(struct ms_ctx *ctx, struct hm_state *st)
 {
 	const struct hm_cfg *cfg = &st->cfg;
-	int gflags = MAP_SHARED, fd = st->memfd, ret;
 	size_t align = is_hugetlb(cfg) ? cfg->hpage_bytes : cfg->pmd_bytes;
+	int gflags = MAP_SHARED, fd = st->memfd;
 
-	if (!private_copy(cfg) && (ret = open_memfd(ctx, st)))
-		return ret;
-	fd = st->memfd;
 	if (private_copy(cfg)) {
 		gflags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB |
 			 (log2_u64(cfg->hpage_bytes) << MAP_HUGE_SHIFT);
 		fd = -1;
 	}
+	st->guest = ms_mmap_aligned(cfg->size_bytes, align, gflags, fd);
+	if (st->guest == MAP_FAILED) {
+		st->guest = NULL;
+		if (errno == ENOMEM && is_hugetlb(cfg))
+			return ms_skip(ctx, "hugetlb pages were gone at mmap time (another user of "
+				       "the pool since the probe)");
+		return ms_error(ctx, errno, "mmap(registered range): %s", strerror(errno));
+	}
+	return 0;
+}
+
+static int map_all(struct ms_ctx *ctx, struct hm_state *st)
+{
+	const struct hm_cfg *cfg = &st->cfg;
+	size_t align = is_hugetlb(cfg) ? cfg->hpage_bytes : cfg->pmd_bytes;
+	int ret;
+
+	if (!private_copy(cfg) && (ret = open_memfd(ctx, st)))
+		return ret;
 	if (has_alias(cfg)) {
 		st->alias = ms_mmap_aligned(cfg->size_bytes, align, MAP_SHARED, st->memfd);
 		if (st->alias == MAP_FAILED) {
@@ -509,14 +540,24 @@ static int map_all(struct ms_ctx *ctx, struct hm_state *st)
 		    madvise(st->alias, cfg->size_bytes, MADV_HUGEPAGE))
 			return ms_error(ctx, errno, "madvise(MADV_HUGEPAGE): %s", strerror(errno));
 	}
-	st->guest = ms_mmap_aligned(cfg->size_bytes, align, gflags, fd);
-	if (st->guest == MAP_FAILED) {
-		st->guest = NULL;
-		if (errno == ENOMEM && is_hugetlb(cfg))
-			return ms_skip(ctx, "hugetlb pages were gone at mmap time (another user of "
-				       "the pool since the probe)");
-		return ms_error(ctx, errno, "mmap(registered range): %s", strerror(errno));
-	}
+	return map_guest(ctx, st);
+}
+
+/*
+ * remap: a fresh VMA with no page tables under it. munmap frees the tables (no other mapping
+ * shares them: the range is aligned to its granule, the alias is elsewhere), so the next
+ * iteration's first ioctl allocates them again.
+ */
+static int remap_guest(struct ms_ctx *ctx, struct hm_state *st)
+{
+	int ret;
+
+	if (munmap(st->guest, st->cfg.size_bytes))
+		return ms_error(ctx, errno, "munmap(registered range): %s", strerror(errno));
+	st->guest = NULL;
+	if ((ret = map_guest(ctx, st)) || (ret = uffd_register(ctx, st)))
+		return ret;
+	__atomic_store_n(&st->h.base, (uintptr_t)st->guest, __ATOMIC_SEQ_CST);
 	return 0;
 }
 
@@ -721,6 +762,8 @@ static int hugetlb_minor_run(struct ms_ctx *ctx, uint64_t iter)
 
 	st->gen = iter + 1;
 	__atomic_store_n(&st->h.gen, st->gen, __ATOMIC_RELEASE);
+	if (cfg->remap && iter && (ret = remap_guest(ctx, st)))
+		return ret;
 	counts_read(&st->h, &before);
 	if (cfg->mode == M_MINOR) {
 		fill_alias(st);
@@ -754,6 +797,7 @@ static int cfg_load(struct ms_ctx *ctx, struct hm_cfg *cfg)
 	cfg->backing = (int)ms_param_i(ctx, "backing");
 	cfg->mode = (int)ms_param_i(ctx, "mode");
 	cfg->mapping = (int)ms_param_i(ctx, "mapping");
+	cfg->remap = ms_param_i(ctx, "remap");
 	cfg->asked_bytes = (uint64_t)ms_param_i(ctx, "size");
 	cfg->hpage_bytes = (uint64_t)ms_param_i(ctx, "hugepage_size");
 	cfg->seed = ms_seed(ctx);
