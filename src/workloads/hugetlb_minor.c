@@ -24,6 +24,7 @@
 #define HM_THP_DIR "/sys/kernel/mm/transparent_hugepage"
 #define HM_HP_FMT "/sys/kernel/mm/hugepages/hugepages-%llukB/%s"
 #define HM_FILL_ROLE 0x686d696eULL	/* "hmin": xor the seed */
+#define HM_PUD_BYTES (1ULL << 30)
 #define HM_EAGAIN_TRIES 100		/* the mapping changed under an ioctl: try again */
 
 enum { B_HUGETLB, B_SHMEM_THP, B_SHMEM };
@@ -506,6 +507,13 @@ static int map_guest(struct ms_ctx *ctx, struct hm_state *st)
 	size_t align = is_hugetlb(cfg) ? cfg->hpage_bytes : cfg->pmd_bytes;
 	int gflags = MAP_SHARED, fd = st->memfd;
 
+	/*
+	 * remap: a hugetlb range's entries live in a PMD table (1 GiB of address space), which
+	 * munmap frees only when nothing else is mapped in that GiB: give the range its own.
+	 */
+	if (cfg->remap && is_hugetlb(cfg) && align < HM_PUD_BYTES)
+		align = HM_PUD_BYTES;
+
 	if (private_copy(cfg)) {
 		gflags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB |
 			 (log2_u64(cfg->hpage_bytes) << MAP_HUGE_SHIFT);
@@ -545,7 +553,7 @@ static int map_all(struct ms_ctx *ctx, struct hm_state *st)
 
 /*
  * remap: a fresh VMA with no page tables under it. munmap frees the tables (no other mapping
- * shares them: the range is aligned to its granule, the alias is elsewhere), so the next
+ * shares them: the range starts a PMD of its own, or a GiB for hugetlb), so the next
  * iteration's first ioctl allocates them again.
  */
 static int remap_guest(struct ms_ctx *ctx, struct hm_state *st)
