@@ -230,31 +230,6 @@ static void print_failure(struct ms_out *o, const struct ms_case_st *cs)
 	}
 }
 
-/* One run of a fail-nth sweep text: "A-B WORD" or "A WORD"; the bytes it took, 0 at the end. */
-static size_t sweep_item(const char *t, unsigned *a, unsigned *b, char *word, size_t len)
-{
-	int k = 0, m = 0;
-	size_t w;
-
-	if (sscanf(t, "%u%n", a, &k) != 1)
-		return 0;
-	*b = *a;
-	if (t[k] == '-' && sscanf(t + k + 1, "%u%n", b, &m) == 1)
-		k += m + 1;
-	if (t[k] != ' ' || *b < *a)
-		return 0;
-	k++;
-	w = strcspn(t + k, ",");
-	if (!w || w >= len)
-		return 0;
-	memcpy(word, t + k, w);
-	word[w] = '\0';
-	k += (int)w;
-	while (t[k] == ',' || t[k] == ' ')
-		k++;
-	return (size_t)k;
-}
-
 /*
  * fail-nth's sweep as nested KTAP, one subtest per n (kselftest/KUnit style, indented
  * four spaces), so a CI parser sees which n failed how. The text (inject.detail) merges runs:
@@ -263,26 +238,30 @@ static size_t sweep_item(const char *t, unsigned *a, unsigned *b, char *word, si
  */
 static void print_sweep(struct ms_out *o, const struct ms_case_st *cs, const char *name)
 {
-	const json_t *w = ms_report_worst_repeat(cs->obj);
-	const char *t = ms_report_str(json_object_get(json_object_get(w, "inject"), "detail"),
-				      "fail-nth", "");
+	const char *t = ms_report_sweep(cs->obj);
 	unsigned a, b, total = 0, k = 0;
 	char word[64];
 	size_t n;
 
-	for (const char *p = t; (n = sweep_item(p, &a, &b, word, sizeof(word))); p += n)
+	for (const char *p = t; (n = ms_report_sweep_item(p, &a, &b, word, sizeof(word)));
+	     p += n)
 		total += b - a + 1;
 	if (!total)
 		return;
 	fputs("    KTAP version 1\n    # Subtest: ", o->ktap);
 	put_capped(o->ktap, name, 256, false);
 	fprintf(o->ktap, "\n    1..%u\n", total);
-	for (const char *p = t; (n = sweep_item(p, &a, &b, word, sizeof(word))); p += n) {
+	for (const char *p = t; (n = ms_report_sweep_item(p, &a, &b, word, sizeof(word)));
+	     p += n) {
 		bool bad = strstr(word, "undocumented") != NULL;
-		const char *why = !strcmp(word, "ok") ? "fault absorbed, the call succeeded" :
-				  !strcmp(word, "clean") ? "clean: fewer fault sites than n" :
-				  !strcmp(word, "lost") ? "SKIP the fail-nth counter was unreadable" :
-				  word;
+		const char *why = word;
+
+		if (!strcmp(word, "ok"))
+			why = "fault absorbed, the call succeeded";
+		else if (!strcmp(word, "clean"))
+			why = "clean: fewer fault sites than n";
+		else if (!strcmp(word, "lost"))
+			why = "SKIP the fail-nth counter was unreadable";
 
 		for (unsigned v = a; v <= b; v++)
 			fprintf(o->ktap, "    %s %u fail-nth n=%u # %s\n", bad ? "not ok" : "ok",
