@@ -22,8 +22,9 @@ enum { SITES_ALL, SITES_SLAB, SITES_PAGE };
 
 static const struct ms_param fail_nth_params[] = {
 	{ "nth_point", MS_P_STRING, "fork", "", 1, 0, NULL,
-	  "the injection point whose call is swept (fork, mmap, mremap, madvise, ...): the "
-	  "k-th call there runs with fail-nth = nth_start + k - 1" },
+	  "the injection point whose call is swept (fork, mmap, mremap, madvise, ioctl, "
+	  "io_uring_register; ioctl:UFFDIO_COPY names one request): the k-th call there runs "
+	  "with fail-nth = nth_start + k - 1" },
 	{ "nth_start", MS_P_INT, "1", "", 1, NTH_MAX, NULL, "first n of the sweep" },
 	{ "nth_max", MS_P_INT, "2000", "", 1, NTH_MAX, NULL,
 	  "last n of the sweep if the call never runs clean before it" },
