@@ -340,7 +340,7 @@ static int split_munmap(struct ts_state *st, struct ts_iter *it)
 			continue;
 		if (r)
 			return op_failed(it, "munmap(one page of a THP)");
-		st->lat_ns[i] = ms_now_ns() - t0;
+		st->lat_ns[it->split_ops] = ms_now_ns() - t0;
 		st->at[p] = NULL;
 		it->split_ops++;
 	}
@@ -360,7 +360,7 @@ static int split_mprotect(struct ts_state *st, struct ts_iter *it)
 			continue;
 		if (r)
 			return op_failed(it, "mprotect(PROT_READ, one page of a THP)");
-		st->lat_ns[i] = ms_now_ns() - t0;
+		st->lat_ns[it->split_ops] = ms_now_ns() - t0;
 		it->split_ops++;
 	}
 	return 0;
@@ -384,7 +384,7 @@ static int split_mremap(struct ts_state *st, struct ts_iter *it)
 			continue;
 		if (p == MAP_FAILED)
 			return op_failed(it, "mremap(upper half of a THP, MREMAP_FIXED)");
-		st->lat_ns[i] = ms_now_ns() - t0;
+		st->lat_ns[it->split_ops] = ms_now_ns() - t0;
 		for (uint64_t k = cfg->per_pmd / 2; k < cfg->per_pmd; k++)
 			st->at[page_of(st, i, k)] = dst + (k - cfg->per_pmd / 2) * cfg->psz;
 		it->split_ops++;
@@ -425,7 +425,7 @@ static int split_dontneed(struct ts_state *st, struct ts_iter *it)
 		}
 		if (r)
 			return op_failed(it, "madvise(MADV_DONTNEED, part of a THP)");
-		st->lat_ns[i] = ms_now_ns() - t0;
+		st->lat_ns[it->split_ops] = ms_now_ns() - t0;
 		for (uint64_t k = first; k < first + n; k++)
 			st->want[page_of(st, i, k)] = 0;
 		it->split_ops++;
@@ -515,7 +515,7 @@ static int do_collapse(struct ts_state *st, struct ts_iter *it)
 			r = madvise(pmd_ptr(st, i), st->cfg.pmd_bytes, MADV_COLLAPSE);
 		if (r)
 			return op_failed(it, "madvise(MADV_COLLAPSE)");
-		st->lat_ns[i] = ms_now_ns() - t0;
+		st->lat_ns[it->split_ops] = ms_now_ns() - t0;
 		it->split_ops++;
 	}
 	return 0;
@@ -1001,6 +1001,7 @@ static void judge(struct ms_ctx *ctx, struct ts_state *st, struct ts_iter *it)
 	check_child(ctx, it);
 	check_tables(ctx, st, it);
 	check_counters(ctx, st, it);
+	/* The ops that an injector failed left no latency: the first split_ops are the rest. */
 	for (uint64_t i = 0; i < it->split_ops; i++)
 		ms_sample(ctx, st->m_split, st->lat_ns[i]);
 	if (it->forked)
