@@ -277,6 +277,9 @@ static void fail_nth_disarm(struct ms_ctx *ctx)
 	const char *point = ms_param_s(ctx, "nth_point");
 	char errs[160], sweep[MS_INJECT_DETAIL_MAX];
 
+	/* The call that found nth_max passed ran without fail-nth: it is no sub-result. */
+	if (last > (uint32_t)ms_param_i(ctx, "nth_max"))
+		last = (uint32_t)ms_param_i(ctx, "nth_max");
 	if (last > NTH_MAX)
 		last = NTH_MAX;
 	if (st->next == first) {

@@ -50,9 +50,9 @@ static const struct ms_param hugetlb_minor_params[] = {
 	{ "hugepage_size", MS_P_SIZE, "2M", "bytes", 64 << 10, 16LL << 30, NULL,
 	  "hugetlb page size for backing=hugetlb (2M; 1G allowed)" },
 	{ "remap", MS_P_BOOL, "0", "", 1, 0, NULL,
-	  "map and register the range afresh every iteration, so its first ioctl allocates "
-	  "page tables again (with size = one granule, every ioctl does: what a fail-nth "
-	  "sweep needs to reach the error paths after the table allocation)" },
+	  "map and register the range afresh every iteration, so page tables are allocated "
+	  "again (shmem: by the first ioctl; hugetlb: by the faulting access, before the uffd "
+	  "message); with size = one granule, every ioctl runs under fresh tables" },
 	{ NULL }
 };
 
