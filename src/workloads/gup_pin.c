@@ -24,8 +24,8 @@
 #include <unistd.h>
 #include <linux/loop.h>
 
-#include "mmstorm/journal.h"
 #include "mmstorm/inject.h"
+#include "mmstorm/journal.h"
 #include "mmstorm/metrics.h"
 #include "mmstorm/model.h"
 #include "mmstorm/refmodel.h"
