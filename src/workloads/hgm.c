@@ -312,8 +312,11 @@ static void handle_fault(struct hg_handler *h, const struct uffd_msg *m)
 	ms_inject_point(h->ctx, "ioctl:UFFDIO_CONTINUE");
 	ret = uffd_continue(h->uffd, piece, cfg->psz);
 	/* One 4K piece maps whole or not at all: after an injected failure, the retry maps it. */
-	if (ms_inject_done(h->ctx, "ioctl:UFFDIO_CONTINUE", ret ? -1 : 0, -ret))
-		ret = uffd_continue(h->uffd, piece, cfg->psz);
+	if (ms_inject_done(h->ctx, "ioctl:UFFDIO_CONTINUE", ret ? -1 : 0, -ret)) {
+		/* Random injectors (failslab, fail_function) stay armed: their ENOMEM passes. */
+		for (int k = 0; k < HG_EAGAIN_TRIES && (k == 0 || ret == -ENOMEM); k++)
+			ret = uffd_continue(h->uffd, piece, cfg->psz);
+	}
 	if (!ret) {
 		ms_sample(h->ctx, h->m_ioctl, ms_now_ns() - t0);
 		return;

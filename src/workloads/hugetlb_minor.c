@@ -365,7 +365,8 @@ static int recover(struct hm_handler *h, uintptr_t start, int64_t done)
 		r = mfill(h, start, off, cfg->granule, &n);
 		if (n > 0)
 			off += (uint64_t)n;
-		if (!r || (r == -EAGAIN && ++tries < HM_EAGAIN_TRIES))
+		/* Random injectors (failslab, fail_function) stay armed: their ENOMEM passes. */
+		if (!r || ((r == -EAGAIN || r == -ENOMEM) && ++tries < HM_EAGAIN_TRIES))
 			continue;
 		/* A retry finding it installed: the failed call had left it there, unreported. */
 		if (r == -EEXIST && !__atomic_fetch_add(&h->half, 1, __ATOMIC_SEQ_CST)) {

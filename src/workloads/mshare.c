@@ -425,9 +425,12 @@ static int attach(struct mh_worker *w)
 	p = mmap((void *)st->start, w->cfg->align, PROT_READ | PROT_WRITE,
 		 MAP_SHARED | MAP_FIXED_NOREPLACE, w->fd, 0);
 	/* An injected failure must leave nothing there: the retry gets EEXIST if it did. */
-	if (ms_inject_done(w->ctx, "mmap", p == MAP_FAILED ? -1 : 0, p == MAP_FAILED ? errno : 0))
-		p = mmap((void *)st->start, w->cfg->align, PROT_READ | PROT_WRITE,
-			 MAP_SHARED | MAP_FIXED_NOREPLACE, w->fd, 0);
+	if (ms_inject_done(w->ctx, "mmap", p == MAP_FAILED ? -1 : 0, p == MAP_FAILED ? errno : 0)) {
+		/* Random injectors (failslab) stay armed: their ENOMEM is tried past. */
+		for (int k = 0; k < 100 && (k == 0 || (p == MAP_FAILED && errno == ENOMEM)); k++)
+			p = mmap((void *)st->start, w->cfg->align, PROT_READ | PROT_WRITE,
+				 MAP_SHARED | MAP_FIXED_NOREPLACE, w->fd, 0);
+	}
 	if (p == MAP_FAILED)
 		return -errno;
 	if ((uintptr_t)p != st->start) {
