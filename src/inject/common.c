@@ -217,7 +217,11 @@ bool inj_sleep(const struct ms_ctx *ctx, uint64_t ns)
 
 int inj_make_it_fail(int on)
 {
-	return ms_write_file("/proc/self/make-it-fail", on ? "1" : "0");
+	/*
+	 * The calling thread's own flag: /proc/self is the thread group leader's, which left a
+	 * uffd handler thread that reaches the point first unmarked (hugetlb-minor).
+	 */
+	return ms_write_file("/proc/thread-self/make-it-fail", on ? "1" : "0");
 }
 
 /* ---- kernel symbols ---- */

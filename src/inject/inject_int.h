@@ -114,7 +114,7 @@ bool inj_fa_after(struct ms_ctx *ctx, const struct inj_fa *fa, const char *point
 /* Is debugfs mounted on INJ_DEBUGFS? */
 bool inj_debugfs_mounted(void);
 
-/* Write /proc/self/make-it-fail (0/1): the kernel copies it into every child. */
+/* Write the calling thread's make-it-fail (0/1): the kernel copies it into its children. */
 int inj_make_it_fail(int on);
 
 /* [start, end) of a kernel text symbol from /proc/kallsyms. 0, -ENOENT, -EPERM (hidden). */
