@@ -53,8 +53,11 @@ static struct inj_area *area_new(void)
 	return a == MAP_FAILED ? NULL : a;
 }
 
+static void touch_area(void);
+
 void *ms_inject_state(const struct ms_ctx *ctx, const struct ms_injector *inj)
 {
+	static pid_t touched;
 	int k = inj_index(ctx, inj);
 
 	if (k < 0)
@@ -65,6 +68,11 @@ void *ms_inject_state(const struct ms_ctx *ctx, const struct ms_injector *inj)
 	 */
 	if (!inj_area && !(inj_area = area_new()))
 		return NULL;
+	/* The case process's first call (an arm): see touch_area(). */
+	if (touched != getpid() && getpid() == getpgrp()) {
+		touched = getpid();
+		touch_area();
+	}
 	return inj_area->state[k];
 }
 
@@ -186,13 +194,14 @@ const char *ms_inject_rerun(const struct ms_ctx *ctx)
 /*
  * A shared mapping's page tables are not copied by fork: a worker's first hook would fault
  * them in, inside whatever window the workload measures (fork-storm reads VmPTE around its
- * forks). Workers (children of the case process, the group leader) touch the area up front.
+ * forks, thp-split around its ops in the case process). Workers (children of the case
+ * process, the group leader) touch the area up front, the case process at its first arm.
  */
 static void touch_area(void)
 {
 	volatile const char *p = (const char *)inj_area;
 
-	if (!p || getppid() != getpgrp())
+	if (!p || (getppid() != getpgrp() && getpid() != getpgrp()))
 		return;
 	for (size_t off = 0; off < sizeof(*inj_area); off += 4096)
 		(void)p[off];

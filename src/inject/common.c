@@ -45,10 +45,13 @@ static const struct documented documented[] = {
 	{ "io_uring_register", { ENOMEM, EAGAIN, EINTR, EFAULT }, "ENOMEM EAGAIN EINTR EFAULT" },
 };
 
+/* "ioctl:UFFDIO_COPY" is an ioctl(): the call before the colon says what is documented. */
 static const struct documented *documented_find(const char *point)
 {
+	size_t len = strcspn(point, ":");
+
 	for (size_t i = 0; i < MS_ARRAY_SIZE(documented); i++)
-		if (!strcmp(documented[i].point, point))
+		if (!strncmp(documented[i].point, point, len) && !documented[i].point[len])
 			return &documented[i];
 	return NULL;
 }
@@ -121,6 +124,16 @@ void inj_check_failure(struct ms_ctx *ctx, const char *name, const char *point,
 		 "%s: %s returned %ld, errno %d (%s); documented: %s; rerun: %s; %s", name, what,
 		 ret, err, strerrorname_np(err) ?: "?", inj_errno_list(point),
 		 ms_inject_rerun(ctx), desc);
+}
+
+bool inj_point_match(const char *want, const char *point)
+{
+	size_t len = strlen(want);
+
+	if (!strcmp(want, point))
+		return true;
+	/* "ioctl" names every ioctl point; "ioctl:UFFDIO_COPY" only that one. */
+	return !strchr(want, ':') && !strncmp(want, point, len) && point[len] == ':';
 }
 
 /* ---- thread marks ---- */
@@ -204,7 +217,11 @@ bool inj_sleep(const struct ms_ctx *ctx, uint64_t ns)
 
 int inj_make_it_fail(int on)
 {
-	return ms_write_file("/proc/self/make-it-fail", on ? "1" : "0");
+	/*
+	 * The calling thread's own flag: /proc/self is the thread group leader's, which left a
+	 * uffd handler thread that reaches the point first unmarked (hugetlb-minor).
+	 */
+	return ms_write_file("/proc/thread-self/make-it-fail", on ? "1" : "0");
 }
 
 /* ---- kernel symbols ---- */

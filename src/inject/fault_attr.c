@@ -191,7 +191,7 @@ void inj_fa_before(struct ms_ctx *ctx, const struct inj_fa *fa, const char *poin
 	const char *want = fa_s(ctx, fa, "point");
 	struct inj_slot *slot;
 
-	if (strcmp(want, "any") && strcmp(want, point))
+	if (strcmp(want, "any") && !inj_point_match(want, point))
 		return;
 	go_live(ctx, fa, st);
 	slot = inj_slot(st->slots, true);

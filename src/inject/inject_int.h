@@ -20,6 +20,12 @@
  * a failed allocation inside it may return. Points with no list (phases) accept any error.
  */
 bool inj_errno_documented(const char *point, int err);
+/*
+ * Does a suite's point name (want) select the point a workload reached? Points may carry the
+ * request after a colon ("ioctl:UFFDIO_COPY", "madvise:MADV_COLLAPSE"): the bare call name
+ * selects all of them, the full name one.
+ */
+bool inj_point_match(const char *want, const char *point);
 /* "ENOMEM EAGAIN" for messages; "any" for points without a list. */
 const char *inj_errno_list(const char *point);
 
@@ -108,7 +114,7 @@ bool inj_fa_after(struct ms_ctx *ctx, const struct inj_fa *fa, const char *point
 /* Is debugfs mounted on INJ_DEBUGFS? */
 bool inj_debugfs_mounted(void);
 
-/* Write /proc/self/make-it-fail (0/1): the kernel copies it into every child. */
+/* Write the calling thread's make-it-fail (0/1): the kernel copies it into its children. */
 int inj_make_it_fail(int on);
 
 /* [start, end) of a kernel text symbol from /proc/kallsyms. 0, -ENOENT, -EPERM (hidden). */

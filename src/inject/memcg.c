@@ -240,6 +240,25 @@ static void memcg_disarm(struct ms_ctx *ctx)
 		events_key(st->path, "memory.events", "high"), file_u64(st->path, "memory.peak"));
 }
 
+/*
+ * A call that failed with ENOMEM once the cgroup has hit memory.max is the limit's doing (a
+ * charge that reclaim and the OOM killer could not satisfy, e.g. because the charging task
+ * was the one killed): an expected result, judged like any injected failure.
+ */
+static bool memcg_after(struct ms_ctx *ctx, const char *point, long ret, int err)
+{
+	struct memcg_state *st = ms_inject_state(ctx, &ms_inj_memcg);
+	char what[96];
+
+	if (ret >= 0 || err != ENOMEM || !st->path[0] ||
+	    !events_key(st->path, "memory.events", "max"))
+		return false;
+	ms_inject_count(ctx, &ms_inj_memcg, 1);
+	snprintf(what, sizeof(what), "%s at memory.max", point);
+	inj_check_failure(ctx, "memcg", point, what, ret, err);
+	return true;
+}
+
 /* An OOM kill in the case's cgroup is an expected result, whichever process it took. */
 static bool memcg_killed(struct ms_ctx *ctx, pid_t pid, int status)
 {
@@ -260,5 +279,6 @@ const struct ms_injector ms_inj_memcg = {
 	.probe = memcg_probe,
 	.arm = memcg_arm,
 	.disarm = memcg_disarm,
+	.after = memcg_after,
 	.killed = memcg_killed,
 };

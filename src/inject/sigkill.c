@@ -195,7 +195,7 @@ static bool sigkill_after(struct ms_ctx *ctx, const char *point, long ret, int e
 	uint64_t k;
 
 	(void)err;
-	if (random_mode(ctx) || strcmp(point, ms_param_s(ctx, "sigkill_point")))
+	if (random_mode(ctx) || !inj_point_match(ms_param_s(ctx, "sigkill_point"), point))
 		return false;
 	k = __atomic_add_fetch(&st->seen, 1, __ATOMIC_RELAXED);
 	if (k % (uint64_t)ms_param_i(ctx, "sigkill_nth"))

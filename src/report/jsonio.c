@@ -1,6 +1,7 @@
 /* Durable file output for the report code: atomic replace, UTC timestamps, lenient lookups. */
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,4 +163,35 @@ json_int_t ms_report_case_duration_ns(const json_t *c)
 			sum = d > INT64_MAX - sum ? INT64_MAX : sum + d;
 	}
 	return sum;
+}
+
+const char *ms_report_sweep(const json_t *c)
+{
+	const json_t *inj = json_object_get(ms_report_worst_repeat(c), "inject");
+
+	return ms_report_str(json_object_get(inj, "detail"), "fail-nth", "");
+}
+
+size_t ms_report_sweep_item(const char *t, unsigned *a, unsigned *b, char *word, size_t len)
+{
+	int k = 0, m = 0;
+	size_t w;
+
+	if (sscanf(t, "%u%n", a, &k) != 1)
+		return 0;
+	*b = *a;
+	if (t[k] == '-' && sscanf(t + k + 1, "%u%n", b, &m) == 1)
+		k += m + 1;
+	if (t[k] != ' ' || *b < *a)
+		return 0;
+	k++;
+	w = strcspn(t + k, ",");
+	if (!w || w >= len)
+		return 0;
+	memcpy(word, t + k, w);
+	word[w] = '\0';
+	k += (int)w;
+	while (t[k] == ',' || t[k] == ' ')
+		k++;
+	return (size_t)k;
 }

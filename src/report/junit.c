@@ -22,6 +22,31 @@ struct counts {
 	double time_s;
 };
 
+/* What a sweep outcome is in JUnit: 0 passed, 1 failure (undocumented errno), 2 skipped. */
+static int sweep_kind(const char *word)
+{
+	if (strstr(word, "undocumented"))
+		return 1;
+	return !strcmp(word, "lost") ? 2 : 0;
+}
+
+/* fail-nth's sub-results: one testcase per n, like the KTAP subtests. */
+static void count_sweep(const json_t *c, struct counts *n)
+{
+	const char *t = ms_report_sweep(c);
+	unsigned a, b;
+	char word[64];
+	size_t k;
+
+	for (; (k = ms_report_sweep_item(t, &a, &b, word, sizeof(word))); t += k) {
+		n->tests += b - a + 1;
+		if (sweep_kind(word) == 1)
+			n->failures += b - a + 1;
+		else if (sweep_kind(word) == 2)
+			n->skipped += b - a + 1;
+	}
+}
+
 static void count_cases(const json_t *cases, struct counts *n)
 {
 	const json_t *c;
@@ -31,6 +56,7 @@ static void count_cases(const json_t *cases, struct counts *n)
 	json_array_foreach(cases, i, c) {
 		int v = ms_verdict_parse(ms_report_str(c, "verdict", NULL));
 
+		count_sweep(c, n);
 		n->tests++;
 		n->time_s += ms_report_case_duration_ns(c) / 1e9;
 		if (v == MS_V_FAIL)
@@ -128,6 +154,39 @@ static void case_result(FILE *f, const json_t *c, int v)
 	fprintf(f, "</%s>\n", tag);
 }
 
+/* "CASE/fail-nth n=K" per n of the case's sweep, in the class of the case. */
+static void sweep_cases(FILE *f, const json_t *c, const char *classname)
+{
+	const char *t = ms_report_sweep(c);
+	char word[64], name[320];
+	unsigned a, b;
+	size_t k;
+
+	for (; (k = ms_report_sweep_item(t, &a, &b, word, sizeof(word))); t += k) {
+		for (unsigned v = a; v <= b; v++) {
+			snprintf(name, sizeof(name), "%s/fail-nth n=%u",
+				 ms_report_str(c, "name", "unnamed"), v);
+			fputs("    <testcase", f);
+			attr(f, "name", name);
+			attr(f, "classname", classname);
+			fputs(" time=\"0.000\">", f);
+			if (sweep_kind(word) == 1) {
+				fputs("<failure type=\"FAIL\"", f);
+				attr(f, "message", word);
+				fputs("/>", f);
+			} else if (sweep_kind(word) == 2) {
+				fputs("<skipped message=\"the fail-nth counter was "
+				      "unreadable\"/>", f);
+			} else {
+				fputs("<system-out>", f);
+				xml_put(f, word, false);
+				fputs("</system-out>", f);
+			}
+			fputs("</testcase>\n", f);
+		}
+	}
+}
+
 static void testcase(FILE *f, const json_t *c)
 {
 	const char *wl = ms_report_str(c, "workload", NULL);
@@ -140,6 +199,7 @@ static void testcase(FILE *f, const json_t *c)
 	fprintf(f, " time=\"%.3f\">\n", ms_report_case_duration_ns(c) / 1e9);
 	case_result(f, c, ms_verdict_parse(ms_report_str(c, "verdict", NULL)));
 	fputs("    </testcase>\n", f);
+	sweep_cases(f, c, classname);
 }
 
 static void property(FILE *f, const char *name, const char *value)

@@ -1,5 +1,6 @@
 /* KTAP version 1 on stdout, as kselftest prints it, so kernel CI parsers read mmstorm as-is. */
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -229,6 +230,45 @@ static void print_failure(struct ms_out *o, const struct ms_case_st *cs)
 	}
 }
 
+/*
+ * fail-nth's sweep as nested KTAP, one subtest per n (kselftest/KUnit style, indented
+ * four spaces), so a CI parser sees which n failed how. The text (inject.detail) merges runs:
+ * "1-71 ENOMEM, 72 ok, 73 EINVAL(undocumented), 74 clean"; a truncated text ends the plan
+ * where it was cut.
+ */
+static void print_sweep(struct ms_out *o, const struct ms_case_st *cs, const char *name)
+{
+	const char *t = ms_report_sweep(cs->obj);
+	unsigned a, b, total = 0, k = 0;
+	char word[64];
+	size_t n;
+
+	for (const char *p = t; (n = ms_report_sweep_item(p, &a, &b, word, sizeof(word)));
+	     p += n)
+		total += b - a + 1;
+	if (!total)
+		return;
+	fputs("    KTAP version 1\n    # Subtest: ", o->ktap);
+	put_capped(o->ktap, name, 256, false);
+	fprintf(o->ktap, "\n    1..%u\n", total);
+	for (const char *p = t; (n = ms_report_sweep_item(p, &a, &b, word, sizeof(word)));
+	     p += n) {
+		bool bad = strstr(word, "undocumented") != NULL;
+		const char *why = word;
+
+		if (!strcmp(word, "ok"))
+			why = "fault absorbed, the call succeeded";
+		else if (!strcmp(word, "clean"))
+			why = "clean: fewer fault sites than n";
+		else if (!strcmp(word, "lost"))
+			why = "SKIP the fail-nth counter was unreadable";
+
+		for (unsigned v = a; v <= b; v++)
+			fprintf(o->ktap, "    %s %u fail-nth n=%u # %s\n", bad ? "not ok" : "ok",
+				++k, v, why);
+	}
+}
+
 static void print_case(struct ms_out *o, struct ms_case_st *cs)
 {
 	const char *name = ms_report_str(cs->obj, "name", "unnamed");
@@ -236,6 +276,7 @@ static void print_case(struct ms_out *o, struct ms_case_st *cs)
 	header(o);
 	if (o->ktap_verbose)
 		print_metrics(o, cs);
+	print_sweep(o, cs, name);
 	if (cs->worst != MS_V_PASS && cs->worst != MS_V_SKIP)
 		print_failure(o, cs);
 	fprintf(o->ktap, "%s %d ", cs->worst <= MS_V_SKIP ? "ok" : "not ok", cs->index + 1);

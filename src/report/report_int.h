@@ -73,6 +73,14 @@ const char *ms_report_str(const json_t *obj, const char *key, const char *dflt);
 json_int_t ms_report_int(const json_t *obj, const char *key, json_int_t dflt);
 /* The repeat entry of a case whose verdict is the case's (worst, first of equals), or NULL. */
 json_t *ms_report_worst_repeat(const json_t *c);
+/*
+ * fail-nth's sweep of a case (its worst repeat's inject.detail, "" if none): runs of n with
+ * one outcome, "1-71 ENOMEM, 72 ok, 73 EINVAL(undocumented), ..., 140 clean". sweep_item
+ * parses one run at t ("A-B WORD" or "A WORD"): the bytes it took, 0 at the end or at text
+ * it cannot read (a cut-short "...").
+ */
+const char *ms_report_sweep(const json_t *c);
+size_t ms_report_sweep_item(const char *t, unsigned *a, unsigned *b, char *word, size_t len);
 /* Sum of the repeats' duration_ns. */
 json_int_t ms_report_case_duration_ns(const json_t *c);
 

@@ -26,6 +26,7 @@
 #include <unistd.h>
 #include <linux/loop.h>
 
+#include "mmstorm/inject.h"
 #include "mmstorm/journal.h"
 #include "mmstorm/metrics.h"
 #include "mmstorm/model.h"
@@ -758,9 +759,16 @@ static int pin_vmsplice(struct gp_pinh *h)
 	return 0;
 }
 
+/*
+ * A pin call an injector made fail (exec_pin's reply): no errno, so the driver can tell it
+ * from a refusal. The model then takes no pin, and the data must be as if none was asked for.
+ */
+#define GP_INJECTED (-2000)
+
 static int pin_gup_lt(struct gp_drv *d, struct gp_pinh *h)
 {
 	struct gp_pin_longterm_test a = { .addr = (uintptr_t)h->addr, .size = h->len };
+	int ret;
 
 	if (d->k->flags & MS_RM_PF_WRITE)
 		a.flags |= GP_LT_FLAG_WRITE;
@@ -769,7 +777,11 @@ static int pin_gup_lt(struct gp_drv *d, struct gp_pinh *h)
 	h->fd[0] = open(GP_GUP_TEST, O_RDWR | O_CLOEXEC);
 	if (h->fd[0] < 0)
 		return -errno;
-	return ioctl(h->fd[0], GP_PIN_LONGTERM_TEST_START, &a) ? -errno : 0;
+	ms_inject_point(d->ctx, "ioctl:PIN_LONGTERM_TEST_START");
+	ret = ioctl(h->fd[0], GP_PIN_LONGTERM_TEST_START, &a);
+	if (ms_inject_done(d->ctx, "ioctl:PIN_LONGTERM_TEST_START", ret, ret ? errno : 0))
+		return GP_INJECTED;
+	return ret ? -errno : 0;
 }
 
 static void close_fd(int *fd)
@@ -795,6 +807,13 @@ static void drop_handle(struct gp_drv *d, struct gp_pinh *h, bool release)
 	h->live = false;
 }
 
+/* The pin is held: sigkill_point=pinned kills here (the pins must then all be released). */
+static void pinned(struct gp_drv *d)
+{
+	ms_inject_point(d->ctx, "pinned");
+	ms_inject_done(d->ctx, "pinned", 0, 0);
+}
+
 static int exec_pin(struct gp_drv *d, const struct ms_rm_op *op)
 {
 	struct gp_pinh *h = &d->pin[op->out];
@@ -810,12 +829,16 @@ static int exec_pin(struct gp_drv *d, const struct ms_rm_op *op)
 		ret = io_uring_queue_init(4, &h->ring, 0);
 		if (ret)
 			return ret;
+		ms_inject_point(d->ctx, "io_uring_register");
 		ret = io_uring_register_buffers(&h->ring, &iov, 1);
+		if (ms_inject_done(d->ctx, "io_uring_register", ret ? -1 : 0, -ret))
+			ret = GP_INJECTED;
 		if (ret) {
 			io_uring_queue_exit(&h->ring);
 			return ret;
 		}
 		h->live = true;
+		pinned(d);
 		ms_sample(d->ctx, d->st->m_pin, ms_now_ns() - t0);
 		return 0;
 	} else if (d->kind == PK_VMSPLICE) {
@@ -828,6 +851,7 @@ static int exec_pin(struct gp_drv *d, const struct ms_rm_op *op)
 		drop_handle(d, h, false);
 		return ret;
 	}
+	pinned(d);
 	ms_sample(d->ctx, d->st->m_pin, ms_now_ns() - t0);
 	return 0;
 }
@@ -1489,7 +1513,8 @@ static int pin_persistent(struct gp_drv *d, unsigned p, uint32_t first, uint32_t
 		struct ms_rm_op undo = { .kind = MS_RM_UNPIN, .pin = op.out };
 
 		ms_rm_apply(d->m, &undo);
-		return pin_refused(d, &op, rret);
+		/* An injected failure: an expected result; the model has no pin, like the kernel. */
+		return rret == GP_INJECTED ? -ENOENT : pin_refused(d, &op, rret);
 	}
 	if (!(d->k->flags & MS_RM_PF_GET))
 		d->pinned_pages += count_mapped(d, p, first, n);

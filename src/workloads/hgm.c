@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mmstorm/inject.h"
 #include "mmstorm/metrics.h"
 #include "mmstorm/model.h"
 #include "mmstorm/util.h"
@@ -308,7 +309,14 @@ static void handle_fault(struct hg_handler *h, const struct uffd_msg *m)
 	}
 	inc(&h->resolved, 1);
 	t0 = ms_now_ns();
+	ms_inject_point(h->ctx, "ioctl:UFFDIO_CONTINUE");
 	ret = uffd_continue(h->uffd, piece, cfg->psz);
+	/* One 4K piece maps whole or not at all: after an injected failure, the retry maps it. */
+	if (ms_inject_done(h->ctx, "ioctl:UFFDIO_CONTINUE", ret ? -1 : 0, -ret)) {
+		/* Random injectors (failslab, fail_function) stay armed: their ENOMEM passes. */
+		for (int k = 0; k < HG_EAGAIN_TRIES && (k == 0 || ret == -ENOMEM); k++)
+			ret = uffd_continue(h->uffd, piece, cfg->psz);
+	}
 	if (!ret) {
 		ms_sample(h->ctx, h->m_ioctl, ms_now_ns() - t0);
 		return;
@@ -396,7 +404,12 @@ static int guest_map(struct ms_ctx *ctx, struct hg_state *st)
 		st->guest = NULL;
 		return ms_error(ctx, errno, "mmap(hugetlb memfd): %s", strerror(errno));
 	}
-	if (madvise(st->guest, cfg->size_bytes, HG_MADV_SPLIT))
+	ms_inject_point(ctx, "madvise:MADV_SPLIT");
+	ret = madvise(st->guest, cfg->size_bytes, HG_MADV_SPLIT);
+	/* An injected failure: the mapping must still take the split when asked again. */
+	if (ms_inject_done(ctx, "madvise:MADV_SPLIT", ret, ret ? errno : 0))
+		ret = madvise(st->guest, cfg->size_bytes, HG_MADV_SPLIT);
+	if (ret)
 		return ms_error(ctx, errno, "madvise(MADV_SPLIT): %s", strerror(errno));
 	ret = uffd_register(st->h.uffd, st->guest, cfg->size_bytes, cfg->scenario == S_FORK);
 	if (ret)

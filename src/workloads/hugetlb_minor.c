@@ -14,6 +14,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "mmstorm/inject.h"
 #include "mmstorm/journal.h"
 #include "mmstorm/metrics.h"
 #include "mmstorm/model.h"
@@ -23,6 +24,7 @@
 #define HM_THP_DIR "/sys/kernel/mm/transparent_hugepage"
 #define HM_HP_FMT "/sys/kernel/mm/hugepages/hugepages-%llukB/%s"
 #define HM_FILL_ROLE 0x686d696eULL	/* "hmin": xor the seed */
+#define HM_PUD_BYTES (1ULL << 30)
 #define HM_EAGAIN_TRIES 100		/* the mapping changed under an ioctl: try again */
 
 enum { B_HUGETLB, B_SHMEM_THP, B_SHMEM };
@@ -47,11 +49,16 @@ static const struct ms_param hugetlb_minor_params[] = {
 	  "region, rounded up to the granule (huge page or PMD)" },
 	{ "hugepage_size", MS_P_SIZE, "2M", "bytes", 64 << 10, 16LL << 30, NULL,
 	  "hugetlb page size for backing=hugetlb (2M; 1G allowed)" },
+	{ "remap", MS_P_BOOL, "0", "", 1, 0, NULL,
+	  "map and register the range afresh every iteration, so page tables are allocated "
+	  "again (shmem: by the first ioctl; hugetlb: by the faulting access, before the uffd "
+	  "message); with size = one granule, every ioctl runs under fresh tables" },
 	{ NULL }
 };
 
 struct hm_cfg {
 	int backing, mode, mapping;
+	bool remap;
 	size_t psz;
 	uint64_t granule;		/* what one fault resolves: huge page, PMD or base page */
 	uint64_t hpage_bytes, pmd_bytes;
@@ -69,6 +76,9 @@ struct hm_handler {
 	uint64_t gen;			/* copy: the generation to write (atomic) */
 	uint64_t msgs, wrong_flag, out_of_range, other_events, resolved, eexist;
 	uint64_t first_addr, first_flags;	/* of the first wrong or out-of-range message */
+	uint64_t injected;		/* ioctls an injector made fail (then retried) */
+	uint64_t half, half_addr;	/* failed ioctls that left more mapped than they said */
+	int64_t half_said, half_seen;	/* of the first: bytes reported, bytes present */
 	int err;			/* first fatal errno; the range is unregistered then */
 	const char *err_what;
 	bool dead;			/* atomic: the handler gave up (err is set) */
@@ -76,7 +86,7 @@ struct hm_handler {
 
 struct hm_state {
 	struct hm_cfg cfg;
-	int m_fault, m_ioctl, m_gran, m_faults, m_checked;
+	int m_fault, m_ioctl, m_gran, m_faults, m_checked, m_injected;
 	int memfd;
 	char *alias;			/* minor, copy shared: the file through a plain mapping */
 	char *guest;			/* the registered mapping the faults happen in */
@@ -214,16 +224,12 @@ static int probe_uffd(struct ms_ctx *ctx, const struct hm_cfg *cfg)
 	return 0;
 }
 
+static int uffd_register(struct ms_ctx *ctx, struct hm_state *st);
+
 static int uffd_setup(struct ms_ctx *ctx, struct hm_state *st)
 {
 	const struct hm_cfg *cfg = &st->cfg;
 	struct uffdio_api api = { .api = UFFD_API, .features = wanted_features(cfg) };
-	struct uffdio_register reg = {
-		.range = { (uintptr_t)st->guest, cfg->size_bytes },
-		.mode = cfg->mode == M_MINOR ? UFFDIO_REGISTER_MODE_MINOR :
-		       UFFDIO_REGISTER_MODE_MISSING,
-	};
-	uint64_t need = 1ULL << (cfg->mode == M_MINOR ? _UFFDIO_CONTINUE : _UFFDIO_COPY);
 	int fd = uffd_open();
 
 	if (fd < 0)
@@ -232,7 +238,20 @@ static int uffd_setup(struct ms_ctx *ctx, struct hm_state *st)
 	if (ioctl(fd, UFFDIO_API, &api))
 		return ms_error(ctx, errno, "UFFDIO_API(features 0x%llx): %s",
 				(unsigned long long)api.features, strerror(errno));
-	if (ioctl(fd, UFFDIO_REGISTER, &reg))
+	return uffd_register(ctx, st);
+}
+
+static int uffd_register(struct ms_ctx *ctx, struct hm_state *st)
+{
+	const struct hm_cfg *cfg = &st->cfg;
+	struct uffdio_register reg = {
+		.range = { (uintptr_t)st->guest, cfg->size_bytes },
+		.mode = cfg->mode == M_MINOR ? UFFDIO_REGISTER_MODE_MINOR :
+		       UFFDIO_REGISTER_MODE_MISSING,
+	};
+	uint64_t need = 1ULL << (cfg->mode == M_MINOR ? _UFFDIO_CONTINUE : _UFFDIO_COPY);
+
+	if (ioctl(st->h.uffd, UFFDIO_REGISTER, &reg))
 		return ms_error(ctx, errno, "UFFDIO_REGISTER(%s, %llu bytes): %s",
 				hm_modes[cfg->mode], (unsigned long long)cfg->size_bytes,
 				strerror(errno));
@@ -274,34 +293,116 @@ static void stage_copy(struct hm_handler *h, uintptr_t start)
 		ms_page_fill(h->src + k * cfg->psz, cfg->psz, fill_of(cfg, first + k, gen));
 }
 
-/* One ioctl resolving [start, start + granule): 0, or -errno (EEXIST: already there). */
-static int resolve(struct hm_handler *h, uintptr_t start)
+/* One ioctl over [start + off, start + len); *done: the bytes it mapped (or -errno). */
+static int mfill(struct hm_handler *h, uintptr_t start, uint64_t off, uint64_t len,
+		 int64_t *done)
 {
 	const struct hm_cfg *cfg = h->cfg;
-	struct uffdio_continue c = { .range = { start, cfg->granule } };
-	struct uffdio_copy cp = { .dst = start, .src = (uintptr_t)h->src, .len = cfg->granule };
-	int tries = 0, r;
-	uint64_t t0;
+	struct uffdio_continue c = { .range = { start + off, len - off } };
+	struct uffdio_copy cp = { .dst = start + off, .src = (uintptr_t)h->src + off,
+				  .len = len - off };
+	int r;
 
-	if (cfg->mode == M_COPY)
-		stage_copy(h, start);
-	t0 = ms_now_ns();
-	do {
-		r = ioctl(h->uffd, cfg->mode == M_MINOR ? UFFDIO_CONTINUE : UFFDIO_COPY,
-			  cfg->mode == M_MINOR ? (void *)&c : (void *)&cp);
-	} while (r && errno == EAGAIN && ++tries < HM_EAGAIN_TRIES);
-	if (r)
+	r = ioctl(h->uffd, cfg->mode == M_MINOR ? UFFDIO_CONTINUE : UFFDIO_COPY,
+		  cfg->mode == M_MINOR ? (void *)&c : (void *)&cp);
+	*done = cfg->mode == M_MINOR ? c.mapped : cp.copy;
+	return r ? -errno : 0;
+}
+
+/* Bytes of the granule at start that /proc/self/pagemap says are present, or -errno. */
+static int64_t present_bytes(const struct hm_cfg *cfg, uintptr_t start)
+{
+	uint64_t ent[512], n = cfg->granule / cfg->psz;
+	int64_t bytes = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
 		return -errno;
-	ms_sample(h->ctx, h->m_ioctl, ms_now_ns() - t0);
-	if (cfg->mode == M_MINOR ? c.mapped != (int64_t)cfg->granule :
-	    cp.copy != (int64_t)cfg->granule)
-		return -EIO;
-	return 0;
+	for (uint64_t i = 0; i < n;) {
+		uint64_t want = n - i < 512 ? n - i : 512;
+		ssize_t r = pread(fd, ent, want * 8, (off_t)((start / cfg->psz + i) * 8));
+
+		if (r <= 0 || r % 8) {
+			bytes = r < 0 ? -errno : -EIO;
+			break;
+		}
+		for (uint64_t k = 0; k < (uint64_t)r / 8; k++)
+			bytes += (int64_t)(ent[k] >> 63) * (int64_t)cfg->psz;
+		i += (uint64_t)r / 8;
+	}
+	close(fd);
+	return bytes;
 }
 
 static void inc(uint64_t *c, int64_t d)
 {
 	__atomic_fetch_add(c, (uint64_t)d, __ATOMIC_SEQ_CST);
+}
+
+/*
+ * An injector made the ioctl fail after it had mapped done bytes (partial progress is
+ * reported, then EAGAIN). Nothing more may be mapped than it said: a page table entry or a
+ * page cache entry left behind by the error path shows as pages present beyond done, or as
+ * EEXIST when the rest is retried. The retry (not an injection point) must then map the rest,
+ * so the data checks see what the model says.
+ */
+static int recover(struct hm_handler *h, uintptr_t start, int64_t done)
+{
+	const struct hm_cfg *cfg = h->cfg;
+	uint64_t off = done > 0 ? (uint64_t)done : 0;
+	int64_t seen = present_bytes(cfg, start), n;
+	int r = 0, tries = 0;
+
+	inc(&h->injected, 1);
+	if (seen < 0)
+		return (int)seen;
+	if ((uint64_t)seen != off && !__atomic_fetch_add(&h->half, 1, __ATOMIC_SEQ_CST)) {
+		h->half_said = (int64_t)off;
+		h->half_seen = seen;
+		__atomic_store_n(&h->half_addr, start, __ATOMIC_SEQ_CST);
+	}
+	while (off < cfg->granule) {
+		r = mfill(h, start, off, cfg->granule, &n);
+		if (n > 0)
+			off += (uint64_t)n;
+		/* Random injectors (failslab, fail_function) stay armed: their ENOMEM passes. */
+		if (!r || ((r == -EAGAIN || r == -ENOMEM) && ++tries < HM_EAGAIN_TRIES))
+			continue;
+		/* A retry finding it installed: the failed call had left it there, unreported. */
+		if (r == -EEXIST && !__atomic_fetch_add(&h->half, 1, __ATOMIC_SEQ_CST)) {
+			h->half_said = (int64_t)off;
+			h->half_seen = seen;
+			__atomic_store_n(&h->half_addr, start + off, __ATOMIC_SEQ_CST);
+		}
+		return r;
+	}
+	return 0;
+}
+
+/* One ioctl resolving [start, start + granule): 0, or -errno (EEXIST: already there). */
+static int resolve(struct hm_handler *h, uintptr_t start)
+{
+	const struct hm_cfg *cfg = h->cfg;
+	const char *point = cfg->mode == M_MINOR ? "ioctl:UFFDIO_CONTINUE" : "ioctl:UFFDIO_COPY";
+	int tries = 0, r;
+	int64_t done;
+	uint64_t t0;
+
+	if (cfg->mode == M_COPY)
+		stage_copy(h, start);
+	t0 = ms_now_ns();
+	ms_inject_point(h->ctx, point);
+	r = mfill(h, start, 0, cfg->granule, &done);
+	if (ms_inject_done(h->ctx, point, r ? -1 : 0, -r))
+		return recover(h, start, done);
+	while (r == -EAGAIN && ++tries < HM_EAGAIN_TRIES)
+		r = mfill(h, start, 0, cfg->granule, &done);
+	if (r)
+		return r;
+	ms_sample(h->ctx, h->m_ioctl, ms_now_ns() - t0);
+	if (done != (int64_t)cfg->granule)
+		return -EIO;
+	return 0;
 }
 
 /*
@@ -400,20 +501,44 @@ static int open_memfd(struct ms_ctx *ctx, struct hm_state *st)
 	return 0;
 }
 
-static int map_all(struct ms_ctx *ctx, struct hm_state *st)
+/* The registered range (not yet registered): the memfd shared, or private anonymous hugetlb. */
+static int map_guest(struct ms_ctx *ctx, struct hm_state *st)
 {
 	const struct hm_cfg *cfg = &st->cfg;
-	int gflags = MAP_SHARED, fd = st->memfd, ret;
 	size_t align = is_hugetlb(cfg) ? cfg->hpage_bytes : cfg->pmd_bytes;
+	int gflags = MAP_SHARED, fd = st->memfd;
 
-	if (!private_copy(cfg) && (ret = open_memfd(ctx, st)))
-		return ret;
-	fd = st->memfd;
+	/*
+	 * remap: a hugetlb range's entries live in a PMD table (1 GiB of address space), which
+	 * munmap frees only when nothing else is mapped in that GiB: give the range its own.
+	 */
+	if (cfg->remap && is_hugetlb(cfg) && align < HM_PUD_BYTES)
+		align = HM_PUD_BYTES;
+
 	if (private_copy(cfg)) {
 		gflags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB |
 			 (log2_u64(cfg->hpage_bytes) << MAP_HUGE_SHIFT);
 		fd = -1;
 	}
+	st->guest = ms_mmap_aligned(cfg->size_bytes, align, gflags, fd);
+	if (st->guest == MAP_FAILED) {
+		st->guest = NULL;
+		if (errno == ENOMEM && is_hugetlb(cfg))
+			return ms_skip(ctx, "hugetlb pages were gone at mmap time (another user of "
+				       "the pool since the probe)");
+		return ms_error(ctx, errno, "mmap(registered range): %s", strerror(errno));
+	}
+	return 0;
+}
+
+static int map_all(struct ms_ctx *ctx, struct hm_state *st)
+{
+	const struct hm_cfg *cfg = &st->cfg;
+	size_t align = is_hugetlb(cfg) ? cfg->hpage_bytes : cfg->pmd_bytes;
+	int ret;
+
+	if (!private_copy(cfg) && (ret = open_memfd(ctx, st)))
+		return ret;
 	if (has_alias(cfg)) {
 		st->alias = ms_mmap_aligned(cfg->size_bytes, align, MAP_SHARED, st->memfd);
 		if (st->alias == MAP_FAILED) {
@@ -424,14 +549,24 @@ static int map_all(struct ms_ctx *ctx, struct hm_state *st)
 		    madvise(st->alias, cfg->size_bytes, MADV_HUGEPAGE))
 			return ms_error(ctx, errno, "madvise(MADV_HUGEPAGE): %s", strerror(errno));
 	}
-	st->guest = ms_mmap_aligned(cfg->size_bytes, align, gflags, fd);
-	if (st->guest == MAP_FAILED) {
-		st->guest = NULL;
-		if (errno == ENOMEM && is_hugetlb(cfg))
-			return ms_skip(ctx, "hugetlb pages were gone at mmap time (another user of "
-				       "the pool since the probe)");
-		return ms_error(ctx, errno, "mmap(registered range): %s", strerror(errno));
-	}
+	return map_guest(ctx, st);
+}
+
+/*
+ * remap: a fresh VMA with no page tables under it. munmap frees the tables (no other mapping
+ * shares them: the range starts a PMD of its own, or a GiB for hugetlb), so the next
+ * iteration's first ioctl allocates them again.
+ */
+static int remap_guest(struct ms_ctx *ctx, struct hm_state *st)
+{
+	int ret;
+
+	if (munmap(st->guest, st->cfg.size_bytes))
+		return ms_error(ctx, errno, "munmap(registered range): %s", strerror(errno));
+	st->guest = NULL;
+	if ((ret = map_guest(ctx, st)) || (ret = uffd_register(ctx, st)))
+		return ret;
+	__atomic_store_n(&st->h.base, (uintptr_t)st->guest, __ATOMIC_SEQ_CST);
 	return 0;
 }
 
@@ -557,7 +692,7 @@ static int check_blocks(struct ms_ctx *ctx, struct hm_state *st, uint64_t want, 
 }
 
 struct hm_counts {
-	uint64_t msgs, resolved, eexist, wrong_flag, other_events;
+	uint64_t msgs, resolved, eexist, wrong_flag, other_events, injected, half;
 };
 
 static void counts_read(struct hm_handler *h, struct hm_counts *c)
@@ -567,6 +702,8 @@ static void counts_read(struct hm_handler *h, struct hm_counts *c)
 	c->eexist = __atomic_load_n(&h->eexist, __ATOMIC_SEQ_CST);
 	c->wrong_flag = __atomic_load_n(&h->wrong_flag, __ATOMIC_SEQ_CST);
 	c->other_events = __atomic_load_n(&h->other_events, __ATOMIC_SEQ_CST);
+	c->injected = __atomic_load_n(&h->injected, __ATOMIC_SEQ_CST);
+	c->half = __atomic_load_n(&h->half, __ATOMIC_SEQ_CST);
 }
 
 static void check_handler(struct ms_ctx *ctx, struct hm_state *st, const struct hm_counts *b)
@@ -589,6 +726,16 @@ static void check_handler(struct ms_ctx *ctx, struct hm_state *st, const struct 
 		 (unsigned long long)st->h.first_addr, (unsigned long long)st->h.first_flags);
 	ms_check(ctx, a.other_events == b->other_events, "no uffd events other than page faults",
 		 "%llu other events", (unsigned long long)(a.other_events - b->other_events));
+	if (a.injected == b->injected)
+		return;
+	ms_count(ctx, st->m_injected, a.injected - b->injected);
+	ms_check(ctx, a.half == b->half, "a failed ioctl mapped no more than it reported",
+		 "%llu of %llu injected %s failures left pages behind; first: granule at 0x%llx: "
+		 "%lld bytes reported mapped, %lld present in pagemap (or the retry found EEXIST)",
+		 (unsigned long long)(a.half - b->half), (unsigned long long)(a.injected -
+		 b->injected), cfg->mode == M_MINOR ? "UFFDIO_CONTINUE" : "UFFDIO_COPY",
+		 (unsigned long long)st->h.half_addr, (long long)st->h.half_said,
+		 (long long)st->h.half_seen);
 }
 
 /* Empty the registered range again, so the next iteration faults every granule anew. */
@@ -624,6 +771,8 @@ static int hugetlb_minor_run(struct ms_ctx *ctx, uint64_t iter)
 
 	st->gen = iter + 1;
 	__atomic_store_n(&st->h.gen, st->gen, __ATOMIC_RELEASE);
+	if (cfg->remap && iter && (ret = remap_guest(ctx, st)))
+		return ret;
 	counts_read(&st->h, &before);
 	if (cfg->mode == M_MINOR) {
 		fill_alias(st);
@@ -657,6 +806,7 @@ static int cfg_load(struct ms_ctx *ctx, struct hm_cfg *cfg)
 	cfg->backing = (int)ms_param_i(ctx, "backing");
 	cfg->mode = (int)ms_param_i(ctx, "mode");
 	cfg->mapping = (int)ms_param_i(ctx, "mapping");
+	cfg->remap = ms_param_i(ctx, "remap");
 	cfg->asked_bytes = (uint64_t)ms_param_i(ctx, "size");
 	cfg->hpage_bytes = (uint64_t)ms_param_i(ctx, "hugepage_size");
 	cfg->seed = ms_seed(ctx);
@@ -814,6 +964,7 @@ static int register_metrics(struct ms_ctx *ctx, struct hm_state *st)
 		{ &st->m_gran, "granule_bytes", MS_M_GAUGE, "bytes" },
 		{ &st->m_faults, "fault_messages", MS_M_COUNTER, "faults" },
 		{ &st->m_checked, "checked_pages", MS_M_COUNTER, "pages" },
+		{ &st->m_injected, "injected_ioctl_failures", MS_M_COUNTER, "ioctls" },
 	};
 
 	for (size_t i = 0; i < MS_ARRAY_SIZE(m); i++) {

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mmstorm/inject.h"
 #include "mmstorm/metrics.h"
 #include "mmstorm/model.h"
 #include "mmstorm/ptcost.h"
@@ -420,8 +421,16 @@ static int attach(struct mh_worker *w)
 		if (w->fd < 0)
 			return -errno;
 	}
+	ms_inject_point(w->ctx, "mmap");
 	p = mmap((void *)st->start, w->cfg->align, PROT_READ | PROT_WRITE,
 		 MAP_SHARED | MAP_FIXED_NOREPLACE, w->fd, 0);
+	/* An injected failure must leave nothing there: the retry gets EEXIST if it did. */
+	if (ms_inject_done(w->ctx, "mmap", p == MAP_FAILED ? -1 : 0, p == MAP_FAILED ? errno : 0)) {
+		/* Random injectors (failslab) stay armed: their ENOMEM is tried past. */
+		for (int k = 0; k < 100 && (k == 0 || (p == MAP_FAILED && errno == ENOMEM)); k++)
+			p = mmap((void *)st->start, w->cfg->align, PROT_READ | PROT_WRITE,
+				 MAP_SHARED | MAP_FIXED_NOREPLACE, w->fd, 0);
+	}
 	if (p == MAP_FAILED)
 		return -errno;
 	if ((uintptr_t)p != st->start) {

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "mmstorm/journal.h"
+#include "mmstorm/inject.h"
 #include "mmstorm/metrics.h"
 #include "mmstorm/model.h"
 #include "mmstorm/ptcost.h"
@@ -532,9 +533,21 @@ static int map_flags(const struct ps_cfg *cfg)
 /* Map [addr, addr + len) of the region at file offset off, exactly there. */
 static int map_at(const struct ps_worker *w, uintptr_t addr, uint64_t len, uint64_t off)
 {
-	void *p = mmap((void *)addr, len, PROT_READ | PROT_WRITE, map_flags(w->cfg), w->st->fd,
-		       (off_t)off);
+	void *p;
 
+	ms_inject_point(w->ctx, "mmap");
+	p = mmap((void *)addr, len, PROT_READ | PROT_WRITE, map_flags(w->cfg), w->st->fd,
+		 (off_t)off);
+	/*
+	 * An injected failure must leave nothing at addr: the retry (MAP_FIXED_NOREPLACE) gets
+	 * EEXIST if it did, and the worker's checks fail on that error.
+	 */
+	if (ms_inject_done(w->ctx, "mmap", p == MAP_FAILED ? -1 : 0, p == MAP_FAILED ? errno : 0)) {
+		/* Random injectors (failslab) stay armed: their ENOMEM is tried past. */
+		for (int k = 0; k < 100 && (k == 0 || (p == MAP_FAILED && errno == ENOMEM)); k++)
+			p = mmap((void *)addr, len, PROT_READ | PROT_WRITE, map_flags(w->cfg),
+				 w->st->fd, (off_t)off);
+	}
 	if (p == MAP_FAILED)
 		return -errno;
 	if ((uintptr_t)p != addr) {

@@ -131,6 +131,24 @@ START_TEST(documented_errors)
 	ck_assert(inj_errno_documented("pinned", EBADF));
 	ck_assert_str_eq(inj_errno_list("fork"), "ENOMEM EAGAIN");
 	ck_assert_str_eq(inj_errno_list("pinned"), "any");
+	/* A point naming its request is judged as its call. */
+	ck_assert(inj_errno_documented("ioctl:UFFDIO_COPY", ENOMEM));
+	ck_assert(!inj_errno_documented("ioctl:UFFDIO_COPY", EINVAL));
+	ck_assert(!inj_errno_documented("mremap:x", EINVAL));
+	ck_assert_str_eq(inj_errno_list("madvise:MADV_COLLAPSE"), inj_errno_list("madvise"));
+	ck_assert_str_eq(inj_errno_list("forkx"), "any");
+}
+END_TEST
+
+START_TEST(point_names_match)
+{
+	ck_assert(inj_point_match("mremap", "mremap"));
+	ck_assert(inj_point_match("ioctl", "ioctl:UFFDIO_COPY"));
+	ck_assert(inj_point_match("ioctl:UFFDIO_COPY", "ioctl:UFFDIO_COPY"));
+	ck_assert(!inj_point_match("ioctl:UFFDIO_COPY", "ioctl:UFFDIO_CONTINUE"));
+	ck_assert(!inj_point_match("ioctl:UFFDIO_COPY", "ioctl"));
+	ck_assert(!inj_point_match("io", "ioctl:UFFDIO_COPY"));
+	ck_assert(!inj_point_match("madvise", "mremap"));
 }
 END_TEST
 
@@ -402,6 +420,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, documented_errors);
+	tcase_add_test(tc, point_names_match);
 	tcase_add_test(tc, failure_checks_name_the_rerun);
 	tcase_add_test(tc, errstat_across_processes);
 	tcase_add_test(tc, slots_belong_to_threads);

@@ -245,6 +245,57 @@ START_TEST(test_flush_per_case)
 }
 END_TEST
 
+
+/* The case_end of a fail-nth case: "inject.detail" merges the sweep's outcomes into runs. */
+#define NTH_END(name, index, detail) \
+	"{\"ev\":\"case_end\",\"t_ns\":2,\"case\":\"" name "\",\"index\":" #index "," \
+	"\"repeat\":0,\"verdict\":\"PASS\",\"reason\":\"\",\"duration_ns\":1," \
+	"\"iterations\":1,\"metrics\":{},\"checks\":" NO_CHECKS ",\"notes\":[]," \
+	"\"pgtables\":{},\"kmsg\":" NO_KMSG ",\"inject\":{\"settings\":\"fail-nth()\"," \
+	"\"rerun\":\"r\",\"faults\":{\"fail-nth\":4},\"detail\":{\"fail-nth\":\"" detail \
+	"\"}}}"
+
+/*
+ * Each n of a sweep is a nested KTAP subtest under its case; an errno the call does not
+ * document is "not ok"; a text cut short ("...") ends the plan where it was cut.
+ */
+START_TEST(test_fail_nth_subtests)
+{
+	static const char *const want[] = {
+		"    KTAP version 1",
+		"    # Subtest: copy-nth",
+		"    1..6",
+		"    ok 1 fail-nth n=1 # ENOMEM",
+		"    ok 2 fail-nth n=2 # ENOMEM",
+		"    ok 3 fail-nth n=3 # fault absorbed, the call succeeded",
+		"    not ok 4 fail-nth n=4 # EINVAL(undocumented)",
+		"    ok 5 fail-nth n=5 # SKIP the fail-nth counter was unreadable",
+		"    ok 6 fail-nth n=6 # clean: fewer fault sites than n",
+		"ok 1 copy-nth",
+		"    KTAP version 1",
+		"    # Subtest: cut",
+		"    1..2",
+		"    ok 1 fail-nth n=7 # ENOMEM",
+		"    ok 2 fail-nth n=8 # ENOMEM",
+		"ok 2 cut",
+	};
+	struct ktap_run k;
+	const char *p;
+
+	ktap_open(&k, false);
+	feed(&k, RUN_START);
+	p = k.buf + strlen(k.buf);
+	feed(&k, CASE_START("copy-nth", 0, 0, 1));
+	feed(&k, NTH_END("copy-nth", 0, "1-2 ENOMEM, 3 ok, 4 EINVAL(undocumented), 5 lost, "
+			 "6 clean"));
+	feed(&k, CASE_START("cut", 1, 0, 1));
+	feed(&k, NTH_END("cut", 1, "7-8 ENOMEM, 9-1..."));
+	ck_assert_int_eq(fflush(k.f), 0);
+	expect_lines(k.buf + (p - k.buf), want, sizeof(want) / sizeof(want[0]));
+	ktap_close(&k);
+}
+END_TEST
+
 /*
  * No run_start (rejected here for a bad schema): KTAP still starts with its version line, the
  * plan comes at the end, and a run that never says run_end gets its totals when closed.
@@ -294,6 +345,7 @@ static Suite *ktap_suite(void)
 	tcase_add_test(tc, test_golden_quiet);
 	tcase_add_test(tc, test_flush_per_case);
 	tcase_add_test(tc, test_no_run_start);
+	tcase_add_test(tc, test_fail_nth_subtests);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -774,6 +774,40 @@ START_TEST(test_junit)
 }
 END_TEST
 
+/* A fail-nth sweep: one testcase per n, an undocumented errno a failure, a lost n skipped. */
+START_TEST(test_junit_sweep)
+{
+	struct ms_out *o;
+	json_t *ev;
+	char *x;
+
+	make_tmp();
+	o = open_out(tmp);
+	ck_assert_int_eq(ms_out_event(o, ev_run_start(1)), 0);
+	ck_assert_int_eq(ms_out_event(o, ev_case_start("nth", 0, 0, 1)), 0);
+	ev = ev_case_end("nth", 0, 0, "PASS", "");
+	json_object_set_new(ev, "inject", json_pack("{s:s, s:s, s:{s:I}, s:{s:s}}", "settings",
+						    "fail-nth()", "rerun", "r", "faults",
+						    "fail-nth", (json_int_t)3, "detail", "fail-nth",
+						    "1-2 ENOMEM, 3 EINVAL(undocumented), 4 lost, "
+						    "5 clean"));
+	ck_assert_int_eq(ms_out_event(o, ev), 0);
+	ck_assert_int_eq(ms_out_write_junit(o, path_in(tmp, "junit.xml")), 0);
+	ms_out_close(o);
+
+	x = slurp(path_in(tmp, "junit.xml"));
+	ck_assert_int_eq(count_str(x, "<testcase "), 6);
+	ck_assert_ptr_nonnull(strstr(x, "<testsuite name=\"t\" tests=\"6\" failures=\"1\" "
+					"errors=\"0\" skipped=\"1\""));
+	ck_assert_ptr_nonnull(strstr(x, "name=\"nth/fail-nth n=1\""));
+	ck_assert_ptr_nonnull(strstr(x, "name=\"nth/fail-nth n=5\""));
+	ck_assert_ptr_nonnull(strstr(x, "<failure type=\"FAIL\" message=\"EINVAL(undocumented)\""));
+	ck_assert_ptr_nonnull(strstr(x, "<system-out>ENOMEM</system-out>"));
+	free(x);
+	rm_tmp();
+}
+END_TEST
+
 START_TEST(test_sink)
 {
 	struct ms_out *o;
@@ -867,6 +901,7 @@ static Suite *report_suite(void)
 	tcase_add_test(tc, test_problem_limits);
 	tcase_add_test(tc, test_atomic_write);
 	tcase_add_test(tc, test_junit);
+	tcase_add_test(tc, test_junit_sweep);
 	tcase_add_test(tc, test_sink);
 	tcase_add_test(tc, test_kill9);
 	suite_add_tcase(s, tc);

@@ -1,0 +1,113 @@
+#!/bin/bash
+# Error paths beyond fork under QEMU on the shared debug kernel: fail-nth swept over the ioctls
+# that resolve userfaults (UFFDIO_COPY / UFFDIO_CONTINUE on hugetlb and shmem, each under fresh
+# page tables) and over thp-split's mremap and io_uring pin; memory.max hit during UFFDIO_COPY.
+# Every injected failure returns a documented errno, nothing is left half-installed, the
+# invariants hold, and each n of a sweep is a KTAP subtest.
+. "$(dirname "$0")/vm_common.bash"
+need_vm
+kernel=$(shared_bzimage)
+[ -n "$kernel" ] || skip "no shared/kernels/bzImage"
+
+cat > "$WORK/paths.ini" <<'INI'
+[global]
+name=inject-paths
+seed=1
+timeout=150s
+duration=90s
+iterations=100000
+vm_mem=1G
+
+[shmem-copy-nth]
+workload=hugetlb-minor
+inject=fail-nth
+backing=shmem
+mode=copy
+size=4K
+remap=1
+nth_point=ioctl:UFFDIO_COPY
+
+[shmem-continue-nth]
+workload=hugetlb-minor
+inject=fail-nth
+backing=shmem
+size=4K
+remap=1
+nth_point=ioctl:UFFDIO_CONTINUE
+
+[hugetlb-continue-nth]
+workload=hugetlb-minor
+inject=fail-nth
+backing=hugetlb
+size=2M
+remap=1
+nth_point=ioctl:UFFDIO_CONTINUE
+
+; A 2M UFFDIO_COPY has over 500 fault sites (one user copy per 4K): the first 24 here.
+[hugetlb-copy-nth]
+workload=hugetlb-minor
+inject=fail-nth
+backing=hugetlb
+mode=copy
+size=2M
+remap=1
+nth_point=ioctl:UFFDIO_COPY
+nth_max=24
+
+[thp-mremap-nth]
+workload=thp-split
+inject=fail-nth
+path=mremap
+size=4M
+nth_point=mremap
+
+[thp-iouring-nth]
+workload=thp-split
+inject=fail-nth
+path=pin-iouring
+size=4M
+nth_point=io_uring_register
+
+[shmem-copy-memcg]
+workload=hugetlb-minor
+inject=memcg
+backing=shmem
+mode=copy
+size=64M
+memcg_max=32M
+duration=5s
+INI
+
+vm_run 0 --run-id paths --kernel "$kernel" "$WORK/paths.ini"
+cat "$WORK/out"
+r=$(only_run paths)
+"$RUNJSON" "$r" check
+get() { "$RUNJSON" "$r" get cases "$@"; }
+[ "$(get 0 verdict)" = SKIP ] && skip "$(basename "$kernel") has no fault injection: $(get 0 reason)"
+i=0
+while read -r name verdict; do
+	[ "$verdict" = PASS ] || fail "case $name is $verdict: $(get "$i" reason)"
+	checked=$(get "$i" repeats 0 inject invariants checked)
+	bad=$(get "$i" repeats 0 inject invariants failed)
+	[ "$checked" -ge 8 ] && [ "$bad" = 0 ] || fail "$name: invariants $checked checked, $bad bad"
+	faults=$(get "$i" repeats 0 metrics injected_faults value)
+	[ "$faults" -ge 1 ] || fail "$name: no fault injected"
+	say "$name: PASS, $faults faults injected, $checked invariant checks"
+	i=$((i + 1))
+done < <("$RUNJSON" "$r" verdicts)
+# Sweeps that must end: a call ran clean after its allocations had failed one by one.
+for k in 0 1 2 4 5; do
+	note=$(get $k repeats 0 notes)
+	echo "$note" | grep -q 'complete: the call ran clean at n=' || fail "case $k: $note"
+done
+for k in 0 3 4 5; do
+	get $k repeats 0 inject detail fail-nth | grep -q 'ENOMEM' ||
+		fail "case $k: no ENOMEM among the sub-results: $(get $k repeats 0 inject detail)"
+done
+get 3 repeats 0 notes | grep -q 'nth_max reached' || fail "hugetlb-copy-nth: not capped"
+# The sweep per n in KTAP: nested subtests under the case, none of them not ok.
+grep -qx '    # Subtest: shmem-copy-nth' "$WORK/out" || fail "no KTAP subtest block"
+grep -qx '    ok 1 fail-nth n=1 # EFAULT' "$WORK/out" || fail "no subtest for n=1"
+grep -q '^    not ok' "$WORK/out" && fail "a sub-result is not ok: $(grep '^    not ok' "$WORK/out")"
+say "sweeps: $(for k in 0 1 2 3 4 5; do printf '%s=[%s] ' "$(get $k name)" \
+	"$(get $k repeats 0 inject detail fail-nth | cut -c1-60)"; done)"
