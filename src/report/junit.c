@@ -179,7 +179,7 @@ static void sweep_cases(FILE *f, const json_t *c, const char *classname)
 				      "unreadable\"/>", f);
 			} else {
 				fputs("<system-out>", f);
-				xml_put(f, word, false);
+				ms_xml_put(f, word, false);
 				fputs("</system-out>", f);
 			}
 			fputs("</testcase>\n", f);
