@@ -228,10 +228,10 @@ static unsigned below(uint64_t *s, unsigned n)
 
 /* Weights: the ops that change VMAs and uffd state come often enough to meet each other. */
 static const uint8_t weights[MS_FZ_KIND_COUNT] = {
-	[MS_FZ_WRITE] = 12, [MS_FZ_FORK] = 5, [MS_FZ_EXIT] = 3, [MS_FZ_DONTNEED] = 4,
+	[MS_FZ_WRITE] = 14, [MS_FZ_FORK] = 3, [MS_FZ_EXIT] = 2, [MS_FZ_DONTNEED] = 4,
 	[MS_FZ_FREE] = 3, [MS_FZ_COLD] = 2, [MS_FZ_PAGEOUT] = 3, [MS_FZ_MREMAP] = 8,
-	[MS_FZ_MUNMAP] = 4, [MS_FZ_MPROTECT] = 6, [MS_FZ_MIGRATE] = 1,
-	[MS_FZ_UFFD_REG] = 6, [MS_FZ_UFFD_WP] = 6,
+	[MS_FZ_MUNMAP] = 2, [MS_FZ_MPROTECT] = 6, [MS_FZ_MIGRATE] = 1,
+	[MS_FZ_UFFD_REG] = 6, [MS_FZ_UFFD_WP] = 10,
 	[MS_FZ_PFN_MAP] = 4, [MS_FZ_PFN_MUNMAP] = 3, [MS_FZ_PFN_MREMAP] = 3,
 	[MS_FZ_PFN_MPROTECT] = 3,
 };

@@ -112,12 +112,14 @@ static int prot_of(int flags)
 	return (flags & 1 ? PROT_READ : 0) | (flags & 2 ? PROT_WRITE : 0);
 }
 
-static int do_mremap(char *from, size_t old, char *to, size_t new)
+static int do_mremap(char *from, size_t old, char *to, size_t new, bool dry)
 {
 	int ret;
 
 	if (!one_vma(from, old))
 		return MS_FZRT_SKIP;
+	if (dry)
+		return 0;
 	if (to != from) {
 		if (mremap(from, old, new, MREMAP_MAYMOVE | MREMAP_FIXED, to) == MAP_FAILED)
 			return -errno;
@@ -237,7 +239,8 @@ static int pfn_op(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
 	case MS_FZRT_PFN_MPROTECT:
 		return mprotect(a, len, prot_of(op->flags)) ? -errno : 0;
 	default:
-		return do_mremap(a, len, slot(rt, true, op->to), (size_t)op->n2 * MS_FZRT_PAGE);
+		return do_mremap(a, len, slot(rt, true, op->to), (size_t)op->n2 * MS_FZRT_PAGE,
+				 op->dry);
 	}
 }
 
@@ -256,7 +259,8 @@ static int mem_op(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
 			ms_fzrt_fill(a + (size_t)i * MS_FZRT_PAGE, op->fill[i]);
 		return 0;
 	case MS_FZRT_MREMAP:
-		return do_mremap(a, len, slot(rt, false, op->to), (size_t)op->n2 * MS_FZRT_PAGE);
+		return do_mremap(a, len, slot(rt, false, op->to), (size_t)op->n2 * MS_FZRT_PAGE,
+				 op->dry);
 	case MS_FZRT_MUNMAP:
 		return munmap(a, len) ? -errno : placeholder(a, len);
 	case MS_FZRT_MPROTECT:
@@ -368,6 +372,8 @@ int ms_fzrt_run(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
 
 	if (op->proc < 0 || op->proc >= MS_FZRT_PROCS || !rt->live[op->proc])
 		return -ESRCH;
+	if (op->dry && op->kind != MS_FZRT_MREMAP && op->kind != MS_FZRT_PFN_MREMAP)
+		return 0;
 	if (op->proc == 0) {
 		if (op->kind == MS_FZRT_EXIT)
 			return -EINVAL;

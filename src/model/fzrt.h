@@ -29,6 +29,7 @@ struct ms_fzrt_op {
 	int kind, proc, flags, nth;
 	int first, n, to, n2;
 	int child;			/* FORK: the id the child gets */
+	int dry;			/* MREMAP, PFN_MREMAP: only say whether the layout fits (0 or SKIP) */
 	uint64_t fill[MS_FZRT_MAX_N];	/* WRITE: the fill of each page */
 };
 
