@@ -72,7 +72,7 @@ const char *ms_fz_kind_name(unsigned kind);
 size_t ms_fz_op_str(const struct ms_fz_op *op, char *buf, size_t len);
 /* The whole sequence, "window" line first, one op a line; sep joins lines ("\n" or "; "). */
 char *ms_fz_seq_text(const struct ms_fz_seq *s, const char *sep);
-/* Parse the text form (lines split at '\n' or ';', '#' comments). 0, or -EINVAL with a reason. */
+/* Parse the text form (lines split at '\n', ';' or '|', '#' comments). 0, or -EINVAL + reason. */
 int ms_fz_seq_parse(struct ms_fz_seq *s, const char *text, char *err, size_t errlen);
 
 /* A random sequence (splitmix64 over *rng). */
@@ -141,5 +141,8 @@ struct ms_fz_emit_opts {
  */
 int ms_fz_emit_c(FILE *f, const struct ms_fz_seq *s, const struct ms_fz_emit_opts *o,
 		 const int8_t *ran);
+
+/* `mmstorm fuzz`, argv[0] "fuzz": returns the process exit status (DESIGN.md). */
+int ms_cmd_fuzz(int argc, char **argv);
 
 #endif

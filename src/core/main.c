@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/core.h"
+#include "mmstorm/fuzz.h"
 #include "mmstorm/inject.h"
 #include "mmstorm/journal.h"
 #include "mmstorm/probe.h"
@@ -33,6 +34,7 @@ static void usage(FILE *f)
 		"  compare   A/B verdicts between runs: medians, intervals, p-values (--aa: noise)\n"
 		"  report    HTML/Markdown report with gnuplot charts (--trend DIR)\n"
 		"  bisect-run  for `git bisect run`: build/boot a kernel, run a case, exit 0/1/125\n"
+		"  fuzz      model-based random op sequences; shrinks a failure to a C reproducer\n"
 		"  bench     measure mmstorm's own overhead\n\n"
 		"  mmstorm <command> --help   options of one command\n"
 		"  mmstorm --version\n\n"
@@ -385,6 +387,8 @@ int main(int argc, char **argv)
 		return ms_cmd_bench(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "vm"))
 		return ms_cmd_vm(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "fuzz"))
+		return ms_cmd_fuzz(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "agent"))
 		return ms_agent_main(argc - 1, argv + 1);
 	fprintf(stderr, "mmstorm: unknown command '%s'\n\n", argv[1]);

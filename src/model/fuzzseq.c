@@ -202,7 +202,8 @@ int ms_fz_seq_parse(struct ms_fz_seq *s, const char *text, char *err, size_t err
 	if (!copy)
 		return -ENOMEM;
 	memset(s, 0, sizeof(*s));
-	for (line = strtok_r(copy, "\n;", &save); line && !ret; line = strtok_r(NULL, "\n;", &save))
+	for (line = strtok_r(copy, "\n;|", &save); line && !ret;
+	     line = strtok_r(NULL, "\n;|", &save))
 		ret = parse_line(s, line, ++lineno, err, errlen);
 	if (!ret && !s->nslots)
 		ret = fail(err, errlen, "no 'window NSLOTS NPAGES' line");
