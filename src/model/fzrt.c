@@ -62,7 +62,7 @@ static char *slot(const struct ms_fzrt *rt, bool pfn, int s)
 	return (pfn ? rt->pwin : rt->win) + (size_t)s * MS_FZRT_PAGE;
 }
 
-static int placeholder(char *addr, size_t len)
+int ms_fzrt_placeholder(char *addr, size_t len)
 {
 	void *p = mmap(addr, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
 		       MAP_FIXED_NOREPLACE, -1, 0);
@@ -112,28 +112,31 @@ static int prot_of(int flags)
 	return (flags & 1 ? PROT_READ : 0) | (flags & 2 ? PROT_WRITE : 0);
 }
 
-static int do_mremap(char *from, size_t old, char *to, size_t new, bool dry)
+int ms_fzrt_mremap(char *from, size_t old, char *to, size_t new)
 {
 	int ret;
 
-	if (!one_vma(from, old))
-		return MS_FZRT_SKIP;
-	if (dry)
-		return 0;
 	if (to != from) {
 		if (mremap(from, old, new, MREMAP_MAYMOVE | MREMAP_FIXED, to) == MAP_FAILED)
 			return -errno;
-		return placeholder(from, old);
+		return ms_fzrt_placeholder(from, old);
 	}
 	if (new > old && munmap(from + old, new - old))
 		return -errno;
 	if (mremap(from, old, new, 0) == MAP_FAILED) {
 		ret = -errno;
 		if (new > old)
-			placeholder(from + old, new - old);
+			ms_fzrt_placeholder(from + old, new - old);
 		return ret;
 	}
-	return new < old ? placeholder(from + new, old - new) : 0;
+	return new < old ? ms_fzrt_placeholder(from + new, old - new) : 0;
+}
+
+static int do_mremap(char *from, size_t old, char *to, size_t new, bool dry)
+{
+	if (!one_vma(from, old))
+		return MS_FZRT_SKIP;
+	return dry ? 0 : ms_fzrt_mremap(from, old, to, new);
 }
 
 static void *monitor(void *arg)
@@ -235,7 +238,7 @@ static int pfn_op(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
 		return mmap(a, len, PROT_READ, MAP_SHARED | MAP_FIXED, rt->mem_fd, 0) ==
 		       MAP_FAILED ? -errno : 0;
 	case MS_FZRT_PFN_MUNMAP:
-		return munmap(a, len) ? -errno : placeholder(a, len);
+		return munmap(a, len) ? -errno : ms_fzrt_placeholder(a, len);
 	case MS_FZRT_PFN_MPROTECT:
 		return mprotect(a, len, prot_of(op->flags)) ? -errno : 0;
 	default:
@@ -262,7 +265,7 @@ static int mem_op(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
 		return do_mremap(a, len, slot(rt, false, op->to), (size_t)op->n2 * MS_FZRT_PAGE,
 				 op->dry);
 	case MS_FZRT_MUNMAP:
-		return munmap(a, len) ? -errno : placeholder(a, len);
+		return munmap(a, len) ? -errno : ms_fzrt_placeholder(a, len);
 	case MS_FZRT_MPROTECT:
 		return mprotect(a, len, prot_of(op->flags)) ? -errno : 0;
 	case MS_FZRT_MIGRATE:

@@ -80,6 +80,13 @@ int ms_fzrt_check(struct ms_fzrt *rt, const struct ms_fzrt_want *w, unsigned nw,
 		  char *msg, size_t len);
 /* Kill and reap every child, unmap the windows, close everything. */
 void ms_fzrt_fini(struct ms_fzrt *rt);
+/*
+ * The window's two moves, shared with gup-pin's executor: a PROT_NONE placeholder where nothing
+ * is mapped (so the window stays ours), and mremap from -> to (to == from: resize in place),
+ * with placeholders where the mapping was or is no more. 0 or -errno.
+ */
+int ms_fzrt_placeholder(char *addr, size_t len);
+int ms_fzrt_mremap(char *from, size_t old, char *to, size_t new);
 /* Entries of /sys/kernel/debug/x86/pat_memtype_list, or -errno. */
 long ms_fzrt_pat_entries(void);
 /* The page image of model.h's ms_page_fill(); the offset of the first byte that differs or -1. */
