@@ -21,6 +21,7 @@
  *   mprotect p0 0+2 r          (r, rw or none)
  *   fork p0 nth=3              (fail-nth: the 3rd fault site of the fork fails)
  *   pfn-map p0 0+2             pfn-munmap p0 1+1   pfn-mremap p0 0+2 -> 0+1   pfn-mprotect p0 1+1 r
+ *   pin p0 0+2                 (vmsplice: a FOLL_GET reference)   unpin p0 pin=0
  *
  * An op the model says cannot happen in its context (a dead process, an unmapped range, a
  * range registered with another userfaultfd) is skipped, not run: that keeps every subsequence
@@ -36,6 +37,7 @@ enum ms_fz_kind {
 	MS_FZ_PAGEOUT, MS_FZ_MREMAP, MS_FZ_MUNMAP, MS_FZ_MPROTECT, MS_FZ_MIGRATE,
 	MS_FZ_UFFD_REG, MS_FZ_UFFD_WP,
 	MS_FZ_PFN_MAP, MS_FZ_PFN_MUNMAP, MS_FZ_PFN_MREMAP, MS_FZ_PFN_MPROTECT,
+	MS_FZ_PIN, MS_FZ_UNPIN,
 	MS_FZ_KIND_COUNT
 };
 
@@ -49,6 +51,7 @@ struct ms_fz_op {
 	uint8_t kind;		/* enum ms_fz_kind */
 	uint8_t proc;
 	uint8_t flags;
+	uint8_t pin;		/* UNPIN: the model's pin id */
 	uint16_t nth;		/* > 0: run the op with fail-nth = nth (FORK only) */
 	uint16_t first, n;
 	uint16_t to, n2;	/* MREMAP, PFN_MREMAP */
@@ -123,6 +126,9 @@ int ms_fz_model_apply(struct ms_fz_model *m, const struct ms_fz_op *op, struct m
 /* The state of proc's slot as a small number, for transition coverage (< MS_FZ_STATES). */
 #define MS_FZ_STATES 64
 unsigned ms_fz_model_state(const struct ms_fz_model *m, const struct ms_fz_op *op);
+/* What pin holds now, page by page (fill, or alt where alt_mask has the bit); its length. */
+unsigned ms_fz_model_pin_wants(const struct ms_fz_model *m, unsigned pin, uint64_t *fill,
+			       uint64_t *alt, uint64_t *alt_mask);
 
 /* The failing condition an emitted program checks after every op. */
 struct ms_fz_emit_opts {

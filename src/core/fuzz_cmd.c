@@ -34,11 +34,12 @@ static void fzc_usage(FILE *f)
 		"                    [--ops all|-uffd,-pfn,-nth] [--results DIR] [--run-id ID]\n"
 		"       mmstorm fuzz --replay FILE [--host | --kernel IMG]\n\n"
 		"Random sequences of fork, write, madvise, mremap, munmap, mprotect, migration,\n"
-		"userfaultfd-wp registration and protection, /dev/mem pfnmap mappings and fail-nth\n"
-		"forks, checked against the reference model after every op. A failing sequence is\n"
-		"shrunk and written, with a standalone C reproducer, to RESULTS/RUN-ID/fuzz/.\n"
-		"--kernel runs it all inside a QEMU guest (see `mmstorm vm --help`); default --host.\n"
-		"Exit status: 0 nothing failed, 1 a sequence failed (or the replay failed), 2 usage,\n"
+		"userfaultfd-wp registration and protection, vmsplice references, /dev/mem pfnmap\n"
+		"mappings and fail-nth forks, checked against the reference model after every op.\n"
+		"A failing sequence is shrunk and written, with a standalone C reproducer, to\n"
+		"RESULTS/RUN-ID/fuzz/.\n"
+		"--kernel runs it all in a QEMU guest (see `mmstorm vm --help`); default --host.\n"
+		"Exit status: 0 nothing failed, 1 a sequence (or the replay) failed, 2 usage,\n"
 		"3 infrastructure error. See docs/fuzz.md.\n");
 }
 
@@ -339,7 +340,8 @@ static int load_replay(struct fzc *o)
 	size_t n;
 
 	if (!f || fstat(fileno(f), &st) || st.st_size > 1 << 20) {
-		fprintf(stderr, "mmstorm fuzz: %s: %s\n", o->replay, f ? "too large" : strerror(errno));
+		fprintf(stderr, "mmstorm fuzz: %s: %s\n", o->replay,
+			f ? "too large" : strerror(errno));
 		if (f)
 			fclose(f);
 		return -EINVAL;

@@ -11,12 +11,18 @@
 
 /* The program's own part, after the runtime and the tables. */
 static const char *const main_text =
-	"\nstatic int op_failed(int i, int ret)\n"
+	"\nstatic struct ms_fzrt rt;\n\nstatic int op_failed(int i, int ret)\n"
 	"{\n"
 	"\tif (ops[i].nth && (ret == 0) != fork_ok[i]) {\n"
 	"\t\tprintf(\"step %d (%s): the injected fork %s this time: inconclusive\\n\", i,\n"
 	"\t\t       op_text[i], ret ? \"failed\" : \"succeeded\");\n"
 	"\t\texit(2);\n"
+	"\t}\n"
+	"\tif (ret == MS_FZRT_PIN_DIFF) {\n"
+	"\t\tprintf(\"step %d (%s): the reference holds other bytes: page %d, first differing \"\n"
+	"\t\t       \"byte at offset %ld: want 0x%02x, got 0x%02x\\n\", i, op_text[i],\n"
+	"\t\t       rt.bad->page, rt.bad->off, rt.bad->want, rt.bad->got);\n"
+	"\t\treturn 1;\n"
 	"\t}\n"
 	"\tif (ret == MS_FZRT_SKIP) {\n"
 	"\t\tprintf(\"step %d (%s): the range is not one VMA here: inconclusive\\n\", i,\n"
@@ -31,7 +37,6 @@ static const char *const main_text =
 	"}\n\n"
 	"int main(void)\n"
 	"{\n"
-	"\tstatic struct ms_fzrt rt;\n"
 	"\tlong pat0 = ms_fzrt_pat_entries(), pat1;\n"
 	"\tchar msg[512];\n"
 	"\tint bad = 0, ret;\n\n"
@@ -94,16 +99,34 @@ struct emit {
 	char **text;
 };
 
+static void put_u64s(FILE *f, const char *name, const uint64_t *v, unsigned n)
+{
+	fprintf(f, ",\n\t  .%s = {", name);
+	for (unsigned i = 0; i < n; i++)
+		fprintf(f, " 0x%016llxULL,", (unsigned long long)v[i]);
+	fputs(" }", f);
+}
+
+/* An UNPIN carries what the pin holds, taken from the model before the op. */
 static void put_op(struct emit *e, const struct ms_fz_op *op, const struct ms_rm_op *r,
-		   unsigned child)
+		   unsigned child, const struct ms_fzrt_op *pin)
 {
 	fprintf(e->f, "\t{ .kind = %u, .proc = %u, .flags = %u, .nth = %u, .first = %u, .n = %u, "
 		".to = %u, .n2 = %u, .child = %u", op->kind, op->proc, op->flags, op->nth,
 		op->first, op->n, op->to, op->n2, child);
+	if (op->kind == MS_FZ_PIN)
+		fprintf(e->f, ", .pin = %u", r->out);
+	if (op->kind == MS_FZ_UNPIN) {
+		fprintf(e->f, ", .pin = %u, .alt_mask = 0x%llxULL", op->pin,
+			(unsigned long long)pin->alt_mask);
+		put_u64s(e->f, "fill", pin->fill, (unsigned)pin->n);
+		put_u64s(e->f, "alt", pin->alt, (unsigned)pin->n);
+	}
 	if (op->kind == MS_FZ_WRITE) {
 		fputs(",\n\t  .fill = {", e->f);
 		for (uint32_t i = 0; i < op->n; i++)
-			fprintf(e->f, " 0x%016llxULL,", (unsigned long long)ms_rm_fill(e->m.rm, r, i));
+			fprintf(e->f, " 0x%016llxULL,",
+				(unsigned long long)ms_rm_fill(e->m.rm, r, i));
 		fputs(" }", e->f);
 	}
 	fputs(" },\n", e->f);
@@ -140,14 +163,18 @@ static int walk(struct emit *e, int pass, const int8_t *ran)
 	e->nops = e->nwants = 0;
 	for (uint32_t i = 0; i < e->s->nops; i++) {
 		const struct ms_fz_op *op = &e->s->ops[i];
+		static struct ms_fzrt_op pin;
 		bool ok = !ran || ran[i] > 0;
 
 		if (ms_fz_model_check(&e->m, op, &child) || (ran && ran[i] < 0))
 			continue;
+		if (op->kind == MS_FZ_UNPIN)
+			pin.n = (int)ms_fz_model_pin_wants(&e->m, op->pin, pin.fill, pin.alt,
+							   &pin.alt_mask);
 		if (ok && (ret = ms_fz_model_apply(&e->m, op, &r)))
 			return ret;
 		if (pass == 0) {
-			put_op(e, op, &r, child);
+			put_op(e, op, &r, child, &pin);
 			e->fork_ok[e->nops] = ok;
 			e->text[e->nops] = calloc(1, 96);
 			if (e->text[e->nops])
@@ -191,8 +218,8 @@ static void put_head(struct emit *e, const struct ms_fz_emit_opts *o)
 	fprintf(e->f, " * The sequence (mmstorm fuzz --replay takes this text):\n *   %s\n *\n"
 		" * Build: cc -O2 -Wall -o repro repro.c -lpthread; run as root (userfaultfd,\n"
 		" * /dev/mem, /proc/PID/mem, the PAT list in debugfs). Exit status: 1 the failure\n"
-		" * shows, 0 every check passed, 2 inconclusive (an injected fault or the VMA layout\n"
-		" * went another way than in mmstorm's run), 4 something needed is missing.\n"
+		" * shows, 0 every check passed, 2 inconclusive (an injected fault or the VMA\n"
+		" * layout went another way than in mmstorm's run), 4 something is missing.\n"
 		" * After every op each process's readable pages are compared with the reference\n"
 		" * model's contents (tables below), no uffd-wp bit may stand outside a uffd-wp\n"
 		" * registered VMA, and process 0's uffd-wp bits must match the model; at the end\n"

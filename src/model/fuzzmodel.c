@@ -11,11 +11,12 @@ static const uint8_t rm_kind[MS_FZ_KIND_COUNT] = {
 	[MS_FZ_PAGEOUT] = MS_RM_PAGEOUT, [MS_FZ_MREMAP] = MS_RM_MREMAP,
 	[MS_FZ_MUNMAP] = MS_RM_MUNMAP, [MS_FZ_MPROTECT] = MS_RM_MPROTECT,
 	[MS_FZ_MIGRATE] = MS_RM_MIGRATE,
+	[MS_FZ_PIN] = MS_RM_PIN, [MS_FZ_UNPIN] = MS_RM_UNPIN,
 };
 
 static bool is_rm_op(unsigned kind)
 {
-	return kind <= MS_FZ_MIGRATE;
+	return kind <= MS_FZ_MIGRATE || kind == MS_FZ_PIN || kind == MS_FZ_UNPIN;
 }
 
 int ms_fz_model_init(struct ms_fz_model *m, const struct ms_fz_seq *s)
@@ -46,7 +47,11 @@ static void to_rm(const struct ms_fz_op *op, struct ms_rm_op *r)
 	r->n = op->n;
 	r->to = op->to;
 	r->n2 = op->n2;
-	r->flags = op->kind == MS_FZ_MPROTECT ? op->flags : 0;
+	if (op->kind == MS_FZ_MPROTECT)
+		r->flags = op->flags;
+	else if (op->kind == MS_FZ_PIN)
+		r->flags = MS_RM_PF_GET;	/* vmsplice */
+	r->pin = op->pin;
 }
 
 static unsigned live(const struct ms_fz_model *m, unsigned *free_id)
@@ -144,7 +149,14 @@ int ms_fz_model_check(const struct ms_fz_model *m, const struct ms_fz_op *op, un
 		return -EINVAL;
 	if (op->nth && op->kind != MS_FZ_FORK)
 		return -EINVAL;
-	if (op->kind >= MS_FZ_PFN_MAP)
+	if (op->kind == MS_FZ_UNPIN) {
+		unsigned owner;
+
+		if (ms_rm_pin_info(m->rm, op->pin, &owner, NULL, NULL, NULL))
+			return -EINVAL;
+		return owner == op->proc ? 0 : -EINVAL;
+	}
+	if (op->kind >= MS_FZ_PFN_MAP && op->kind <= MS_FZ_PFN_MPROTECT)
 		return check_pfn(m, op);
 	if (op->kind == MS_FZ_UFFD_REG || op->kind == MS_FZ_UFFD_WP) {
 		if (!op->n || op->first + op->n > m->nslots)
@@ -309,7 +321,7 @@ unsigned ms_fz_model_state(const struct ms_fz_model *m, const struct ms_fz_op *o
 	struct ms_rm_want w;
 	unsigned st = 0, s = op->first;
 
-	if (op->kind >= MS_FZ_PFN_MAP)
+	if (op->kind >= MS_FZ_PFN_MAP && op->kind <= MS_FZ_PFN_MPROTECT)
 		return s < MS_FZ_PFN_SLOTS ? m->pfn[op->proc][s] : 0;
 	if (s >= m->nslots || ms_rm_expect(m->rm, op->proc, s, &w))
 		return 0;
@@ -322,4 +334,25 @@ unsigned ms_fz_model_state(const struct ms_fz_model *m, const struct ms_fz_op *o
 		st |= (m->wp[s] == MS_FZ_WP_ON) << 5;
 	}
 	return st;
+}
+
+unsigned ms_fz_model_pin_wants(const struct ms_fz_model *m, unsigned pin, uint64_t *fill,
+			       uint64_t *alt, uint64_t *alt_mask)
+{
+	struct ms_rm_want w;
+	uint32_t n = 0;
+
+	*alt_mask = 0;
+	if (ms_rm_pin_info(m->rm, pin, NULL, NULL, &n, NULL))
+		return 0;
+	for (uint32_t i = 0; i < n && i < MS_FZ_MAX_SLOTS; i++) {
+		fill[i] = alt[i] = 0;
+		if (ms_rm_pin_expect(m->rm, pin, i, &w))
+			continue;
+		fill[i] = w.fill;
+		alt[i] = w.alt;
+		if (w.has_alt)
+			*alt_mask |= 1ULL << i;
+	}
+	return n;
 }

@@ -15,6 +15,7 @@ static const char *const kind_names[MS_FZ_KIND_COUNT] = {
 	[MS_FZ_UFFD_REG] = "uffd-reg", [MS_FZ_UFFD_WP] = "uffd-wp",
 	[MS_FZ_PFN_MAP] = "pfn-map", [MS_FZ_PFN_MUNMAP] = "pfn-munmap",
 	[MS_FZ_PFN_MREMAP] = "pfn-mremap", [MS_FZ_PFN_MPROTECT] = "pfn-mprotect",
+	[MS_FZ_PIN] = "pin", [MS_FZ_UNPIN] = "unpin",
 };
 
 const char *ms_fz_kind_name(unsigned kind)
@@ -24,7 +25,7 @@ const char *ms_fz_kind_name(unsigned kind)
 
 static bool has_range(unsigned kind)
 {
-	return kind != MS_FZ_FORK && kind != MS_FZ_EXIT;
+	return kind != MS_FZ_FORK && kind != MS_FZ_EXIT && kind != MS_FZ_UNPIN;
 }
 
 static bool has_to(unsigned kind)
@@ -60,6 +61,8 @@ size_t ms_fz_op_str(const struct ms_fz_op *op, char *buf, size_t len)
 		OUT(" remap");
 	if (op->kind == MS_FZ_UFFD_WP)
 		OUT(" %s", op->flags & MS_FZ_F_ON ? "on" : "off");
+	if (op->kind == MS_FZ_UNPIN)
+		OUT(" pin=%u", op->pin);
 	if (op->nth)
 		OUT(" nth=%u", op->nth);
 #undef OUT
@@ -107,6 +110,10 @@ static int parse_word(struct ms_fz_op *op, const char *w)
 			op->first = (uint16_t)a;
 			op->n = (uint16_t)b;
 		}
+		return 0;
+	}
+	if (sscanf(w, "pin=%u", &a) == 1 && a < 16) {
+		op->pin = (uint8_t)a;
 		return 0;
 	}
 	if (sscanf(w, "nth=%u", &a) == 1 && a > 0 && a < 65536) {
@@ -234,14 +241,14 @@ static const uint8_t weights[MS_FZ_KIND_COUNT] = {
 	[MS_FZ_MUNMAP] = 2, [MS_FZ_MPROTECT] = 6, [MS_FZ_MIGRATE] = 1,
 	[MS_FZ_UFFD_REG] = 6, [MS_FZ_UFFD_WP] = 10,
 	[MS_FZ_PFN_MAP] = 4, [MS_FZ_PFN_MUNMAP] = 3, [MS_FZ_PFN_MREMAP] = 3,
-	[MS_FZ_PFN_MPROTECT] = 3,
+	[MS_FZ_PFN_MPROTECT] = 3, [MS_FZ_PIN] = 4, [MS_FZ_UNPIN] = 4,
 };
 
 static bool allowed(const struct ms_fz_gen_cfg *g, unsigned k)
 {
 	if (k == MS_FZ_UFFD_REG || k == MS_FZ_UFFD_WP)
 		return g->uffd;
-	if (k >= MS_FZ_PFN_MAP)
+	if (k >= MS_FZ_PFN_MAP && k <= MS_FZ_PFN_MPROTECT)
 		return g->pfn;
 	return k != MS_FZ_MIGRATE || g->migrate;
 }
@@ -274,7 +281,9 @@ static void gen_range(struct ms_fz_op *op, unsigned nslots, uint64_t *rng)
 static void gen_op(struct ms_fz_op *op, const struct ms_fz_gen_cfg *g, unsigned procs,
 		   uint64_t *rng)
 {
-	unsigned k = pick_kind(g, rng), slots = k >= MS_FZ_PFN_MAP ? MS_FZ_PFN_SLOTS : g->nslots;
+	unsigned k = pick_kind(g, rng);
+	bool pfn = k >= MS_FZ_PFN_MAP && k <= MS_FZ_PFN_MPROTECT;
+	unsigned slots = pfn ? MS_FZ_PFN_SLOTS : g->nslots;
 
 	memset(op, 0, sizeof(*op));
 	op->kind = (uint8_t)k;
@@ -299,6 +308,8 @@ static void gen_op(struct ms_fz_op *op, const struct ms_fz_gen_cfg *g, unsigned 
 		op->flags = (uint8_t)below(rng, 2);
 	if (k == MS_FZ_UFFD_WP && below(rng, 4))
 		op->flags = MS_FZ_F_ON;
+	if (k == MS_FZ_UNPIN)
+		op->pin = (uint8_t)below(rng, 4);
 	if (k == MS_FZ_FORK && g->nth && below(rng, 4) == 0)
 		op->nth = (uint16_t)(1 + below(rng, 40));
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -247,6 +248,73 @@ static int pfn_op(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
 	}
 }
 
+/* A FOLL_GET reference: the pages spliced into a pipe, held until UNPIN reads them back. */
+static int pin_take(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
+{
+	struct iovec iov = { slot(rt, false, op->first), (size_t)op->n * MS_FZRT_PAGE };
+	int fd[2], ret = 0;
+
+	if (op->pin < 0 || op->pin >= MS_FZRT_PINS || rt->pin_fd[op->pin] >= 0)
+		return -EINVAL;
+	if (pipe2(fd, O_CLOEXEC))
+		return -errno;
+	if (iov.iov_len > 65536 && fcntl(fd[1], F_SETPIPE_SZ, (int)iov.iov_len) < 0)
+		ret = -errno;
+	while (!ret && iov.iov_len) {
+		ssize_t n = vmsplice(fd[1], &iov, 1, 0);
+
+		if (n <= 0) {
+			ret = n < 0 ? -errno : -EIO;
+			break;
+		}
+		iov.iov_base = (char *)iov.iov_base + n;
+		iov.iov_len -= (size_t)n;
+	}
+	close(fd[1]);
+	if (ret)
+		close(fd[0]);
+	else
+		rt->pin_fd[op->pin] = fd[0];
+	return ret;
+}
+
+/* Read the pinned pages back and compare them with what the model says the pin holds. */
+static int pin_release(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
+{
+	static uint64_t page[MS_FZRT_PAGE / 8];
+	int fd, ret = 0;
+
+	if (op->pin < 0 || op->pin >= MS_FZRT_PINS || (fd = rt->pin_fd[op->pin]) < 0)
+		return -EINVAL;
+	rt->pin_fd[op->pin] = -1;
+	for (int i = 0; i < op->n && !ret; i++) {
+		size_t got = 0;
+		long off;
+		uint64_t word;
+
+		while (got < MS_FZRT_PAGE) {
+			ssize_t n = read(fd, (char *)page + got, MS_FZRT_PAGE - got);
+
+			if (n <= 0) {
+				ret = n < 0 ? -errno : -EIO;
+				break;
+			}
+			got += (size_t)n;
+		}
+		if (ret || (off = ms_fzrt_diff(page, op->fill[i])) < 0 ||
+		    ((op->alt_mask >> i & 1) && ms_fzrt_diff(page, op->alt[i]) < 0))
+			continue;
+		word = op->fill[i] ? op->fill[i] ^ ((uint64_t)(off / 8 + 1) * FZRT_GOLDEN) : 0;
+		rt->bad->page = i;
+		rt->bad->off = off;
+		rt->bad->want = ((unsigned char *)&word)[off % 8];
+		rt->bad->got = ((unsigned char *)page)[off];
+		ret = MS_FZRT_PIN_DIFF;
+	}
+	close(fd);
+	return ret;
+}
+
 static int mem_op(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
 {
 	static const int advice[] = {
@@ -275,6 +343,10 @@ static int mem_op(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
 		return uffd_reg(rt, a, len, op->flags & 1);
 	case MS_FZRT_UFFD_WP:
 		return uffd_wp(rt, a, len, op->flags & 1);
+	case MS_FZRT_PIN:
+		return pin_take(rt, op);
+	case MS_FZRT_UNPIN:
+		return pin_release(rt, op);
 	case MS_FZRT_DONTNEED:
 	case MS_FZRT_FREE:
 	case MS_FZRT_COLD:
@@ -425,7 +497,8 @@ static int vma_flags(struct ms_fzrt *rt, unsigned proc, uint8_t *bits)
 	while (fgets(line, sizeof(line), f)) {
 		unsigned long a, b;
 
-		if (sscanf(line, "%lx-%lx ", &a, &b) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+		if (sscanf(line, "%lx-%lx ", &a, &b) == 2 &&
+		    strchr(line, '-') < strchr(line, ' ')) {
 			lo = a;
 			hi = b;
 			continue;
@@ -473,7 +546,8 @@ static int check_data(struct ms_fzrt *rt, const struct ms_fzrt_want *w, char *ms
 	int ret;
 
 	if ((ret = ms_fzrt_read(rt, (unsigned)w->proc, (unsigned)w->slot, page))) {
-		snprintf(msg, len, "p%d slot %d: cannot read: %s", w->proc, w->slot, strerror(-ret));
+		snprintf(msg, len, "p%d slot %d: cannot read: %s", w->proc, w->slot,
+			 strerror(-ret));
 		return MS_FZRT_BAD_IO;
 	}
 	off = ms_fzrt_diff(page, w->fill);
@@ -481,9 +555,9 @@ static int check_data(struct ms_fzrt *rt, const struct ms_fzrt_want *w, char *ms
 		return MS_FZRT_OK;
 	word = w->fill ? w->fill ^ ((uint64_t)(off / 8 + 1) * FZRT_GOLDEN) : 0;
 	memcpy(want, &word, 8);
-	snprintf(msg, len, "p%d slot %d: first differing byte at offset %ld: want 0x%02x, got 0x%02x "
-		 "(page fill 0x%016llx%s)", w->proc, w->slot, off, want[off % 8], got[off],
-		 (unsigned long long)w->fill, w->has_alt ? " or its alternative" : "");
+	snprintf(msg, len, "p%d slot %d: first differing byte at offset %ld: want 0x%02x, "
+		 "got 0x%02x (page fill 0x%016llx%s)", w->proc, w->slot, off, want[off % 8],
+		 got[off], (unsigned long long)w->fill, w->has_alt ? " or its alternative" : "");
 	return MS_FZRT_BAD_DATA;
 }
 
@@ -534,10 +608,19 @@ int ms_fzrt_init(struct ms_fzrt *rt, unsigned nslots, unsigned npages)
 	rt->uffd[0] = rt->uffd[1] = rt->uffd[2] = rt->mem_fd = -1;
 	for (int p = 0; p < MS_FZRT_PROCS; p++)
 		rt->pidfd[p] = rt->cmd[p][0] = rt->cmd[p][1] = rt->rep[p][0] = rt->rep[p][1] = -1;
+	for (int i = 0; i < MS_FZRT_PINS; i++)
+		rt->pin_fd[i] = -1;
 	if (nslots > MS_FZRT_MAX_N || npages > nslots)
 		return -EINVAL;
 	rt->nslots = nslots;
 	rt->npages = npages;
+	/* The detail of a pin mismatch, written by whichever process held the pin. */
+	rt->bad = mmap(NULL, MS_FZRT_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+		       -1, 0);
+	if (rt->bad == MAP_FAILED) {
+		rt->bad = NULL;
+		return -errno;
+	}
 	base = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (base == MAP_FAILED)
 		return -errno;
@@ -577,6 +660,12 @@ void ms_fzrt_fini(struct ms_fzrt *rt)
 		}
 	if (rt->mem_fd >= 0)
 		close(rt->mem_fd);
+	for (int i = 0; i < MS_FZRT_PINS; i++)
+		if (rt->pin_fd[i] >= 0)
+			close(rt->pin_fd[i]);
+	if (rt->bad)
+		munmap(rt->bad, MS_FZRT_PAGE);
+	rt->bad = NULL;
 	if (rt->win)
 		munmap(rt->win, ((size_t)rt->nslots + 1 + MS_FZRT_PFN_SLOTS) * MS_FZRT_PAGE);
 	rt->win = NULL;

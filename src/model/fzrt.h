@@ -17,20 +17,26 @@
 #define MS_FZRT_PFN_SLOTS 4
 #define MS_FZRT_MAX_N 64
 #define MS_FZRT_SKIP 1			/* the op does not fit the VMA layout: not run */
+#define MS_FZRT_PIN_DIFF 2		/* UNPIN: the reference held other bytes (rt->bad says) */
+#define MS_FZRT_PINS 16
 
 enum {
 	MS_FZRT_WRITE, MS_FZRT_FORK, MS_FZRT_EXIT, MS_FZRT_DONTNEED, MS_FZRT_FREE, MS_FZRT_COLD,
 	MS_FZRT_PAGEOUT, MS_FZRT_MREMAP, MS_FZRT_MUNMAP, MS_FZRT_MPROTECT, MS_FZRT_MIGRATE,
 	MS_FZRT_UFFD_REG, MS_FZRT_UFFD_WP,
 	MS_FZRT_PFN_MAP, MS_FZRT_PFN_MUNMAP, MS_FZRT_PFN_MREMAP, MS_FZRT_PFN_MPROTECT,
+	MS_FZRT_PIN, MS_FZRT_UNPIN,
 };
 
 struct ms_fzrt_op {
 	int kind, proc, flags, nth;
 	int first, n, to, n2;
 	int child;			/* FORK: the id the child gets */
-	int dry;			/* MREMAP, PFN_MREMAP: only say whether the layout fits (0 or SKIP) */
-	uint64_t fill[MS_FZRT_MAX_N];	/* WRITE: the fill of each page */
+	int dry;			/* MREMAP, PFN_MREMAP: does the layout fit? 0 or SKIP */
+	int pin;			/* PIN, UNPIN: the pin id */
+	uint64_t fill[MS_FZRT_MAX_N];	/* WRITE: each page's fill; UNPIN: what the pin holds */
+	uint64_t alt[MS_FZRT_MAX_N];	/* UNPIN: a second allowed content where alt_mask says */
+	uint64_t alt_mask;
 };
 
 struct ms_fzrt {
@@ -45,6 +51,12 @@ struct ms_fzrt {
 	int pidfd[MS_FZRT_PROCS];
 	int cmd[MS_FZRT_PROCS][2], rep[MS_FZRT_PROCS][2];
 	unsigned wp_faults;		/* resolved by the monitor */
+	int pin_fd[MS_FZRT_PINS];	/* PIN: the read end of the vmsplice pipe (in the pinner) */
+	struct ms_fzrt_bad {		/* MAP_SHARED: a PIN_DIFF's first differing byte */
+		int page;
+		long off;
+		unsigned char want, got;
+	} *bad;
 };
 
 /* Reserve the windows, map the first npages R/W, make the pipes. 0 or -errno. */

@@ -27,7 +27,7 @@
 #define FZ_CORPUS_MAX 64
 #define FZ_SEQ_TIMEOUT_MS 60000
 
-_Static_assert((int)MS_FZRT_PFN_MPROTECT == (int)MS_FZ_PFN_MPROTECT &&
+_Static_assert((int)MS_FZRT_UNPIN == (int)MS_FZ_UNPIN &&
 	       (int)MS_FZRT_UFFD_REG == (int)MS_FZ_UFFD_REG,
 	       "the runtime's op kinds are fuzz.h's");
 _Static_assert(MS_FZRT_PROCS == MS_FZ_MAX_PROCS && MS_FZRT_MAX_N == MS_FZ_MAX_SLOTS,
@@ -140,6 +140,8 @@ static const int check_kind[] = {
 /* Model first where the model may refuse (then the op is skipped, not run). */
 static bool model_first(const struct ms_fz_op *op)
 {
+	if (op->kind == MS_FZ_PIN || op->kind == MS_FZ_UNPIN)
+		return true;
 	return op->kind <= MS_FZ_MIGRATE && !(op->kind == MS_FZ_FORK && op->nth);
 }
 
@@ -165,13 +167,23 @@ static bool step(struct ms_fz_model *m, struct ms_fzrt *rt, const struct ms_fz_o
 	if (ms_fzrt_run(rt, &rop) == MS_FZRT_SKIP)
 		return true;
 	rop.dry = 0;
+	/* UNPIN: what the pin must hold, taken before the model lets it go. */
+	if (op->kind == MS_FZ_UNPIN)
+		rop.n = (int)ms_fz_model_pin_wants(m, op->pin, rop.fill, rop.alt, &rop.alt_mask);
 	if (model_first(op)) {
 		if (ms_fz_model_apply(m, op, &rm))
 			return true;
+		rop.pin = op->kind == MS_FZ_PIN ? rm.out : op->pin;
 		for (unsigned k = 0; op->kind == MS_FZ_WRITE && k < op->n; k++)
 			rop.fill[k] = ms_rm_fill(m->rm, &rm, k);
 	}
 	ret = ms_fzrt_run(rt, &rop);
+	if (ret == MS_FZRT_PIN_DIFF) {
+		bad(r, FZ_DATA, (int)i, "%s: the reference holds other bytes: page %d, first "
+		    "differing byte at offset %ld: want 0x%02x, got 0x%02x", text, rt->bad->page,
+		    rt->bad->off, rt->bad->want, rt->bad->got);
+		return false;
+	}
 	if (ret && op->nth) {
 		r->ran[i] = 0;		/* the injected fault made the fork fail: nothing changed */
 	} else if (ret) {

@@ -32,12 +32,14 @@ START_TEST(test_text_round_trip)
 	const char *text =
 		"# a comment\nwindow 16 8\nwrite p0 0+4\nuffd-reg p0 0+4 remap\n"
 		"uffd-wp p0 1+2 on\nmremap p0 0+4 -> 8+4   # moved\nfork p0 nth=3\n"
-		"mprotect p1 2+1 r\npfn-map p0 0+2\npfn-mremap p0 0+2 -> 0+1\n"
+		"mprotect p1 2+1 r\npin p1 0+2\nunpin p1 pin=2\npfn-map p0 0+2\n"
+		"pfn-mremap p0 0+2 -> 0+1\n"
 		"pfn-mprotect p0 0+1 none\nexit p1\nuffd-wp p0 0+1 off\n";
 	char *out;
 
 	parse_ok(&a, text);
-	ck_assert_uint_eq(a.nops, 11);
+	ck_assert_uint_eq(a.nops, 13);
+	ck_assert_uint_eq(a.ops[7].pin, 2);
 	ck_assert_uint_eq(a.ops[3].to, 8);
 	ck_assert_uint_eq(a.ops[4].nth, 3);
 	ck_assert_uint_eq(a.ops[1].flags, MS_FZ_F_REMAP);
@@ -261,8 +263,9 @@ static void emit_to(const char *path, const char *text)
 
 /* Every op kind the host can run (no /dev/mem, no fail-nth here), all in one passing run. */
 static const char *const passing =
-	"window 16 8\nwrite p0 0+6\nuffd-reg p0 0+4\nuffd-wp p0 0+4 on\nfork p0\n"
-	"write p1 2+2\nwrite p0 1+1\nmprotect p0 3+1 r\nuffd-reg p0 4+2 remap\n"
+	"window 16 8\nwrite p0 0+6\nuffd-reg p0 0+4\nuffd-wp p0 0+4 on\npin p0 1+3\nfork p0\n"
+	"pin p1 2+2\nwrite p1 2+2\nwrite p0 1+1\nunpin p0 pin=0\nmprotect p0 3+1 r\n"
+	"uffd-reg p0 4+2 remap\n"
 	"uffd-wp p0 4+2 on\nmremap p0 4+2 -> 10+2\ndontneed p1 0+2\nfree p0 6+1\n"
 	"pageout p0 0+2\ncold p1 3+1\nmremap p0 0+3 -> 12+3\nmunmap p1 5+1\nfork p1\n"
 	"write p2 2+1\nexit p1\nuffd-wp p0 10+2 off\nmremap p0 12+3 -> 12+2\nexit p2\n";
@@ -288,7 +291,8 @@ START_TEST(test_emit_compiles_and_passes)
 		goto out;	/* no userfaultfd here: its "SKIP:" line says why */
 	ck_assert_msg(ret == 0, "the emitted program failed (%d) on a passing sequence", ret);
 	/* It can fail too: one expected fill changed, and the first data check must say so. */
-	snprintf(cmd, sizeof(cmd), "sed -i '0,/^\\t{ 0, 0, 0, 0x/s//\\t{ 0, 0, 0, 5 ^ 0x/' %s/repro.c "
+	snprintf(cmd, sizeof(cmd),
+		 "sed -i '0,/^\\t{ 0, 0, 0, 0x/s//\\t{ 0, 0, 0, 5 ^ 0x/' %s/repro.c "
 		 "&& cc -std=gnu11 -O2 -o %s/repro %s/repro.c -lpthread && %s/repro > %s/out.txt",
 		 dir, dir, dir, dir, dir);
 	ck_assert_int_eq(run_cmd(cmd), 1);
