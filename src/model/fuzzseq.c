@@ -279,7 +279,7 @@ static void gen_range(struct ms_fz_op *op, unsigned nslots, uint64_t *rng)
 }
 
 static void gen_op(struct ms_fz_op *op, const struct ms_fz_gen_cfg *g, unsigned procs,
-		   uint64_t *rng)
+		   const struct ms_fz_op *prev, uint64_t *rng)
 {
 	unsigned k = pick_kind(g, rng);
 	bool pfn = k >= MS_FZ_PFN_MAP && k <= MS_FZ_PFN_MPROTECT;
@@ -291,6 +291,15 @@ static void gen_op(struct ms_fz_op *op, const struct ms_fz_gen_cfg *g, unsigned 
 	op->proc = (uint8_t)(below(rng, 3) ? 0 : below(rng, procs));
 	if (has_range(k))
 		gen_range(op, slots, rng);
+	/*
+	 * Half the time the range of an earlier op: registering, protecting and then moving
+	 * the same pages is what finds bugs, and independent ranges rarely line up.
+	 */
+	if (has_range(k) && prev && has_range(prev->kind) && below(rng, 2) &&
+	    prev->first + prev->n <= slots) {
+		op->first = prev->first;
+		op->n = prev->n;
+	}
 	if (k == MS_FZ_MREMAP || k == MS_FZ_PFN_MREMAP) {
 		bool in_place = below(rng, 3) == 0;
 
@@ -322,7 +331,7 @@ void ms_fz_generate(struct ms_fz_seq *s, const struct ms_fz_gen_cfg *g, uint64_t
 	s->nslots = g->nslots;
 	s->npages = g->npages;
 	for (unsigned i = 0; i < nops && i < MS_FZ_MAX_OPS; i++) {
-		gen_op(&s->ops[i], g, procs, rng);
+		gen_op(&s->ops[i], g, procs, i ? &s->ops[below(rng, i)] : NULL, rng);
 		if (s->ops[i].kind == MS_FZ_FORK && procs < MS_FZ_MAX_PROCS)
 			procs++;
 		s->nops++;

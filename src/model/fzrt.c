@@ -254,8 +254,12 @@ static int pin_take(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
 	struct iovec iov = { slot(rt, false, op->first), (size_t)op->n * MS_FZRT_PAGE };
 	int fd[2], ret = 0;
 
-	if (op->pin < 0 || op->pin >= MS_FZRT_PINS || rt->pin_fd[op->pin] >= 0)
+	if (op->pin < 0 || op->pin >= MS_FZRT_PINS)
 		return -EINVAL;
+	/* The id is free in the model: an fd here is a copy fork() left of a parent's pin. */
+	if (rt->pin_fd[op->pin] >= 0)
+		close(rt->pin_fd[op->pin]);
+	rt->pin_fd[op->pin] = -1;
 	if (pipe2(fd, O_CLOEXEC))
 		return -errno;
 	if (iov.iov_len > 65536 && fcntl(fd[1], F_SETPIPE_SZ, (int)iov.iov_len) < 0)
