@@ -21,7 +21,8 @@ for k in $reverts; do
 	name=${k##*/bzImage-revert-}
 	rc=0
 	"$MMSTORM" fuzz --kernel "$k" --seeds "$SEEDS" --budget "$BUDGET" --ops "$OPS" \
-		--max-shrink 200 --results "$WORK/results" --run-id "rev-$name" >"$WORK/out" 2>"$WORK/err" || rc=$?
+		--max-shrink 200 --results "$WORK/results" --run-id "rev-$name" \
+		>"$WORK/out" 2>"$WORK/err" || rc=$?
 	dir=$WORK/results/rev-$name/fuzz
 	[ "$rc" = 1 ] && [ -f "$dir/failure-1.seq" ] ||
 		{ cat "$WORK/out" "$WORK/err"; fail "$name: no failure found (exit $rc)"; }
