@@ -71,6 +71,15 @@ static const char *const main_text =
 	"\treturn bad;\n"
 	"}\n";
 
+/* The runtime's names of the op kinds, so that the table reads as ops. */
+static const char *const rt_kind[MS_FZ_KIND_COUNT] = {
+	"MS_FZRT_WRITE", "MS_FZRT_FORK", "MS_FZRT_EXIT", "MS_FZRT_DONTNEED", "MS_FZRT_FREE",
+	"MS_FZRT_COLD", "MS_FZRT_PAGEOUT", "MS_FZRT_MREMAP", "MS_FZRT_MUNMAP", "MS_FZRT_MPROTECT",
+	"MS_FZRT_MIGRATE", "MS_FZRT_UFFD_REG", "MS_FZRT_UFFD_WP", "MS_FZRT_PFN_MAP",
+	"MS_FZRT_PFN_MUNMAP", "MS_FZRT_PFN_MREMAP", "MS_FZRT_PFN_MPROTECT", "MS_FZRT_PIN",
+	"MS_FZRT_UNPIN",
+};
+
 /* The runtime's text, without the include of its own header (pasted just before). */
 static void put_runtime(FILE *f)
 {
@@ -111,8 +120,8 @@ static void put_u64s(FILE *f, const char *name, const uint64_t *v, unsigned n)
 static void put_op(struct emit *e, const struct ms_fz_op *op, const struct ms_rm_op *r,
 		   unsigned child, const struct ms_fzrt_op *pin)
 {
-	fprintf(e->f, "\t{ .kind = %u, .proc = %u, .flags = %u, .nth = %u, .first = %u, .n = %u, "
-		".to = %u, .n2 = %u, .child = %u", op->kind, op->proc, op->flags, op->nth,
+	fprintf(e->f, "\t{ .kind = %s, .proc = %u, .flags = %u, .nth = %u, .first = %u, .n = %u, "
+		".to = %u, .n2 = %u, .child = %u", rt_kind[op->kind], op->proc, op->flags, op->nth,
 		op->first, op->n, op->to, op->n2, child);
 	if (op->kind == MS_FZ_PIN)
 		fprintf(e->f, ", .pin = %u", r->out);
