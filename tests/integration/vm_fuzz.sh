@@ -28,7 +28,8 @@ for k in $reverts; do
 	name=${k##*/bzImage-revert-}
 	rc=0
 	"$MMSTORM" fuzz --kernel "$k" --seeds "$SEEDS" --budget "$BUDGET" \
-		--ops "$(ops_for "$name")" --max-shrink 200 --results "$WORK/results" --run-id "rev-$name" \
+		--ops "$(ops_for "$name")" --max-shrink 200 \
+		--results "$WORK/results" --run-id "rev-$name" \
 		>"$WORK/out" 2>"$WORK/err" || rc=$?
 	dir=$WORK/results/rev-$name/fuzz
 	[ "$rc" = 1 ] && [ -f "$dir/failure-1.seq" ] ||
