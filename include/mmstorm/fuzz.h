@@ -85,7 +85,8 @@ void ms_fz_generate(struct ms_fz_seq *s, const struct ms_fz_gen_cfg *g, uint64_t
  * Delta debugging. pred() runs a candidate (in a fresh worker) and says whether it still fails
  * the way the original did. Tries, in rounds until nothing changes or max_tests candidates ran:
  * dropping chunks of ops (halves down to single ops), dropping fail-nth, shrinking ranges,
- * dropping processes (every op of one process and the fork that made it). *s becomes the
+ * dropping processes (every op of one process and the fork that made it), merging a process
+ * into process 0 (its ops done by p0, the first fork gone). *s becomes the
  * smallest failing sequence found. Returns how many candidates ran.
  */
 typedef bool (*ms_fz_pred)(const struct ms_fz_seq *s, void *arg);

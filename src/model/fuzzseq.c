@@ -399,6 +399,32 @@ static bool drop_proc(struct shrink *sh, struct ms_fz_seq *s, unsigned p)
 	return try_cand(sh, s);
 }
 
+/* Process p's ops done by process 0 instead, without the first fork: fewer processes. */
+static bool merge_proc(struct shrink *sh, struct ms_fz_seq *s, unsigned p)
+{
+	uint32_t n = 0;
+	bool forked = false, any = false;
+
+	sh->cand = *s;
+	for (uint32_t i = 0; i < s->nops; i++) {
+		struct ms_fz_op op = s->ops[i];
+
+		if (!forked && op.kind == MS_FZ_FORK) {
+			forked = true;
+			continue;
+		}
+		if (op.proc == p) {
+			op.proc = 0;
+			any = true;
+		}
+		sh->cand.ops[n++] = op;
+	}
+	if (!forked || !any)
+		return false;
+	sh->cand.nops = n;
+	return try_cand(sh, s);
+}
+
 static bool try_field(struct shrink *sh, struct ms_fz_seq *s, uint32_t i, size_t off,
 		      uint16_t val)
 {
@@ -446,6 +472,8 @@ unsigned ms_fz_shrink(struct ms_fz_seq *s, ms_fz_pred pred, void *arg, unsigned 
 		any = drop_chunks(sh, s);
 		for (unsigned p = MS_FZ_MAX_PROCS; p-- > 1;)
 			any |= drop_proc(sh, s, p);
+		for (unsigned p = MS_FZ_MAX_PROCS; p-- > 1;)
+			any |= merge_proc(sh, s, p);
 		any |= shrink_args(sh, s);
 	} while (any && sh->tests < sh->max);
 	tests = sh->tests;

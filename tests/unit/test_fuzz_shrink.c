@@ -173,6 +173,39 @@ START_TEST(test_shrink_processes_and_sizes)
 }
 END_TEST
 
+/* Synthetic failure 3: a pfn-map, then a pfn-mremap in the same process, whichever it is. */
+static bool pred_pfn_move(const struct ms_fz_seq *s, void *arg)
+{
+	int mapped = -1;
+	unsigned procs = 1;
+
+	(void)arg;
+	for (uint32_t i = 0; i < s->nops; i++) {
+		procs += s->ops[i].kind == MS_FZ_FORK;
+		if (s->ops[i].proc >= procs)
+			continue;	/* no such process yet: the op would be skipped */
+		if (s->ops[i].kind == MS_FZ_PFN_MAP)
+			mapped = s->ops[i].proc;
+		if (s->ops[i].kind == MS_FZ_PFN_MREMAP && s->ops[i].proc == mapped)
+			return true;
+	}
+	return false;
+}
+
+START_TEST(test_shrink_merges_processes)
+{
+	static struct ms_fz_seq s;
+
+	parse_ok(&s, "window 16 8\nwrite p0 0+1\nfork p0\npfn-map p1 0+2\nwrite p1 1+1\n"
+		     "pfn-mremap p1 0+1 -> 3+1\n");
+	ms_fz_shrink(&s, pred_pfn_move, NULL, 1000);
+	ck_assert_uint_eq(s.nops, 2);
+	ck_assert_uint_eq(s.ops[0].kind, MS_FZ_PFN_MAP);
+	ck_assert_uint_eq(s.ops[0].proc, 0);
+	ck_assert_uint_eq(s.ops[1].proc, 0);
+}
+END_TEST
+
 START_TEST(test_shrink_budget)
 {
 	static struct ms_fz_seq s;
@@ -319,6 +352,7 @@ static Suite *fuzz_suite(void)
 	tcase_add_test(t, test_shrink_to_pair);
 	tcase_add_test(t, test_shrink_processes_and_sizes);
 	tcase_add_test(t, test_shrink_budget);
+	tcase_add_test(t, test_shrink_merges_processes);
 	tcase_add_test(t, test_model_uffd_rules);
 	tcase_add_test(t, test_fill_matches_model);
 	tcase_add_test(t, test_emit_compiles_and_passes);
