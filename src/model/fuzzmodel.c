@@ -233,7 +233,8 @@ static void apply_uffd(struct ms_fz_model *m, const struct ms_fz_op *op)
 		 * readable slot is present, because the checks read it after each op.
 		 */
 		ms_rm_expect(m->rm, 0, s, &w);
-		m->wp[s] = w.view == MS_RM_V_DATA ? MS_FZ_WP_ON : MS_FZ_WP_ANY;
+		/* A page MADV_FREE left lazy (has_alt) may be discarded, bit and all. */
+		m->wp[s] = w.view == MS_RM_V_DATA && !w.has_alt ? MS_FZ_WP_ON : MS_FZ_WP_ANY;
 	}
 }
 
@@ -263,6 +264,20 @@ static void apply_pfn(struct ms_fz_model *m, const struct ms_fz_op *op)
 	}
 }
 
+/*
+ * Reclaim discards a clean lazy-free page instead of swapping it: the PTE goes, and with it
+ * the uffd-wp bit (anonymous memory keeps no marker). The reference model knows which pages
+ * are still lazy: those whose expectation has an alternative.
+ */
+static void lazy_any(struct ms_fz_model *m, uint32_t first, uint32_t n)
+{
+	struct ms_rm_want w;
+
+	for (uint32_t s = first; s < first + n && s < m->nslots; s++)
+		if (!ms_rm_expect(m->rm, 0, s, &w) && w.has_alt)
+			m->wp[s] = MS_FZ_WP_ANY;
+}
+
 /* What process 0's own rm ops do to its uffd state. */
 static void apply_rm_side(struct ms_fz_model *m, const struct ms_fz_op *op, unsigned child)
 {
@@ -284,6 +299,9 @@ static void apply_rm_side(struct ms_fz_model *m, const struct ms_fz_op *op, unsi
 	case MS_FZ_FREE:
 	case MS_FZ_MIGRATE:
 		set_wp(m, op->first, op->n, MS_FZ_WP_ANY);
+		break;
+	case MS_FZ_PAGEOUT:
+		lazy_any(m, op->first, op->n);
 		break;
 	case MS_FZ_MUNMAP:
 		unreg(m, op->first, op->n);

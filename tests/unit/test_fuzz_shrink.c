@@ -257,6 +257,29 @@ START_TEST(test_model_uffd_rules)
 }
 END_TEST
 
+/* Found on bzImage: a lazy-free page that reclaim discards loses its uffd-wp bit with its PTE. */
+START_TEST(test_model_lazy_wp)
+{
+	static struct ms_fz_seq s;
+	struct ms_fz_model m;
+	unsigned child;
+
+	parse_ok(&s, "window 16 8\nuffd-reg p0 6+1\nwrite p0 6+1\nfree p0 1+6\n"
+		     "uffd-wp p0 6+1 on\npageout p0 2+5\nwrite p0 6+1\nuffd-wp p0 6+1 on\n"
+		     "pageout p0 6+1\n");
+	ck_assert_int_eq(ms_fz_model_init(&m, &s), 0);
+	for (uint32_t i = 0; i < s.nops; i++) {
+		ck_assert_int_eq(ms_fz_model_check(&m, &s.ops[i], &child), 0);
+		ck_assert_int_eq(ms_fz_model_apply(&m, &s.ops[i], NULL), 0);
+		if (i == 4)
+			ck_assert_uint_eq(m.wp[6], MS_FZ_WP_ANY);
+	}
+	/* Written again, the page is no longer lazy: protected, it stays so through reclaim. */
+	ck_assert_uint_eq(m.wp[6], MS_FZ_WP_ON);
+	ms_fz_model_fini(&m);
+}
+END_TEST
+
 /* The runtime's page image is model.h's: reproducers and mmstorm compare the same bytes. */
 START_TEST(test_fill_matches_model)
 {
@@ -354,6 +377,7 @@ static Suite *fuzz_suite(void)
 	tcase_add_test(t, test_shrink_budget);
 	tcase_add_test(t, test_shrink_merges_processes);
 	tcase_add_test(t, test_model_uffd_rules);
+	tcase_add_test(t, test_model_lazy_wp);
 	tcase_add_test(t, test_fill_matches_model);
 	tcase_add_test(t, test_emit_compiles_and_passes);
 	suite_add_tcase(s, t);
