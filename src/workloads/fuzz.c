@@ -137,6 +137,22 @@ static const int check_kind[] = {
 	[MS_FZRT_BAD_WP] = FZ_WP, [MS_FZRT_BAD_IO] = FZ_DIED,
 };
 
+/*
+ * Where the model allowed two contents (a lazy-free page), tell it which one is there, so that
+ * later ops (a pin of a discarded page) expect what follows from it.
+ */
+static void observe(struct ms_fz_model *m, struct ms_fzrt *rt, const struct ms_fzrt_want *w,
+		    unsigned nw)
+{
+	static uint64_t page[MS_FZRT_PAGE / 8];
+
+	for (unsigned i = 0; i < nw; i++)
+		if (w[i].has_alt &&
+		    !ms_fzrt_read(rt, (unsigned)w[i].proc, (unsigned)w[i].slot, page) &&
+		    ms_fzrt_diff(page, w[i].fill) >= 0)
+			ms_rm_observe(m->rm, (unsigned)w[i].proc, (uint32_t)w[i].slot, w[i].alt);
+}
+
 /* Model first where the model may refuse (then the op is skipped, not run). */
 static bool model_first(const struct ms_fz_op *op)
 {
@@ -153,7 +169,7 @@ static bool step(struct ms_fz_model *m, struct ms_fzrt *rt, const struct ms_fz_o
 	char wp0[MS_FZ_MAX_SLOTS + 1], text[96], msg[400];
 	struct ms_fzrt_op rop;
 	struct ms_rm_op rm;
-	unsigned child = 0, st;
+	unsigned child = 0, st, nw;
 	int ret;
 
 	r->ran[i] = -1;
@@ -200,11 +216,13 @@ static bool step(struct ms_fz_model *m, struct ms_fzrt *rt, const struct ms_fz_o
 	}
 	r->counts[op->kind]++;
 	r->trans[op->kind][st % MS_FZ_STATES] = 1;
-	ret = ms_fzrt_check(rt, w, wants(m, w, wp0), wp0, msg, sizeof(msg));
+	nw = wants(m, w, wp0);
+	ret = ms_fzrt_check(rt, w, nw, wp0, msg, sizeof(msg));
 	if (ret) {
 		bad(r, check_kind[ret], (int)i, "after %s: %s", text, msg);
 		return false;
 	}
+	observe(m, rt, w, nw);
 	return true;
 }
 
