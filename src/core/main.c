@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/core.h"
+#include "mmstorm/fuzz.h"
 #include "mmstorm/inject.h"
 #include "mmstorm/journal.h"
 #include "mmstorm/lava.h"
@@ -35,6 +36,7 @@ static void usage(FILE *f)
 		"  report    HTML/Markdown report with gnuplot charts (--trend DIR)\n"
 		"  bisect-run  for `git bisect run`: build/boot a kernel, run a case, exit 0/1/125\n"
 		"  repro     known, reported kernel bugs: REPRODUCED / NOT REPRODUCED per kernel\n"
+		"  fuzz      model-based random op sequences; shrinks a failure to a C reproducer\n"
 		"  bench     measure mmstorm's own overhead\n"
 		"  lava      LAVA jobs for a suite (export), run.json from their logs (collect)\n\n"
 		"  mmstorm <command> --help   options of one command\n"
@@ -392,6 +394,8 @@ int main(int argc, char **argv)
 		return ms_cmd_repro(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "lava"))
 		return ms_cmd_lava(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "fuzz"))
+		return ms_cmd_fuzz(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "agent"))
 		return ms_agent_main(argc - 1, argv + 1);
 	fprintf(stderr, "mmstorm: unknown command '%s'\n\n", argv[1]);

@@ -27,6 +27,7 @@ extern const struct ms_workload ms_wl_gup_pin;
 extern const struct ms_workload ms_wl_pmd_share;
 extern const struct ms_workload ms_wl_mshare;
 extern const struct ms_workload ms_wl_repro;
+extern const struct ms_workload ms_wl_fuzz;
 
 const struct ms_workload *const ms_workloads[] = {
 	&ms_wl_fork_storm,
@@ -38,6 +39,7 @@ const struct ms_workload *const ms_workloads[] = {
 	&ms_wl_pmd_share,
 	&ms_wl_mshare,
 	&ms_wl_repro,
+	&ms_wl_fuzz,
 	&ms_wl_guest_crash,
 	&ms_wl_guest_hang,
 	NULL

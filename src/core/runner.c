@@ -119,6 +119,21 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 	return 0;
 }
 
+/*
+ * What a case hands back beyond checks and notes (the fuzzer's shrunk sequence and C
+ * reproducer): a JSON object it left in its tmpdir as artifacts.json. In a guest the event
+ * stream is the only way out, so it travels in case_end.
+ */
+static json_t *read_artifacts(const char *tmpdir)
+{
+	char path[4200];
+
+	snprintf(path, sizeof(path), "%s/artifacts.json", tmpdir);
+	if (access(path, R_OK))
+		return NULL;
+	return json_load_file(path, 0, NULL);
+}
+
 /* Remove a case's tmpdir without crossing into anything a workload left mounted there. */
 static void rm_tree(const char *dir)
 {
@@ -510,6 +525,7 @@ static int run_repeat(const struct ms_suite *s, const struct ms_run_opts *o,
 	struct ms_kmsg_watch k;
 	struct ms_ctx ctx = { 0 };
 	json_t *inj = NULL;
+	json_t *artifacts;
 	bool kill_expected;
 	int restore_failed = 0;
 	char reason[1024];
@@ -600,6 +616,7 @@ static int run_repeat(const struct ms_suite *s, const struct ms_run_opts *o,
 	kill_expected = WIFSIGNALED(w.status) && ms_inject_killed(&ctx, pid, w.status);
 	/* Knobs back and files gone first: the invariants compare with the pre-case state. */
 	restore_failed = ms_journal_restore_to(j, mark, stderr);
+	artifacts = read_artifacts(ctx.tmpdir);
 	rm_tree(ctx.tmpdir);
 	inj = ms_inject_case_end(&ctx);
 	ms_kmsg_poll(&k);
@@ -617,6 +634,8 @@ static int run_repeat(const struct ms_suite *s, const struct ms_run_opts *o,
 	json_object_set_new(ev, "metrics", metrics);
 	json_object_set_new(ev, "checks", ms_shm_checks_json(ctx.shm));
 	json_object_set_new(ev, "notes", ms_shm_notes_json(ctx.shm));
+	if (artifacts)
+		json_object_set_new(ev, "artifacts", artifacts);
 	if ((pj = perf_json(ctx.shm))) {
 		perf_as_metrics(metrics, pj);
 		json_object_set_new(ev, "perf", pj);

@@ -33,6 +33,7 @@
 #include "mmstorm/refmodel.h"
 #include "mmstorm/util.h"
 #include "mmstorm/workload.h"
+#include "model/fzrt.h"
 
 #ifndef MADV_COLD
 #define MADV_COLD 20
@@ -532,16 +533,7 @@ static void report(struct gp_drv *d, const char *what, const char *fmt, ...)
 
 static int placeholder(struct gp_drv *d, uint32_t slot, uint32_t n)
 {
-	void *p = mmap(slot_addr(d, slot), (size_t)n * d->mpsz, PROT_NONE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
-
-	if (p == MAP_FAILED)
-		return -errno;
-	if (p != slot_addr(d, slot)) {
-		munmap(p, (size_t)n * d->mpsz);
-		return -EEXIST;
-	}
-	return 0;
+	return ms_fzrt_placeholder(slot_addr(d, slot), (size_t)n * d->mpsz);
 }
 
 static int prot_of(unsigned f)
@@ -638,24 +630,8 @@ static int do_split(struct gp_drv *d, uint32_t slot, uint32_t n, unsigned prot, 
 
 static int do_mremap(struct gp_drv *d, const struct ms_rm_op *op)
 {
-	size_t old = (size_t)op->n * d->mpsz, new = (size_t)op->n2 * d->mpsz;
-	char *from = slot_addr(d, op->first), *to = slot_addr(d, op->to);
-	int ret;
-
-	if (op->to != op->first) {
-		if (mremap(from, old, new, MREMAP_MAYMOVE | MREMAP_FIXED, to) == MAP_FAILED)
-			return -errno;
-		return placeholder(d, op->first, op->n);
-	}
-	if (op->n2 > op->n && munmap(from + old, new - old))
-		return -errno;
-	if (mremap(from, old, new, 0) == MAP_FAILED) {
-		ret = -errno;
-		if (op->n2 > op->n)
-			placeholder(d, op->first + op->n, op->n2 - op->n);
-		return ret;
-	}
-	return op->n2 < op->n ? placeholder(d, op->first + op->n2, op->n - op->n2) : 0;
+	return ms_fzrt_mremap(slot_addr(d, op->first), (size_t)op->n * d->mpsz,
+			      slot_addr(d, op->to), (size_t)op->n2 * d->mpsz);
 }
 
 /* Run a model op on this process's own memory. 0 or -errno. */

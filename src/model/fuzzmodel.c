@@ -1,0 +1,376 @@
+/* The fuzzer's model: the reference model plus userfaultfd-wp and /dev/mem window state. */
+#include <errno.h>
+#include <string.h>
+
+#include "mmstorm/fuzz.h"
+#include "mmstorm/refmodel.h"
+
+static const uint8_t rm_kind[MS_FZ_KIND_COUNT] = {
+	[MS_FZ_WRITE] = MS_RM_WRITE, [MS_FZ_FORK] = MS_RM_FORK, [MS_FZ_EXIT] = MS_RM_EXIT,
+	[MS_FZ_DONTNEED] = MS_RM_DONTNEED, [MS_FZ_FREE] = MS_RM_FREE, [MS_FZ_COLD] = MS_RM_COLD,
+	[MS_FZ_PAGEOUT] = MS_RM_PAGEOUT, [MS_FZ_MREMAP] = MS_RM_MREMAP,
+	[MS_FZ_MUNMAP] = MS_RM_MUNMAP, [MS_FZ_MPROTECT] = MS_RM_MPROTECT,
+	[MS_FZ_MIGRATE] = MS_RM_MIGRATE,
+	[MS_FZ_PIN] = MS_RM_PIN, [MS_FZ_UNPIN] = MS_RM_UNPIN,
+};
+
+static bool is_rm_op(unsigned kind)
+{
+	return kind <= MS_FZ_MIGRATE || kind == MS_FZ_PIN || kind == MS_FZ_UNPIN;
+}
+
+int ms_fz_model_init(struct ms_fz_model *m, const struct ms_fz_seq *s)
+{
+	struct ms_rm_cfg cfg = {
+		.nslots = s->nslots, .npages = s->npages, .folio_pages = 1, .seed = 1,
+	};
+
+	memset(m, 0, sizeof(*m));
+	if (!s->nslots || s->nslots > MS_FZ_MAX_SLOTS || s->npages > s->nslots)
+		return -EINVAL;
+	m->nslots = s->nslots;
+	return ms_rm_new(&m->rm, &cfg);
+}
+
+void ms_fz_model_fini(struct ms_fz_model *m)
+{
+	ms_rm_free(m->rm);
+	m->rm = NULL;
+}
+
+static void to_rm(const struct ms_fz_op *op, struct ms_rm_op *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->kind = rm_kind[op->kind];
+	r->proc = op->proc;
+	r->first = op->first;
+	r->n = op->n;
+	r->to = op->to;
+	r->n2 = op->n2;
+	if (op->kind == MS_FZ_MPROTECT)
+		r->flags = op->flags;
+	else if (op->kind == MS_FZ_PIN)
+		r->flags = MS_RM_PF_GET;	/* vmsplice */
+	r->pin = op->pin;
+}
+
+static unsigned live(const struct ms_fz_model *m, unsigned *free_id)
+{
+	unsigned n = 0;
+
+	*free_id = MS_FZ_MAX_PROCS;
+	for (unsigned p = MS_FZ_MAX_PROCS; p-- > 0;) {
+		if (ms_rm_alive(m->rm, p))
+			n++;
+		else
+			*free_id = p;
+	}
+	return n;
+}
+
+static bool mapped(const struct ms_fz_model *m, unsigned p, uint32_t first, uint32_t n)
+{
+	struct ms_rm_want w;
+
+	for (uint32_t s = first; s < first + n; s++)
+		if (ms_rm_expect(m->rm, p, s, &w) || w.view == MS_RM_V_UNMAPPED)
+			return false;
+	return true;
+}
+
+/* Registration of [first, +n): one context for all, or -1 when mixed. */
+static int reg_of(const struct ms_fz_model *m, uint32_t first, uint32_t n)
+{
+	for (uint32_t s = first + 1; s < first + n; s++)
+		if (m->reg[s] != m->reg[first])
+			return -1;
+	return m->reg[first];
+}
+
+static int check_uffd(const struct ms_fz_model *m, const struct ms_fz_op *op)
+{
+	int r = reg_of(m, op->first, op->n);
+
+	if (op->proc || !mapped(m, 0, op->first, op->n))
+		return -EINVAL;
+	if (op->kind == MS_FZ_UFFD_WP)
+		return r > 0 ? 0 : -EINVAL;
+	if (r < 0)
+		return -EINVAL;
+	return r == MS_FZ_UFFD_NONE ||
+	       r == (op->flags & MS_FZ_F_REMAP ? MS_FZ_UFFD_REMAP : MS_FZ_UFFD_PLAIN) ? 0 : -EINVAL;
+}
+
+static int check_pfn(const struct ms_fz_model *m, const struct ms_fz_op *op)
+{
+	const uint8_t *pf = m->pfn[op->proc];
+	bool want_free = op->kind == MS_FZ_PFN_MAP;
+
+	if (!ms_rm_alive(m->rm, op->proc) || !op->n || op->first + op->n > MS_FZ_PFN_SLOTS)
+		return -EINVAL;
+	for (unsigned s = op->first; s < op->first + op->n; s++)
+		if ((pf[s] == MS_FZ_PFN_UNMAPPED) != want_free)
+			return -EINVAL;
+	if (op->kind != MS_FZ_PFN_MREMAP)
+		return 0;
+	/* Shrink in place, or move whole to a free place (a pfnmap cannot grow). */
+	if (op->to == op->first)
+		return op->n2 && op->n2 < op->n ? 0 : -EINVAL;
+	if (op->n2 != op->n || op->to + op->n > MS_FZ_PFN_SLOTS)
+		return -EINVAL;
+	for (unsigned s = op->to; s < op->to + op->n; s++)
+		if (pf[s] != MS_FZ_PFN_UNMAPPED && (s < op->first || s >= op->first + op->n))
+			return -EINVAL;
+	return op->to + op->n <= op->first || op->first + op->n <= op->to ? 0 : -EINVAL;
+}
+
+/* Extra rules of process 0's registered slots, where the reference model does not look. */
+static int check_rm_uffd(const struct ms_fz_model *m, const struct ms_fz_op *op)
+{
+	int r;
+
+	if (op->proc || (op->kind != MS_FZ_MREMAP && op->kind != MS_FZ_EXIT))
+		return op->kind == MS_FZ_EXIT && !op->proc ? -EINVAL : 0;
+	if (op->kind == MS_FZ_EXIT)
+		return -EINVAL;			/* process 0 is the worker: it stays */
+	r = reg_of(m, op->first, op->n);
+	if (r < 0)
+		return -EINVAL;
+	/* Growing a registered mapping in place: not modelled. */
+	return r && op->to == op->first && op->n2 > op->n ? -EINVAL : 0;
+}
+
+int ms_fz_model_check(const struct ms_fz_model *m, const struct ms_fz_op *op, unsigned *child)
+{
+	unsigned free_id, n;
+
+	if (op->kind >= MS_FZ_KIND_COUNT || op->proc >= MS_FZ_MAX_PROCS ||
+	    !ms_rm_alive(m->rm, op->proc))
+		return -EINVAL;
+	if (op->nth && op->kind != MS_FZ_FORK)
+		return -EINVAL;
+	if (op->kind == MS_FZ_UNPIN) {
+		unsigned owner;
+
+		if (ms_rm_pin_info(m->rm, op->pin, &owner, NULL, NULL, NULL))
+			return -EINVAL;
+		return owner == op->proc ? 0 : -EINVAL;
+	}
+	if (op->kind >= MS_FZ_PFN_MAP && op->kind <= MS_FZ_PFN_MPROTECT)
+		return check_pfn(m, op);
+	if (op->kind == MS_FZ_UFFD_REG || op->kind == MS_FZ_UFFD_WP) {
+		if (!op->n || op->first + op->n > m->nslots)
+			return -EINVAL;
+		return check_uffd(m, op);
+	}
+	if (op->kind == MS_FZ_FORK) {
+		n = live(m, &free_id);
+		if (n >= MS_FZ_MAX_PROCS || free_id >= MS_FZ_MAX_PROCS)
+			return -EINVAL;
+		if (child)
+			*child = free_id;
+		return 0;
+	}
+	if (op->kind != MS_FZ_EXIT && (!op->n || op->first + op->n > m->nslots))
+		return -EINVAL;
+	if (op->kind == MS_FZ_MREMAP && (!op->n2 || op->to + op->n2 > m->nslots))
+		return -EINVAL;
+	if (op->kind == MS_FZ_WRITE && !mapped(m, op->proc, op->first, op->n))
+		return -EINVAL;
+	return check_rm_uffd(m, op);
+}
+
+static void set_wp(struct ms_fz_model *m, uint32_t first, uint32_t n, uint8_t v)
+{
+	for (uint32_t s = first; s < first + n && s < m->nslots; s++)
+		m->wp[s] = v;
+}
+
+static void unreg(struct ms_fz_model *m, uint32_t first, uint32_t n)
+{
+	for (uint32_t s = first; s < first + n && s < m->nslots; s++) {
+		m->reg[s] = MS_FZ_UFFD_NONE;
+		m->wp[s] = MS_FZ_WP_OFF;
+	}
+}
+
+static void apply_mremap(struct ms_fz_model *m, const struct ms_fz_op *op)
+{
+	uint8_t reg[MS_FZ_MAX_SLOTS], wp[MS_FZ_MAX_SLOTS];
+	uint32_t keep = op->n < op->n2 ? op->n : op->n2;
+
+	if (op->to == op->first) {
+		if (op->n2 < op->n)
+			unreg(m, op->first + op->n2, op->n - op->n2);
+		return;
+	}
+	memcpy(reg, m->reg + op->first, op->n);
+	memcpy(wp, m->wp + op->first, op->n);
+	unreg(m, op->first, op->n);
+	unreg(m, op->to, op->n2);
+	/* Without UFFD_FEATURE_EVENT_REMAP the moved VMA loses its context and its bits. */
+	if (reg[0] != MS_FZ_UFFD_REMAP)
+		return;
+	memcpy(m->reg + op->to, reg, keep);
+	memcpy(m->wp + op->to, wp, keep);
+}
+
+static void apply_uffd(struct ms_fz_model *m, const struct ms_fz_op *op)
+{
+	struct ms_rm_want w;
+
+	for (uint32_t s = op->first; s < op->first + op->n; s++) {
+		if (op->kind == MS_FZ_UFFD_REG) {
+			m->reg[s] = op->flags & MS_FZ_F_REMAP ? MS_FZ_UFFD_REMAP : MS_FZ_UFFD_PLAIN;
+			continue;
+		}
+		if (!(op->flags & MS_FZ_F_ON)) {
+			m->wp[s] = MS_FZ_WP_OFF;
+			continue;
+		}
+		/*
+		 * Only a present PTE takes the bit (anonymous memory, no WP_UNPOPULATED): every
+		 * readable slot is present, because the checks read it after each op.
+		 */
+		ms_rm_expect(m->rm, 0, s, &w);
+		/* A page MADV_FREE left lazy (has_alt) may be discarded, bit and all. */
+		m->wp[s] = w.view == MS_RM_V_DATA && !w.has_alt ? MS_FZ_WP_ON : MS_FZ_WP_ANY;
+	}
+}
+
+static void apply_pfn(struct ms_fz_model *m, const struct ms_fz_op *op)
+{
+	uint8_t *pf = m->pfn[op->proc], v = pf[op->first];
+
+	switch (op->kind) {
+	case MS_FZ_PFN_MAP:
+		memset(pf + op->first, MS_FZ_PFN_READ, op->n);
+		break;
+	case MS_FZ_PFN_MUNMAP:
+		memset(pf + op->first, MS_FZ_PFN_UNMAPPED, op->n);
+		break;
+	case MS_FZ_PFN_MPROTECT:
+		memset(pf + op->first, op->flags & MS_FZ_F_READ ? MS_FZ_PFN_READ : MS_FZ_PFN_NONE,
+		       op->n);
+		break;
+	case MS_FZ_PFN_MREMAP:
+		if (op->to == op->first) {
+			memset(pf + op->first + op->n2, MS_FZ_PFN_UNMAPPED, op->n - op->n2);
+			break;
+		}
+		memset(pf + op->first, MS_FZ_PFN_UNMAPPED, op->n);
+		memset(pf + op->to, v, op->n);
+		break;
+	}
+}
+
+/*
+ * Reclaim discards a clean lazy-free page instead of swapping it: the PTE goes, and with it
+ * the uffd-wp bit (anonymous memory keeps no marker). The reference model knows which pages
+ * are still lazy: those whose expectation has an alternative.
+ */
+static void lazy_any(struct ms_fz_model *m, uint32_t first, uint32_t n)
+{
+	struct ms_rm_want w;
+
+	for (uint32_t s = first; s < first + n && s < m->nslots; s++)
+		if (!ms_rm_expect(m->rm, 0, s, &w) && w.has_alt)
+			m->wp[s] = MS_FZ_WP_ANY;
+}
+
+/* What process 0's own rm ops do to its uffd state. */
+static void apply_rm_side(struct ms_fz_model *m, const struct ms_fz_op *op, unsigned child)
+{
+	if (op->kind == MS_FZ_FORK) {
+		memcpy(m->pfn[child], m->pfn[op->proc], MS_FZ_PFN_SLOTS);
+		return;
+	}
+	if (op->kind == MS_FZ_EXIT) {
+		memset(m->pfn[op->proc], 0, MS_FZ_PFN_SLOTS);
+		return;
+	}
+	if (op->proc)
+		return;
+	switch (op->kind) {
+	case MS_FZ_WRITE:		/* the fault handler unprotects what a write hits */
+	case MS_FZ_DONTNEED:		/* anonymous: no PTE marker keeps the bit */
+		set_wp(m, op->first, op->n, MS_FZ_WP_OFF);
+		break;
+	case MS_FZ_FREE:
+	case MS_FZ_MIGRATE:
+		set_wp(m, op->first, op->n, MS_FZ_WP_ANY);
+		break;
+	case MS_FZ_PAGEOUT:
+		lazy_any(m, op->first, op->n);
+		break;
+	case MS_FZ_MUNMAP:
+		unreg(m, op->first, op->n);
+		break;
+	case MS_FZ_MREMAP:
+		apply_mremap(m, op);
+		break;
+	}
+}
+
+int ms_fz_model_apply(struct ms_fz_model *m, const struct ms_fz_op *op, struct ms_rm_op *rm_op)
+{
+	struct ms_rm_op r;
+	int ret;
+
+	if (!is_rm_op(op->kind)) {
+		if (op->kind >= MS_FZ_PFN_MAP)
+			apply_pfn(m, op);
+		else
+			apply_uffd(m, op);
+		return 0;
+	}
+	to_rm(op, &r);
+	if ((ret = ms_rm_apply(m->rm, &r)))
+		return ret;
+	apply_rm_side(m, op, r.out);
+	if (rm_op)
+		*rm_op = r;
+	return 0;
+}
+
+/* mapped?, written?, shared?, writable?, registered?, wp? of the op's first slot */
+unsigned ms_fz_model_state(const struct ms_fz_model *m, const struct ms_fz_op *op)
+{
+	struct ms_rm_want w;
+	unsigned st = 0, s = op->first;
+
+	if (op->kind >= MS_FZ_PFN_MAP && op->kind <= MS_FZ_PFN_MPROTECT)
+		return s < MS_FZ_PFN_SLOTS ? m->pfn[op->proc][s] : 0;
+	if (s >= m->nslots || ms_rm_expect(m->rm, op->proc, s, &w))
+		return 0;
+	st |= w.view != MS_RM_V_UNMAPPED;
+	st |= (w.view == MS_RM_V_DATA && w.fill) << 1;
+	st |= (ms_rm_mapcount(m->rm, op->proc, s) > 1) << 2;
+	st |= w.writable << 3;
+	if (!op->proc) {
+		st |= (m->reg[s] != MS_FZ_UFFD_NONE) << 4;
+		st |= (m->wp[s] == MS_FZ_WP_ON) << 5;
+	}
+	return st;
+}
+
+unsigned ms_fz_model_pin_wants(const struct ms_fz_model *m, unsigned pin, uint64_t *fill,
+			       uint64_t *alt, uint64_t *alt_mask)
+{
+	struct ms_rm_want w;
+	uint32_t n = 0;
+
+	*alt_mask = 0;
+	if (ms_rm_pin_info(m->rm, pin, NULL, NULL, &n, NULL))
+		return 0;
+	for (uint32_t i = 0; i < n && i < MS_FZ_MAX_SLOTS; i++) {
+		fill[i] = alt[i] = 0;
+		if (ms_rm_pin_expect(m->rm, pin, i, &w))
+			continue;
+		fill[i] = w.fill;
+		alt[i] = w.alt;
+		if (w.has_alt)
+			*alt_mask |= 1ULL << i;
+	}
+	return n;
+}

@@ -1,0 +1,690 @@
+/* The fuzz runtime of fzrt.h: processes, windows, userfaultfds and /dev/mem, plain libc. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fzrt.h"
+
+#ifndef MADV_COLD
+#define MADV_COLD 20
+#endif
+#ifndef MADV_PAGEOUT
+#define MADV_PAGEOUT 21
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#define FZRT_GOLDEN 0x9e3779b97f4a7c15ULL
+#define FZRT_PM_UFFD_WP (1ULL << 57)
+
+struct fzrt_reply {
+	int ret;
+	int pid;
+};
+
+void ms_fzrt_fill(void *page, uint64_t fill)
+{
+	uint64_t *w = page;
+
+	for (size_t i = 0; i < MS_FZRT_PAGE / 8; i++)
+		w[i] = fill ? fill ^ ((uint64_t)(i + 1) * FZRT_GOLDEN) : 0;
+}
+
+long ms_fzrt_diff(const void *page, uint64_t fill)
+{
+	const unsigned char *p = page;
+
+	for (size_t i = 0; i < MS_FZRT_PAGE / 8; i++) {
+		uint64_t want = fill ? fill ^ ((uint64_t)(i + 1) * FZRT_GOLDEN) : 0;
+		unsigned char w[8];
+
+		memcpy(w, &want, 8);
+		for (size_t b = 0; b < 8; b++)
+			if (p[i * 8 + b] != w[b])
+				return (long)(i * 8 + b);
+	}
+	return -1;
+}
+
+static char *slot(const struct ms_fzrt *rt, bool pfn, int s)
+{
+	return (pfn ? rt->pwin : rt->win) + (size_t)s * MS_FZRT_PAGE;
+}
+
+int ms_fzrt_placeholder(char *addr, size_t len)
+{
+	void *p = mmap(addr, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
+		       MAP_FIXED_NOREPLACE, -1, 0);
+
+	if (p == MAP_FAILED)
+		return -errno;
+	if (p != addr) {
+		munmap(p, len);
+		return -EEXIST;
+	}
+	return 0;
+}
+
+static int write_str(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, s, strlen(s)) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+/* Is [addr, +len) inside one VMA of this process? mremap needs that. */
+static bool one_vma(const char *addr, size_t len)
+{
+	unsigned long lo, hi, a = (unsigned long)addr;
+	char line[512];
+	bool ok = false;
+	FILE *f = fopen("/proc/self/maps", "re");
+
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 && lo <= a && a < hi) {
+			ok = a + len <= hi;
+			break;
+		}
+	fclose(f);
+	return ok;
+}
+
+static int prot_of(int flags)
+{
+	return (flags & 1 ? PROT_READ : 0) | (flags & 2 ? PROT_WRITE : 0);
+}
+
+int ms_fzrt_mremap(char *from, size_t old, char *to, size_t new)
+{
+	int ret;
+
+	if (to != from) {
+		if (mremap(from, old, new, MREMAP_MAYMOVE | MREMAP_FIXED, to) == MAP_FAILED)
+			return -errno;
+		return ms_fzrt_placeholder(from, old);
+	}
+	if (new > old && munmap(from + old, new - old))
+		return -errno;
+	if (mremap(from, old, new, 0) == MAP_FAILED) {
+		ret = -errno;
+		if (new > old)
+			ms_fzrt_placeholder(from + old, new - old);
+		return ret;
+	}
+	return new < old ? ms_fzrt_placeholder(from + new, old - new) : 0;
+}
+
+static int do_mremap(char *from, size_t old, char *to, size_t new, bool dry)
+{
+	if (!one_vma(from, old))
+		return MS_FZRT_SKIP;
+	return dry ? 0 : ms_fzrt_mremap(from, old, to, new);
+}
+
+static void *monitor(void *arg)
+{
+	struct ms_fzrt *rt = arg;
+	struct pollfd pfd[2] = { { rt->uffd[1], POLLIN, 0 }, { rt->uffd[2], POLLIN, 0 } };
+	struct uffd_msg msg;
+
+	for (;;) {
+		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
+			return NULL;
+		for (int i = 0; i < 2; i++) {
+			struct uffdio_writeprotect wp = { .mode = 0 };
+
+			if (!(pfd[i].revents & POLLIN) || read(pfd[i].fd, &msg, sizeof(msg)) !=
+			    sizeof(msg))
+				continue;
+			/* A remap event only has to be read for mremap to go on. */
+			if (msg.event != UFFD_EVENT_PAGEFAULT)
+				continue;
+			wp.range.start = msg.arg.pagefault.address & ~(MS_FZRT_PAGE - 1);
+			wp.range.len = MS_FZRT_PAGE;
+			if (!ioctl(pfd[i].fd, UFFDIO_WRITEPROTECT, &wp))
+				__atomic_add_fetch(&rt->wp_faults, 1, __ATOMIC_RELAXED);
+		}
+	}
+}
+
+static int new_uffd(uint64_t features)
+{
+	struct uffdio_api api = { .api = UFFD_API, .features = features };
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK), ret;
+
+	if (fd < 0)
+		return -errno;
+	if (ioctl(fd, UFFDIO_API, &api)) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+static int uffd_setup(struct ms_fzrt *rt)
+{
+	int ret;
+
+	if (rt->monitor)
+		return 0;
+	if ((rt->uffd[1] = new_uffd(0)) < 0 ||
+	    (rt->uffd[2] = new_uffd(UFFD_FEATURE_EVENT_REMAP)) < 0)
+		return rt->uffd[1] < 0 ? rt->uffd[1] : rt->uffd[2];
+	if ((ret = pthread_create(&rt->mon, NULL, monitor, rt)))
+		return -ret;
+	rt->monitor = true;
+	return 0;
+}
+
+/* The context whose registration covers addr: the one UFFDIO_WRITEPROTECT accepts. */
+static int uffd_wp(struct ms_fzrt *rt, char *addr, size_t len, bool on)
+{
+	struct uffdio_writeprotect wp = {
+		.range = { (unsigned long)addr, len }, .mode = on ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
+	};
+	int ret = -ENOENT;
+
+	for (int i = 1; i <= 2; i++) {
+		if (rt->uffd[i] < 0)
+			continue;
+		if (!ioctl(rt->uffd[i], UFFDIO_WRITEPROTECT, &wp))
+			return 0;
+		ret = -errno;
+	}
+	return ret;
+}
+
+static int uffd_reg(struct ms_fzrt *rt, char *addr, size_t len, bool remap)
+{
+	struct uffdio_register reg = {
+		.range = { (unsigned long)addr, len }, .mode = UFFDIO_REGISTER_MODE_WP,
+	};
+	int ret = uffd_setup(rt);
+
+	if (ret)
+		return ret;
+	return ioctl(rt->uffd[remap ? 2 : 1], UFFDIO_REGISTER, &reg) ? -errno : 0;
+}
+
+static int pfn_op(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
+{
+	char *a = slot(rt, true, op->first);
+	size_t len = (size_t)op->n * MS_FZRT_PAGE;
+
+	switch (op->kind) {
+	case MS_FZRT_PFN_MAP:
+		/* pfnmap.c of the mm selftests: the first pages of /dev/mem. */
+		if (rt->mem_fd < 0 && (rt->mem_fd = open("/dev/mem", O_RDONLY | O_CLOEXEC)) < 0)
+			return -errno;
+		return mmap(a, len, PROT_READ, MAP_SHARED | MAP_FIXED, rt->mem_fd, 0) ==
+		       MAP_FAILED ? -errno : 0;
+	case MS_FZRT_PFN_MUNMAP:
+		return munmap(a, len) ? -errno : ms_fzrt_placeholder(a, len);
+	case MS_FZRT_PFN_MPROTECT:
+		return mprotect(a, len, prot_of(op->flags)) ? -errno : 0;
+	default:
+		return do_mremap(a, len, slot(rt, true, op->to), (size_t)op->n2 * MS_FZRT_PAGE,
+				 op->dry);
+	}
+}
+
+/* A FOLL_GET reference: the pages spliced into a pipe, held until UNPIN reads them back. */
+static int pin_take(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
+{
+	struct iovec iov = { slot(rt, false, op->first), (size_t)op->n * MS_FZRT_PAGE };
+	int fd[2], ret = 0;
+
+	if (op->pin < 0 || op->pin >= MS_FZRT_PINS)
+		return -EINVAL;
+	/* The id is free in the model: an fd here is a copy fork() left of a parent's pin. */
+	if (rt->pin_fd[op->pin] >= 0)
+		close(rt->pin_fd[op->pin]);
+	rt->pin_fd[op->pin] = -1;
+	if (pipe2(fd, O_CLOEXEC))
+		return -errno;
+	if (iov.iov_len > 65536 && fcntl(fd[1], F_SETPIPE_SZ, (int)iov.iov_len) < 0)
+		ret = -errno;
+	while (!ret && iov.iov_len) {
+		ssize_t n = vmsplice(fd[1], &iov, 1, 0);
+
+		if (n <= 0) {
+			ret = n < 0 ? -errno : -EIO;
+			break;
+		}
+		iov.iov_base = (char *)iov.iov_base + n;
+		iov.iov_len -= (size_t)n;
+	}
+	close(fd[1]);
+	if (ret)
+		close(fd[0]);
+	else
+		rt->pin_fd[op->pin] = fd[0];
+	return ret;
+}
+
+/* Read the pinned pages back and compare them with what the model says the pin holds. */
+static int pin_release(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
+{
+	static uint64_t page[MS_FZRT_PAGE / 8];
+	int fd, ret = 0;
+
+	if (op->pin < 0 || op->pin >= MS_FZRT_PINS || (fd = rt->pin_fd[op->pin]) < 0)
+		return -EINVAL;
+	rt->pin_fd[op->pin] = -1;
+	for (int i = 0; i < op->n && !ret; i++) {
+		size_t got = 0;
+		long off;
+		uint64_t word;
+
+		while (got < MS_FZRT_PAGE) {
+			ssize_t n = read(fd, (char *)page + got, MS_FZRT_PAGE - got);
+
+			if (n <= 0) {
+				ret = n < 0 ? -errno : -EIO;
+				break;
+			}
+			got += (size_t)n;
+		}
+		if (ret || (off = ms_fzrt_diff(page, op->fill[i])) < 0 ||
+		    ((op->alt_mask >> i & 1) && ms_fzrt_diff(page, op->alt[i]) < 0))
+			continue;
+		word = op->fill[i] ? op->fill[i] ^ ((uint64_t)(off / 8 + 1) * FZRT_GOLDEN) : 0;
+		rt->bad->page = i;
+		rt->bad->off = off;
+		rt->bad->want = ((unsigned char *)&word)[off % 8];
+		rt->bad->got = ((unsigned char *)page)[off];
+		ret = MS_FZRT_PIN_DIFF;
+	}
+	close(fd);
+	return ret;
+}
+
+static int mem_op(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
+{
+	static const int advice[] = {
+		[MS_FZRT_DONTNEED] = MADV_DONTNEED, [MS_FZRT_FREE] = MADV_FREE,
+		[MS_FZRT_COLD] = MADV_COLD, [MS_FZRT_PAGEOUT] = MADV_PAGEOUT,
+	};
+	char *a = slot(rt, false, op->first);
+	size_t len = (size_t)op->n * MS_FZRT_PAGE;
+
+	switch (op->kind) {
+	case MS_FZRT_WRITE:
+		for (int i = 0; i < op->n && i < MS_FZRT_MAX_N; i++)
+			ms_fzrt_fill(a + (size_t)i * MS_FZRT_PAGE, op->fill[i]);
+		return 0;
+	case MS_FZRT_MREMAP:
+		return do_mremap(a, len, slot(rt, false, op->to), (size_t)op->n2 * MS_FZRT_PAGE,
+				 op->dry);
+	case MS_FZRT_MUNMAP:
+		return munmap(a, len) ? -errno : ms_fzrt_placeholder(a, len);
+	case MS_FZRT_MPROTECT:
+		return mprotect(a, len, prot_of(op->flags)) ? -errno : 0;
+	case MS_FZRT_MIGRATE:
+		/* One node: compaction migrates the movable pages (a guest is small). */
+		return write_str("/proc/sys/vm/compact_memory", "1");
+	case MS_FZRT_UFFD_REG:
+		return uffd_reg(rt, a, len, op->flags & 1);
+	case MS_FZRT_UFFD_WP:
+		return uffd_wp(rt, a, len, op->flags & 1);
+	case MS_FZRT_PIN:
+		return pin_take(rt, op);
+	case MS_FZRT_UNPIN:
+		return pin_release(rt, op);
+	case MS_FZRT_DONTNEED:
+	case MS_FZRT_FREE:
+	case MS_FZRT_COLD:
+	case MS_FZRT_PAGEOUT:
+		return madvise(a, len, advice[op->kind]) ? -errno : 0;
+	default:
+		return pfn_op(rt, op);
+	}
+}
+
+static void child_loop(struct ms_fzrt *rt, int me);
+
+/* fork() in this process; with nth, the nth fault site of the fork fails (fail-nth). */
+static int do_fork(struct ms_fzrt *rt, const struct ms_fzrt_op *op, pid_t *out)
+{
+	char nth[16];
+	pid_t pid;
+	int err;
+
+	if (op->nth) {
+		snprintf(nth, sizeof(nth), "%d", op->nth);
+		if ((err = write_str("/proc/thread-self/fail-nth", nth)))
+			return err;
+	}
+	pid = fork();
+	err = errno;
+	if (pid == 0)
+		child_loop(rt, op->child);
+	if (op->nth)
+		write_str("/proc/thread-self/fail-nth", "0");
+	if (pid < 0)
+		return -err;
+	*out = pid;
+	return 0;
+}
+
+static void child_loop(struct ms_fzrt *rt, int me)
+{
+	struct ms_fzrt_op op;
+	struct fzrt_reply r;
+
+	/*
+	 * Only process 0 sends commands: with its ends closed here, every process sees EOF and
+	 * exits when process 0 dies. (Not PDEATHSIG: a child must outlive its exiting parent.)
+	 */
+	for (int p = 0; p < MS_FZRT_PROCS; p++) {
+		if (rt->cmd[p][1] >= 0)
+			close(rt->cmd[p][1]);
+		if (rt->rep[p][0] >= 0)
+			close(rt->rep[p][0]);
+		rt->cmd[p][1] = rt->rep[p][0] = -1;
+	}
+	rt->monitor = false;		/* the thread stayed in the parent */
+	for (;;) {
+		pid_t pid = 0;
+
+		if (read(rt->cmd[me][0], &op, sizeof(op)) != (ssize_t)sizeof(op))
+			_exit(1);
+		if (op.kind == MS_FZRT_EXIT)
+			_exit(0);
+		r.ret = op.kind == MS_FZRT_FORK ? do_fork(rt, &op, &pid) : mem_op(rt, &op);
+		r.pid = (int)pid;
+		if (write(rt->rep[me][1], &r, sizeof(r)) != (ssize_t)sizeof(r))
+			_exit(1);
+	}
+}
+
+/* The process is gone (its memory with it) when its pidfd turns readable. */
+static int wait_gone(struct ms_fzrt *rt, int p)
+{
+	struct pollfd pfd = { rt->pidfd[p], POLLIN, 0 };
+
+	while (poll(&pfd, 1, -1) < 0)
+		if (errno != EINTR)
+			return -errno;
+	close(rt->pidfd[p]);
+	rt->pidfd[p] = -1;
+	rt->live[p] = false;
+	return 0;
+}
+
+static int adopt(struct ms_fzrt *rt, int c, pid_t pid)
+{
+	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+
+	if (fd < 0)
+		return -errno;
+	rt->pid[c] = pid;
+	rt->pidfd[c] = fd;
+	rt->live[c] = true;
+	return 0;
+}
+
+int ms_fzrt_run(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
+{
+	struct fzrt_reply r = { 0, 0 };
+	pid_t pid = 0;
+
+	if (op->proc < 0 || op->proc >= MS_FZRT_PROCS || !rt->live[op->proc])
+		return -ESRCH;
+	if (op->dry && op->kind != MS_FZRT_MREMAP && op->kind != MS_FZRT_PFN_MREMAP)
+		return 0;
+	if (op->proc == 0) {
+		if (op->kind == MS_FZRT_EXIT)
+			return -EINVAL;
+		r.ret = op->kind == MS_FZRT_FORK ? do_fork(rt, op, &pid) : mem_op(rt, op);
+		r.pid = (int)pid;
+	} else {
+		if (write(rt->cmd[op->proc][1], op, sizeof(*op)) != (ssize_t)sizeof(*op))
+			return -EPIPE;
+		if (op->kind == MS_FZRT_EXIT)
+			return wait_gone(rt, op->proc);
+		if (read(rt->rep[op->proc][0], &r, sizeof(r)) != (ssize_t)sizeof(r))
+			return -EPIPE;	/* the process died: a signal the model did not expect */
+	}
+	if (op->kind == MS_FZRT_FORK && !r.ret)
+		return adopt(rt, op->child, r.pid);
+	return r.ret;
+}
+
+int ms_fzrt_read(struct ms_fzrt *rt, unsigned proc, unsigned s, void *buf)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	if (proc == 0) {
+		memcpy(buf, slot(rt, false, (int)s), MS_FZRT_PAGE);
+		return 0;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)rt->pid[proc]);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -errno;
+	n = pread(fd, buf, MS_FZRT_PAGE, (off_t)(uintptr_t)slot(rt, false, (int)s));
+	close(fd);
+	return n == (ssize_t)MS_FZRT_PAGE ? 0 : n < 0 ? -errno : -EIO;
+}
+
+static int vma_flags(struct ms_fzrt *rt, unsigned proc, uint8_t *bits)
+{
+	unsigned long lo = 0, hi = 0, w0 = (unsigned long)rt->win;
+	char path[64], line[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps", (int)rt->pid[proc]);
+	if (!(f = fopen(path, "re")))
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long a, b;
+
+		if (sscanf(line, "%lx-%lx ", &a, &b) == 2 &&
+		    strchr(line, '-') < strchr(line, ' ')) {
+			lo = a;
+			hi = b;
+			continue;
+		}
+		if (strncmp(line, "VmFlags:", 8) || !strstr(line, " uw"))
+			continue;
+		for (unsigned s = 0; s < rt->nslots; s++) {
+			unsigned long addr = w0 + s * MS_FZRT_PAGE;
+
+			if (lo <= addr && addr < hi)
+				bits[s] |= 2;
+		}
+	}
+	fclose(f);
+	return 0;
+}
+
+int ms_fzrt_wp(struct ms_fzrt *rt, unsigned proc, uint8_t *bits)
+{
+	uint64_t pm[MS_FZRT_MAX_N];
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	memset(bits, 0, rt->nslots);
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)rt->pid[proc]);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -errno;
+	n = pread(fd, pm, rt->nslots * 8, (off_t)((uintptr_t)rt->win / MS_FZRT_PAGE * 8));
+	close(fd);
+	if (n != (ssize_t)(rt->nslots * 8))
+		return n < 0 ? -errno : -EIO;
+	for (unsigned s = 0; s < rt->nslots; s++)
+		bits[s] = !!(pm[s] & FZRT_PM_UFFD_WP);
+	return vma_flags(rt, proc, bits);
+}
+
+static int check_data(struct ms_fzrt *rt, const struct ms_fzrt_want *w, char *msg, size_t len)
+{
+	static uint64_t page[MS_FZRT_PAGE / 8];
+	const unsigned char *got = (const unsigned char *)page;
+	unsigned char want[8];
+	uint64_t word;
+	long off;
+	int ret;
+
+	if ((ret = ms_fzrt_read(rt, (unsigned)w->proc, (unsigned)w->slot, page))) {
+		snprintf(msg, len, "p%d slot %d: cannot read: %s", w->proc, w->slot,
+			 strerror(-ret));
+		return MS_FZRT_BAD_IO;
+	}
+	off = ms_fzrt_diff(page, w->fill);
+	if (off < 0 || (w->has_alt && ms_fzrt_diff(page, w->alt) < 0))
+		return MS_FZRT_OK;
+	word = w->fill ? w->fill ^ ((uint64_t)(off / 8 + 1) * FZRT_GOLDEN) : 0;
+	memcpy(want, &word, 8);
+	snprintf(msg, len, "p%d slot %d: first differing byte at offset %ld: want 0x%02x, "
+		 "got 0x%02x (page fill 0x%016llx%s)", w->proc, w->slot, off, want[off % 8],
+		 got[off], (unsigned long long)w->fill, w->has_alt ? " or its alternative" : "");
+	return MS_FZRT_BAD_DATA;
+}
+
+static int check_wp(struct ms_fzrt *rt, unsigned p, const char *wp0, char *msg, size_t len)
+{
+	uint8_t bits[MS_FZRT_MAX_N];
+	int ret = ms_fzrt_wp(rt, p, bits);
+
+	if (ret) {
+		snprintf(msg, len, "p%u: cannot read pagemap/smaps: %s", p, strerror(-ret));
+		return MS_FZRT_BAD_IO;
+	}
+	for (unsigned s = 0; s < rt->nslots; s++) {
+		if ((bits[s] & 1) && !(bits[s] & 2)) {
+			snprintf(msg, len, "p%u slot %u: uffd-wp bit (pagemap bit 57) set in a VMA "
+				 "not registered for uffd-wp", p, s);
+			return MS_FZRT_BAD_STRAY_WP;
+		}
+		if (p || !wp0 || wp0[s] == '2' || (bits[s] & 1) == wp0[s] - '0')
+			continue;
+		snprintf(msg, len, "p0 slot %u: uffd-wp bit is %d, model says %c", s, bits[s] & 1,
+			 wp0[s]);
+		return MS_FZRT_BAD_WP;
+	}
+	return MS_FZRT_OK;
+}
+
+int ms_fzrt_check(struct ms_fzrt *rt, const struct ms_fzrt_want *w, unsigned nw, const char *wp0,
+		  char *msg, size_t len)
+{
+	int ret;
+
+	for (unsigned i = 0; i < nw; i++)
+		if ((ret = check_data(rt, &w[i], msg, len)))
+			return ret;
+	for (unsigned p = 0; p < MS_FZRT_PROCS; p++)
+		if (rt->live[p] && (ret = check_wp(rt, p, wp0, msg, len)))
+			return ret;
+	return MS_FZRT_OK;
+}
+
+int ms_fzrt_init(struct ms_fzrt *rt, unsigned nslots, unsigned npages)
+{
+	size_t len = ((size_t)nslots + 1 + MS_FZRT_PFN_SLOTS) * MS_FZRT_PAGE;
+	char *base;
+
+	memset(rt, 0, sizeof(*rt));
+	rt->uffd[0] = rt->uffd[1] = rt->uffd[2] = rt->mem_fd = -1;
+	for (int p = 0; p < MS_FZRT_PROCS; p++)
+		rt->pidfd[p] = rt->cmd[p][0] = rt->cmd[p][1] = rt->rep[p][0] = rt->rep[p][1] = -1;
+	for (int i = 0; i < MS_FZRT_PINS; i++)
+		rt->pin_fd[i] = -1;
+	if (nslots > MS_FZRT_MAX_N || npages > nslots)
+		return -EINVAL;
+	rt->nslots = nslots;
+	rt->npages = npages;
+	/* The detail of a pin mismatch, written by whichever process held the pin. */
+	rt->bad = mmap(NULL, MS_FZRT_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+		       -1, 0);
+	if (rt->bad == MAP_FAILED) {
+		rt->bad = NULL;
+		return -errno;
+	}
+	base = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (base == MAP_FAILED)
+		return -errno;
+	rt->win = base;
+	rt->pwin = base + ((size_t)nslots + 1) * MS_FZRT_PAGE;
+	if (npages && mmap(base, npages * MS_FZRT_PAGE, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
+		return -errno;
+	/* 4 KiB pages stay 4 KiB even where THP is "always": slots are base pages. */
+	if (madvise(base, len, MADV_NOHUGEPAGE) && errno != EINVAL)
+		return -errno;
+	for (int p = 0; p < MS_FZRT_PROCS; p++)
+		if (pipe2(rt->cmd[p], O_CLOEXEC) || pipe2(rt->rep[p], O_CLOEXEC))
+			return -errno;
+	rt->live[0] = true;
+	rt->pid[0] = getpid();
+	return 0;
+}
+
+void ms_fzrt_fini(struct ms_fzrt *rt)
+{
+	for (int p = 1; p < MS_FZRT_PROCS; p++) {
+		if (!rt->live[p])
+			continue;
+		kill(rt->pid[p], SIGKILL);
+		wait_gone(rt, p);
+	}
+	/* Our own children; grandchildren were reaped by their parents' deaths. */
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+	for (int p = 0; p < MS_FZRT_PROCS; p++)
+		for (int i = 0; i < 2; i++) {
+			if (rt->cmd[p][i] >= 0)
+				close(rt->cmd[p][i]);
+			if (rt->rep[p][i] >= 0)
+				close(rt->rep[p][i]);
+		}
+	if (rt->mem_fd >= 0)
+		close(rt->mem_fd);
+	for (int i = 0; i < MS_FZRT_PINS; i++)
+		if (rt->pin_fd[i] >= 0)
+			close(rt->pin_fd[i]);
+	if (rt->bad)
+		munmap(rt->bad, MS_FZRT_PAGE);
+	rt->bad = NULL;
+	if (rt->win)
+		munmap(rt->win, ((size_t)rt->nslots + 1 + MS_FZRT_PFN_SLOTS) * MS_FZRT_PAGE);
+	rt->win = NULL;
+}
+
+long ms_fzrt_pat_entries(void)
+{
+	FILE *f = fopen("/sys/kernel/debug/x86/pat_memtype_list", "re");
+	char line[256];
+	long n = 0;
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f))
+		n += !strncmp(line, "PAT:", 4);
+	fclose(f);
+	return n;
+}

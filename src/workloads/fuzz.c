@@ -1,0 +1,767 @@
+/* fuzz: model-based random op sequences, checked after every op, shrunk to a C reproducer. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "model/fzrt.h"
+#include "mmstorm/fuzz.h"
+#include "mmstorm/kmsg.h"
+#include "mmstorm/refmodel.h"
+#include "mmstorm/util.h"
+#include "mmstorm/workload.h"
+
+#define FZ_REPLAY_PARAMS 8
+#define FZ_CORPUS_MAX 64
+#define FZ_SEQ_TIMEOUT_MS 60000
+
+_Static_assert((int)MS_FZRT_UNPIN == (int)MS_FZ_UNPIN &&
+	       (int)MS_FZRT_UFFD_REG == (int)MS_FZ_UFFD_REG,
+	       "the runtime's op kinds are fuzz.h's");
+_Static_assert(MS_FZRT_PROCS == MS_FZ_MAX_PROCS && MS_FZRT_MAX_N == MS_FZ_MAX_SLOTS,
+	       "the runtime's limits are fuzz.h's");
+
+/* How a sequence went; the order is the shrinker's: a candidate must fail the same way. */
+enum {
+	FZ_OK, FZ_DATA, FZ_STRAY_WP, FZ_WP, FZ_OP, FZ_PAT, FZ_KMSG, FZ_DIED, FZ_HANG, FZ_ERROR,
+	FZ_NKINDS
+};
+
+static const char *const fz_kind_names[FZ_NKINDS] = {
+	[FZ_OK] = "pass", [FZ_DATA] = "contents differ from the model",
+	[FZ_STRAY_WP] = "uffd-wp bit outside a uffd-wp VMA",
+	[FZ_WP] = "uffd-wp bit differs from the model", [FZ_OP] = "op failed unexpectedly",
+	[FZ_PAT] = "PAT memtype list not back at baseline", [FZ_KMSG] = "kernel log",
+	[FZ_DIED] = "a process died", [FZ_HANG] = "sequence hung", [FZ_ERROR] = "harness error",
+};
+
+/* What a worker writes back (MAP_SHARED). */
+struct fz_res {
+	int32_t kind, step;
+	char msg[400];
+	int8_t ran[MS_FZ_MAX_OPS];
+	uint32_t counts[MS_FZ_KIND_COUNT];
+	uint8_t trans[MS_FZ_KIND_COUNT][MS_FZ_STATES];
+};
+
+struct fz {
+	struct ms_ctx *ctx;
+	struct ms_fz_gen_cfg g;
+	uint64_t seeds[16];
+	unsigned nseeds;
+	int64_t budget_ns, shrink_ns;
+	unsigned max_shrink;
+	bool judge_kmsg, have_pat;
+	char no_uffd[160], no_pfn[160], no_nth[160];
+	struct fz_res *res;
+	struct ms_kmsg_watch kw;
+	/* totals */
+	uint64_t nseq, counts[MS_FZ_KIND_COUNT];
+	uint8_t trans[MS_FZ_KIND_COUNT][MS_FZ_STATES];
+	unsigned ntrans;
+	json_t *corpus, *failures;
+	int m_seq, m_trans, m_fail;
+};
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* ---- one sequence, in a worker process ---- */
+
+static void to_rt(const struct ms_fz_op *op, unsigned child, struct ms_fzrt_op *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->kind = op->kind;
+	r->proc = op->proc;
+	r->flags = op->flags;
+	r->nth = op->nth;
+	r->first = op->first;
+	r->n = op->n;
+	r->to = op->to;
+	r->n2 = op->n2;
+	r->child = (int)child;
+}
+
+static unsigned wants(const struct ms_fz_model *m, struct ms_fzrt_want *w, char *wp0)
+{
+	struct ms_rm_want x;
+	unsigned n = 0;
+
+	for (unsigned p = 0; p < MS_FZ_MAX_PROCS; p++)
+		for (unsigned s = 0; ms_rm_alive(m->rm, p) && s < m->nslots; s++) {
+			if (ms_rm_expect(m->rm, p, s, &x) || x.view != MS_RM_V_DATA)
+				continue;
+			w[n++] = (struct ms_fzrt_want){ .proc = (int)p, .slot = (int)s,
+							.has_alt = x.has_alt, .fill = x.fill,
+							.alt = x.alt };
+		}
+	for (unsigned s = 0; s < m->nslots; s++)
+		wp0[s] = (char)('0' + m->wp[s]);
+	wp0[m->nslots] = 0;
+	return n;
+}
+
+static void bad(struct fz_res *r, int kind, int step, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void bad(struct fz_res *r, int kind, int step, const char *fmt, ...)
+{
+	va_list ap;
+
+	r->kind = kind;
+	r->step = step;
+	va_start(ap, fmt);
+	vsnprintf(r->msg, sizeof(r->msg), fmt, ap);
+	va_end(ap);
+}
+
+static const int check_kind[] = {
+	[MS_FZRT_BAD_DATA] = FZ_DATA, [MS_FZRT_BAD_STRAY_WP] = FZ_STRAY_WP,
+	[MS_FZRT_BAD_WP] = FZ_WP, [MS_FZRT_BAD_IO] = FZ_DIED,
+};
+
+/*
+ * Where the model allowed two contents (a lazy-free page), tell it which one is there, so that
+ * later ops (a pin of a discarded page) expect what follows from it.
+ */
+static void observe(struct ms_fz_model *m, struct ms_fzrt *rt, const struct ms_fzrt_want *w,
+		    unsigned nw)
+{
+	static uint64_t page[MS_FZRT_PAGE / 8];
+
+	for (unsigned i = 0; i < nw; i++)
+		if (w[i].has_alt &&
+		    !ms_fzrt_read(rt, (unsigned)w[i].proc, (unsigned)w[i].slot, page) &&
+		    ms_fzrt_diff(page, w[i].fill) >= 0)
+			ms_rm_observe(m->rm, (unsigned)w[i].proc, (uint32_t)w[i].slot, w[i].alt);
+}
+
+/* Model first where the model may refuse (then the op is skipped, not run). */
+static bool model_first(const struct ms_fz_op *op)
+{
+	if (op->kind == MS_FZ_PIN || op->kind == MS_FZ_UNPIN)
+		return true;
+	return op->kind <= MS_FZ_MIGRATE && !(op->kind == MS_FZ_FORK && op->nth);
+}
+
+/* Run op i; false when the sequence stops here (a failure was recorded). */
+static bool step(struct ms_fz_model *m, struct ms_fzrt *rt, const struct ms_fz_op *op,
+		 unsigned i, struct fz_res *r)
+{
+	static struct ms_fzrt_want w[MS_FZ_MAX_PROCS * MS_FZ_MAX_SLOTS];
+	char wp0[MS_FZ_MAX_SLOTS + 1], text[96], msg[400];
+	struct ms_fzrt_op rop;
+	struct ms_rm_op rm;
+	unsigned child = 0, st, nw;
+	int ret;
+
+	r->ran[i] = -1;
+	if (ms_fz_model_check(m, op, &child))
+		return true;
+	st = ms_fz_model_state(m, op);
+	to_rt(op, child, &rop);
+	ms_fz_op_str(op, text, sizeof(text));
+	/* mremap needs one VMA: the layout is the kernel's business, not the model's. */
+	rop.dry = 1;
+	if (ms_fzrt_run(rt, &rop) == MS_FZRT_SKIP)
+		return true;
+	rop.dry = 0;
+	/* UNPIN: what the pin must hold, taken before the model lets it go. */
+	if (op->kind == MS_FZ_UNPIN)
+		rop.n = (int)ms_fz_model_pin_wants(m, op->pin, rop.fill, rop.alt, &rop.alt_mask);
+	if (model_first(op)) {
+		if (ms_fz_model_apply(m, op, &rm))
+			return true;
+		rop.pin = op->kind == MS_FZ_PIN ? rm.out : op->pin;
+		for (unsigned k = 0; op->kind == MS_FZ_WRITE && k < op->n; k++)
+			rop.fill[k] = ms_rm_fill(m->rm, &rm, k);
+	}
+	ret = ms_fzrt_run(rt, &rop);
+	if (ret == MS_FZRT_PIN_DIFF) {
+		bad(r, FZ_DATA, (int)i, "%s: the reference holds other bytes: page %d, first "
+		    "differing byte at offset %ld: want 0x%02x, got 0x%02x", text, rt->bad->page,
+		    rt->bad->off, rt->bad->want, rt->bad->got);
+		return false;
+	}
+	if (ret && op->nth) {
+		r->ran[i] = 0;		/* the injected fault made the fork fail: nothing changed */
+	} else if (ret) {
+		bad(r, ret == -EPIPE ? FZ_DIED : FZ_OP, (int)i, "%s: %s", text,
+		    ret == MS_FZRT_SKIP ? "VMA layout changed" : strerror(-ret));
+		return false;
+	} else {
+		r->ran[i] = 1;
+		if (!model_first(op) && (ret = ms_fz_model_apply(m, op, NULL))) {
+			bad(r, FZ_ERROR, (int)i, "%s ran but the model refuses it: %s", text,
+			    strerror(-ret));
+			return false;
+		}
+	}
+	r->counts[op->kind]++;
+	r->trans[op->kind][st % MS_FZ_STATES] = 1;
+	nw = wants(m, w, wp0);
+	ret = ms_fzrt_check(rt, w, nw, wp0, msg, sizeof(msg));
+	if (ret) {
+		bad(r, check_kind[ret], (int)i, "after %s: %s", text, msg);
+		return false;
+	}
+	observe(m, rt, w, nw);
+	return true;
+}
+
+static int worker(const struct ms_fz_seq *s, struct fz_res *r)
+{
+	static struct ms_fzrt rt;
+	struct ms_fz_model m;
+	int ret;
+
+	if ((ret = ms_fz_model_init(&m, s))) {
+		bad(r, FZ_ERROR, -1, "model: %s", strerror(-ret));
+		return 0;
+	}
+	if ((ret = ms_fzrt_init(&rt, s->nslots, s->npages))) {
+		bad(r, FZ_ERROR, -1, "window: %s", strerror(-ret));
+		goto out;
+	}
+	for (uint32_t i = 0; i < s->nops; i++)
+		if (!step(&m, &rt, &s->ops[i], i, r))
+			break;
+out:
+	ms_fzrt_fini(&rt);
+	ms_fz_model_fini(&m);
+	return 0;
+}
+
+static int wait_worker(pid_t pid, int *status)
+{
+	int fd = (int)syscall(SYS_pidfd_open, pid, 0), ret = 0;
+	struct pollfd pfd = { fd, POLLIN, 0 };
+
+	if (fd >= 0) {
+		ret = poll(&pfd, 1, FZ_SEQ_TIMEOUT_MS);
+		close(fd);
+	}
+	if (fd >= 0 && ret == 0) {
+		kill(-pid, SIGKILL);
+		ret = -ETIMEDOUT;
+	}
+	while (waitpid(pid, status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	/* Stragglers of its group (a process the worker could not reap). */
+	kill(-pid, SIGKILL);
+	return ret < 0 ? ret : 0;
+}
+
+/* Run one sequence in a fresh worker; fills f->res. */
+static void run_seq(struct fz *f, const struct ms_fz_seq *s)
+{
+	struct fz_res *r = f->res;
+	long pat0 = f->have_pat ? ms_fzrt_pat_entries() : -1, pat1;
+	int status = 0, ret;
+	pid_t pid;
+
+	memset(r, 0, sizeof(*r));
+	r->step = -1;
+	if (f->judge_kmsg)
+		ms_kmsg_poll(&f->kw);
+	unsigned before = f->kw.worst;
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		bad(r, FZ_ERROR, -1, "fork: %s", strerror(errno));
+		return;
+	}
+	if (pid == 0) {
+		setpgid(0, 0);
+		_exit(worker(s, r));
+	}
+	setpgid(pid, pid);
+	ret = wait_worker(pid, &status);
+	if (ret == -ETIMEDOUT && r->kind == FZ_OK)
+		bad(r, FZ_HANG, r->step, "no progress in %d s", FZ_SEQ_TIMEOUT_MS / 1000);
+	else if (r->kind == FZ_OK && !(WIFEXITED(status) && !WEXITSTATUS(status)))
+		bad(r, FZ_DIED, -1, "worker: status %#x", status);
+	pat1 = pat0 >= 0 ? ms_fzrt_pat_entries() : -1;
+	if (r->kind == FZ_OK && pat0 >= 0 && pat1 != pat0)
+		bad(r, FZ_PAT, -1, "%ld entries in pat_memtype_list before the sequence, %ld after",
+		    pat0, pat1);
+	if (f->judge_kmsg) {
+		ms_kmsg_poll(&f->kw);
+		if (r->kind == FZ_OK && f->kw.worst != before)
+			bad(r, FZ_KMSG, -1, "%s", f->kw.first);
+	}
+}
+
+/* ---- the loop: generate, run, keep what is new, shrink what fails ---- */
+
+static bool same_failure(const struct ms_fz_seq *s, void *arg)
+{
+	struct fz *f = arg;
+	int want = f->res->kind;
+	struct fz_res keep = *f->res;
+	bool ok;
+
+	run_seq(f, s);
+	/* A WARN_ON_ONCE says its line once a boot: a log-only failure takes any failure. */
+	ok = want == FZ_KMSG ? f->res->kind != FZ_OK && f->res->kind != FZ_ERROR :
+			      f->res->kind == want;
+	*f->res = keep;
+	return ok;
+}
+
+static void note_coverage(struct fz *f, const struct ms_fz_seq *s)
+{
+	bool news = false;
+	char *text;
+
+	for (unsigned k = 0; k < MS_FZ_KIND_COUNT; k++) {
+		f->counts[k] += f->res->counts[k];
+		for (unsigned st = 0; st < MS_FZ_STATES; st++) {
+			if (!f->res->trans[k][st] || f->trans[k][st])
+				continue;
+			f->trans[k][st] = 1;
+			f->ntrans++;
+			news = true;
+		}
+	}
+	if (!news || json_array_size(f->corpus) >= FZ_CORPUS_MAX)
+		return;
+	if ((text = ms_fz_seq_text(s, "\n"))) {
+		json_array_append_new(f->corpus, json_string(text));
+		free(text);
+	}
+}
+
+/* Ops that did not run in the shrunk sequence's final run are noise: leave them out. */
+static void drop_unrun(struct fz *f, struct ms_fz_seq *s)
+{
+	static struct ms_fz_seq t;
+	uint32_t n = 0;
+
+	run_seq(f, s);
+	t = *s;
+	for (uint32_t i = 0; i < s->nops; i++)
+		if (f->res->ran[i] >= 0)
+			t.ops[n++] = s->ops[i];
+	t.nops = n;
+	if (n < s->nops && same_failure(&t, f))
+		*s = t;
+	run_seq(f, s);
+}
+
+static char *emit(const struct ms_fz_seq *s, const struct fz_res *r, const char *what)
+{
+	struct ms_fz_emit_opts o = { .title = "mmstorm fuzz reproducer", .failure = what };
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *mf = open_memstream(&buf, &len);
+
+	if (!mf)
+		return NULL;
+	if (ms_fz_emit_c(mf, s, &o, r->ran)) {
+		fclose(mf);
+		free(buf);
+		return NULL;
+	}
+	fclose(mf);
+	return buf;
+}
+
+static json_t *seq_json(const struct ms_fz_seq *s)
+{
+	char *text = ms_fz_seq_text(s, "\n");
+	json_t *j = json_string(text ? text : "");
+
+	free(text);
+	return j;
+}
+
+static void found(struct fz *f, struct ms_fz_seq *s, uint64_t seed, uint64_t idx, int64_t t0)
+{
+	static struct ms_fz_seq orig;
+	static struct fz_res first, last;
+	int64_t t1 = now_ns(), t2;
+	unsigned tests;
+	char what[600];
+	char *c;
+	json_t *j;
+
+	first = *f->res;
+	orig = *s;
+	tests = ms_fz_shrink(s, same_failure, f, f->max_shrink);
+	drop_unrun(f, s);
+	t2 = now_ns();
+	/*
+	 * The last run of the shrunk sequence says which of its ops ran; if it passed (a flaky
+	 * failure: fail-nth sites move), the original's failure is what the reproducer names.
+	 */
+	last = *f->res;
+	if (last.kind == FZ_OK) {
+		last.kind = first.kind;
+		snprintf(last.msg, sizeof(last.msg), "%s (the shrunk sequence passed its last run)",
+			 first.msg);
+	}
+	snprintf(what, sizeof(what), "%s: %s", fz_kind_names[last.kind], last.msg);
+	c = emit(s, &last, what);
+	j = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:o, s:i, s:o, s:i, s:i, s:I, s:s?}",
+		      "kind", fz_kind_names[first.kind], "message", first.msg,
+		      "shrunk_message", last.msg, "seed", (json_int_t)seed,
+		      "sequence_index", (json_int_t)idx, "found_after_sequences",
+		      (json_int_t)f->nseq, "found_after_ns", (json_int_t)(t1 - t0),
+		      "original", seq_json(&orig), "original_ops", (int)orig.nops,
+		      "shrunk", seq_json(s), "shrunk_ops", (int)s->nops, "shrink_tests", (int)tests,
+		      "shrink_ns", (json_int_t)(t2 - t1), "reproducer_c", c);
+	if (f->kw.nlines) {
+		json_t *lines = json_array();
+
+		for (unsigned i = 0; i < f->kw.nlines; i++)
+			json_array_append_new(lines, json_string(f->kw.excerpt[i]));
+		json_object_set_new(j, "kmsg", lines);
+	}
+	free(c);
+	json_array_append_new(f->failures, j);
+	ms_check(f->ctx, false, "fuzz: sequence fails", "%s after %" PRIu64 " sequences (seed %"
+		 PRIu64 "); shrunk from %u to %u ops: %s", fz_kind_names[first.kind], f->nseq,
+		 seed, orig.nops, s->nops, last.msg);
+}
+
+static uint64_t mix(uint64_t seed, uint64_t i)
+{
+	uint64_t z = seed * 0x9e3779b97f4a7c15ULL + i;
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+static void fuzz_loop(struct fz *f)
+{
+	static struct ms_fz_seq s;
+	int64_t t0 = now_ns();
+
+	for (uint64_t idx = 0; now_ns() - t0 < f->budget_ns && !ms_should_stop(f->ctx); idx++) {
+		uint64_t seed = f->seeds[idx % f->nseeds], rng = mix(seed, idx / f->nseeds);
+
+		ms_fz_generate(&s, &f->g, &rng);
+		run_seq(f, &s);
+		f->nseq++;
+		ms_count(f->ctx, f->m_seq, 1);
+		note_coverage(f, &s);
+		if (f->res->kind == FZ_ERROR) {
+			ms_error(f->ctx, EIO, "fuzz: %s", f->res->msg);
+			return;
+		}
+		if (f->res->kind != FZ_OK) {
+			ms_count(f->ctx, f->m_fail, 1);
+			found(f, &s, seed, idx / f->nseeds, t0);
+			return;
+		}
+	}
+}
+
+/* ---- the workload ---- */
+
+static const char *const kmsg_modes[] = { "auto", "judge", "report", NULL };
+
+static const struct ms_param fuzz_params[] = {
+	{ "seeds", MS_P_STRING, "1", "", 1, 0, NULL,
+	  "comma-separated seeds; sequences are drawn from each in turn" },
+	{ "budget", MS_P_TIME, "20s", "ns", 1, 24LL * 3600 * 1000000000, NULL,
+	  "how long to generate and run sequences (shrinking comes on top)" },
+	{ "max_ops", MS_P_INT, "40", "", 4, MS_FZ_MAX_OPS, NULL, "ops per sequence, at most" },
+	{ "slots", MS_P_INT, "16", "pages", 4, MS_FZ_MAX_SLOTS, NULL, "the window, in pages" },
+	{ "max_shrink", MS_P_INT, "400", "", 0, 100000, NULL,
+	  "candidate sequences the shrinker may run" },
+	{ "ops", MS_P_STRING, "all", "", 1, 0, NULL,
+	  "all, or a comma list of groups to leave out: -uffd, -pfn, -nth" },
+	{ "kmsg", MS_P_ENUM, "auto", "", 1, 0, kmsg_modes,
+	  "kernel log lines: judge (a WARNING fails the sequence), report, or auto: judge in a "
+	  "VM guest, report on the host (other processes write there too)" },
+#define R(n) { "replay" #n, MS_P_STRING, "", "", 1, 0, NULL, \
+	       "replay mode: part " #n " of a sequence's text, ops joined with '|'" }
+	R(1), R(2), R(3), R(4), R(5), R(6), R(7), R(8),
+#undef R
+	{ NULL }
+};
+
+static bool devmem_mappable(char *why, size_t len)
+{
+	int fd = open("/dev/mem", O_RDONLY | O_CLOEXEC);
+	void *p;
+
+	if (fd < 0) {
+		snprintf(why, len, "/dev/mem: %s", strerror(errno));
+		return false;
+	}
+	p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		snprintf(why, len, "mmap of /dev/mem page 0: %s", strerror(errno));
+	else
+		munmap(p, 4096);
+	close(fd);
+	return p != MAP_FAILED;
+}
+
+static bool uffd_usable(char *why, size_t len)
+{
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC);
+
+	if (fd < 0) {
+		snprintf(why, len, "userfaultfd: %s", strerror(errno));
+		return false;
+	}
+	close(fd);
+	return true;
+}
+
+/* fail-nth counts only sleeping allocations where ignore-gfp-wait is off: as fail_nth.c does. */
+static bool nth_usable(struct ms_ctx *ctx, char *why, size_t len)
+{
+	static const char *const knobs[][2] = {
+		{ "/sys/kernel/debug/failslab/ignore-gfp-wait", "N" },
+		{ "/sys/kernel/debug/fail_page_alloc/ignore-gfp-wait", "N" },
+		{ "/sys/kernel/debug/failslab/verbose", "1" },
+		{ "/sys/kernel/debug/fail_page_alloc/verbose", "1" },
+	};
+	int ret;
+
+	if (access("/proc/self/fail-nth", W_OK)) {
+		snprintf(why, len, "/proc/self/fail-nth: %s (no CONFIG_FAULT_INJECTION)",
+			 strerror(errno));
+		return false;
+	}
+	for (size_t i = 0; i < MS_ARRAY_SIZE(knobs); i++) {
+		if (access(knobs[i][0], W_OK)) {
+			snprintf(why, len, "%s: %s", knobs[i][0], strerror(errno));
+			return false;
+		}
+		if ((ret = ms_knob_write(ctx, knobs[i][0], knobs[i][1]))) {
+			snprintf(why, len, "%s: %s", knobs[i][0], strerror(-ret));
+			return false;
+		}
+	}
+	return true;
+}
+
+static int parse_seeds(struct fz *f, const char *list)
+{
+	char *copy = strdup(list), *save = NULL, *w, *end;
+
+	if (!copy)
+		return -ENOMEM;
+	for (w = strtok_r(copy, ", ", &save); w && f->nseeds < MS_ARRAY_SIZE(f->seeds);
+	     w = strtok_r(NULL, ", ", &save)) {
+		f->seeds[f->nseeds++] = strtoull(w, &end, 0);
+		if (*end) {
+			free(copy);
+			return -EINVAL;
+		}
+	}
+	free(copy);
+	return f->nseeds ? 0 : -EINVAL;
+}
+
+static char *replay_text(struct ms_ctx *ctx)
+{
+	size_t cap = FZ_REPLAY_PARAMS * MS_PARAM_STR_MAX + 1, n = 0;
+	char *text = calloc(1, cap), name[16];
+
+	for (int i = 1; text && i <= FZ_REPLAY_PARAMS; i++) {
+		snprintf(name, sizeof(name), "replay%d", i);
+		n += (size_t)snprintf(text + n, cap - n, "%s", ms_param_s(ctx, name));
+	}
+	return text;
+}
+
+static int fuzz_probe(struct ms_ctx *ctx)
+{
+	(void)ctx;
+	if (geteuid())
+		return ms_skip(ctx, "needs root (/proc/PID/mem of other processes, pagemap bits, "
+			       "compaction)");
+	return 0;
+}
+
+static void load_ops(struct fz *f)
+{
+	const char *ops = ms_param_s(f->ctx, "ops");
+
+	f->g.uffd = !strstr(ops, "-uffd") && uffd_usable(f->no_uffd, sizeof(f->no_uffd));
+	f->g.pfn = !strstr(ops, "-pfn") && devmem_mappable(f->no_pfn, sizeof(f->no_pfn));
+	f->g.nth = !strstr(ops, "-nth") && nth_usable(f->ctx, f->no_nth, sizeof(f->no_nth));
+	f->g.migrate = !access("/proc/sys/vm/compact_memory", W_OK);
+	if (!f->g.uffd)
+		ms_note(f->ctx, "no uffd ops: %s", *f->no_uffd ? f->no_uffd : "left out");
+	if (!f->g.pfn)
+		ms_note(f->ctx, "no pfnmap ops: %s", *f->no_pfn ? f->no_pfn : "left out");
+	if (!f->g.nth)
+		ms_note(f->ctx, "no fail-nth ops: %s", *f->no_nth ? f->no_nth : "left out");
+}
+
+static int fuzz_setup(struct ms_ctx *ctx)
+{
+	const struct ms_metric_spec m[] = {
+		{ NULL, "sequences", MS_M_COUNTER, "" },
+		{ NULL, "transitions", MS_M_GAUGE, "" },
+		{ NULL, "failures", MS_M_COUNTER, "" },
+	};
+	struct ms_metric_spec ms[3];
+	struct fz *f = calloc(1, sizeof(*f));
+	int kmode, ret;
+
+	if (!f)
+		return ms_error(ctx, ENOMEM, "fuzz state");
+	ms_set_priv(ctx, f);
+	f->ctx = ctx;
+	memcpy(ms, m, sizeof(m));
+	ms[0].id = &f->m_seq;
+	ms[1].id = &f->m_trans;
+	ms[2].id = &f->m_fail;
+	if ((ret = ms_metrics(ctx, ms, MS_ARRAY_SIZE(ms))))
+		return ret;
+	if (parse_seeds(f, ms_param_s(ctx, "seeds")))
+		return ms_error(ctx, EINVAL, "seeds: '%s' is not a list of numbers",
+				ms_param_s(ctx, "seeds"));
+	f->budget_ns = ms_param_i(ctx, "budget");
+	f->max_shrink = (unsigned)ms_param_i(ctx, "max_shrink");
+	f->g.max_ops = (uint32_t)ms_param_i(ctx, "max_ops");
+	f->g.nslots = (uint16_t)ms_param_i(ctx, "slots");
+	f->g.npages = f->g.nslots / 2;
+	kmode = (int)ms_param_i(ctx, "kmsg");
+	f->judge_kmsg = kmode == 1 || (kmode == 0 && ms_in_guest(ctx));
+	if (f->judge_kmsg && ms_kmsg_start(&f->kw))
+		f->judge_kmsg = false;
+	f->have_pat = ms_fzrt_pat_entries() >= 0;
+	f->res = mmap(NULL, sizeof(*f->res), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+		      -1, 0);
+	if (f->res == MAP_FAILED) {
+		f->res = NULL;
+		return ms_error(ctx, errno, "mmap: %s", strerror(errno));
+	}
+	f->corpus = json_array();
+	f->failures = json_array();
+	load_ops(f);
+	if (!f->have_pat)
+		ms_note(ctx, "PAT memtype list not readable: no PAT baseline check");
+	return 0;
+}
+
+static json_t *counts_json(const struct fz *f)
+{
+	json_t *o = json_object();
+
+	for (unsigned k = 0; k < MS_FZ_KIND_COUNT; k++)
+		json_object_set_new(o, ms_fz_kind_name(k), json_integer((json_int_t)f->counts[k]));
+	return o;
+}
+
+static void write_artifacts(struct fz *f, json_t *replay)
+{
+	char path[4200];
+	json_t *a;
+
+	a = json_pack("{s:{s:I, s:i, s:o, s:o, s:o, s:b, s:b, s:b, s:b}}", "fuzz",
+		      "sequences", (json_int_t)f->nseq, "transitions", (int)f->ntrans,
+		      "op_counts", counts_json(f), "corpus", json_incref(f->corpus),
+		      "failures", json_incref(f->failures), "uffd", f->g.uffd, "pfn", f->g.pfn,
+		      "nth", f->g.nth, "pat_checked", f->have_pat);
+	if (!a)
+		return;
+	if (replay)
+		json_object_set_new(json_object_get(a, "fuzz"), "replay", replay);
+	snprintf(path, sizeof(path), "%s/artifacts.json", ms_tmpdir(f->ctx));
+	if (json_dump_file(a, path, JSON_COMPACT))
+		ms_note(f->ctx, "cannot write %s", path);
+	json_decref(a);
+}
+
+static int replay(struct fz *f, const char *text)
+{
+	static struct ms_fz_seq s;
+	char err[200], *c;
+	json_t *j;
+
+	if (ms_fz_seq_parse(&s, text, err, sizeof(err)))
+		return ms_error(f->ctx, EINVAL, "replay: %s", err);
+	run_seq(f, &s);
+	f->nseq = 1;
+	note_coverage(f, &s);
+	c = f->res->kind == FZ_OK ? NULL : emit(&s, f->res, f->res->msg);
+	j = json_pack("{s:s, s:s, s:i, s:s?}", "kind", fz_kind_names[f->res->kind],
+		      "message", f->res->msg, "step", f->res->step, "reproducer_c", c);
+	free(c);
+	ms_check(f->ctx, f->res->kind == FZ_OK, "fuzz: replayed sequence passes", "%s%s%s",
+		 fz_kind_names[f->res->kind], *f->res->msg ? ": " : "", f->res->msg);
+	write_artifacts(f, j);
+	return f->res->kind == FZ_ERROR ? ms_error(f->ctx, EIO, "%s", f->res->msg) : 0;
+}
+
+static int fuzz_run(struct ms_ctx *ctx, uint64_t iter)
+{
+	struct fz *f = ms_priv(ctx);
+	char *text;
+	int ret;
+
+	if (iter)
+		return 0;
+	text = replay_text(ctx);
+	if (!text)
+		return ms_error(ctx, ENOMEM, "replay text");
+	if (*text) {
+		ret = replay(f, text);
+		free(text);
+		return ret;
+	}
+	free(text);
+	fuzz_loop(f);
+	ms_gauge(ctx, f->m_trans, f->ntrans);
+	ms_note(ctx, "%" PRIu64 " sequences, %u distinct (op, state) transitions, %zu failing",
+		f->nseq, f->ntrans, json_array_size(f->failures));
+	write_artifacts(f, NULL);
+	return 0;
+}
+
+static void fuzz_teardown(struct ms_ctx *ctx)
+{
+	struct fz *f = ms_priv(ctx);
+
+	if (!f)
+		return;
+	if (f->judge_kmsg)
+		ms_kmsg_stop(&f->kw);
+	if (f->res)
+		munmap(f->res, sizeof(*f->res));
+	json_decref(f->corpus);
+	json_decref(f->failures);
+	free(f);
+}
+
+const struct ms_workload ms_wl_fuzz = {
+	.name = "fuzz",
+	.summary = "model-based fuzzing: random fork/write/madvise/mremap/mprotect/uffd-wp/pfnmap/"
+		   "fail-nth sequences checked against the reference model after every op; a "
+		   "failure is shrunk and written as a C reproducer",
+	.params = fuzz_params,
+	.probe = fuzz_probe,
+	.setup = fuzz_setup,
+	.run = fuzz_run,
+	.teardown = fuzz_teardown,
+};

@@ -1,0 +1,32 @@
+#!/bin/bash
+# mmstorm fuzz on the running kernel for about 20 s: no sequence fails (the host kernel is the
+# reference here), sequences, op counts and transitions were counted, the corpus was written,
+# a corpus sequence replays clean, and a malformed sequence is a usage error.
+. "$(dirname "$0")/lib/common.bash"
+need_root
+run_mmstorm 0 fuzz --host --seeds 11,12 --budget 20s --results "$WORK/results" --run-id f
+grep -q '^fuzz: no failures (case PASS)' "$WORK/out" || { cat "$WORK/out"; fail "failures"; }
+dir=$WORK/results/f/fuzz
+stats=$dir/stats.json
+[ -f "$stats" ] || fail "no $stats"
+# num KEY: the first integer value of "KEY" in stats.json
+num() { sed -n "s/^ *\"$1\": \([0-9]*\),\?$/\1/p" "$stats" | head -n 1; }
+seqs=$(num sequences)
+trans=$(num transitions)
+say "$seqs sequences, $trans transitions"
+[ "${seqs:-0}" -ge 20 ] || fail "only ${seqs:-0} sequences in 20 s"
+[ "${trans:-0}" -ge 20 ] || fail "only ${trans:-0} distinct transitions"
+for op in write fork mremap mprotect munmap dontneed; do
+	[ "$(num "$op")" -gt 0 ] || fail "no $op op ran"
+done
+if grep -q '"uffd": true' "$stats"; then
+	[ "$(num uffd-reg)" -gt 0 ] && [ "$(num uffd-wp)" -gt 0 ] || fail "uffd on, no uffd op ran"
+fi
+first=$(ls "$dir"/corpus/*.seq 2>/dev/null | head -n 1)
+[ -n "$first" ] || fail "empty corpus"
+run_mmstorm 0 fuzz --host --replay "$first" --results "$WORK/results" --run-id r
+grep -q "^replay $first: pass" "$WORK/out" || { cat "$WORK/out"; fail "replay did not pass"; }
+printf 'window 8 4\nwrite p0 0+1\nscribble p0 1+1\n' > "$WORK/bad.seq"
+run_mmstorm 2 fuzz --host --replay "$WORK/bad.seq" --results "$WORK/results" --run-id b
+grep -q "line 3: unknown op 'scribble'" "$WORK/err" || fail "no parse error: $(cat "$WORK/err")"
+say "ok"

@@ -1,0 +1,53 @@
+#!/bin/bash
+# mmstorm fuzz in QEMU on the shared debug kernels. On each bzImage-revert-* present (one
+# upstream fix reverted), a short fixed-seed budget finds a failing sequence, shrinks it,
+# writes a reproducer, and the shrunk sequence still fails when replayed on that kernel. On
+# the fixed bzImage the same seeds and budget find nothing.
+. "$(dirname "$0")/vm_common.bash"
+need_root
+need_vm
+fixed=$(shared_bzimage)
+[ -n "$fixed" ] || skip "no shared/kernels/bzImage"
+reverts=$(ls "$(dirname "$fixed")"/bzImage-revert-* 2>/dev/null | grep -v '\.config$' || true)
+[ -n "$reverts" ] || skip "no bzImage-revert-* next to $fixed"
+SEEDS=${VM_FUZZ_SEEDS:-1,2,3}
+BUDGET=${VM_FUZZ_BUDGET:-60s}
+# Op groups per kernel. On 6.12.117 itself (bzImage included) splitting a /dev/mem mapping by
+# an mremap move of part of it, or a fail-nth fork next to one, leaves a PAT memtype entry
+# behind (the kernel logs "freeing invalid memtype"; docs/fuzz.md): so the fixed kernel is
+# judged without pfnmap and fail-nth ops, and each revert kernel with the ops its bug needs.
+ops_for() {
+	case "$1" in
+	*uffd*) echo -pfn,-nth ;;
+	*pfn*) echo -uffd,-nth ;;
+	*) echo -nth ;;
+	esac
+}
+
+for k in $reverts; do
+	name=${k##*/bzImage-revert-}
+	rc=0
+	"$MMSTORM" fuzz --kernel "$k" --seeds "$SEEDS" --budget "$BUDGET" \
+		--ops "$(ops_for "$name")" --max-shrink 200 \
+		--results "$WORK/results" --run-id "rev-$name" \
+		>"$WORK/out" 2>"$WORK/err" || rc=$?
+	dir=$WORK/results/rev-$name/fuzz
+	[ "$rc" = 1 ] && [ -f "$dir/failure-1.seq" ] ||
+		{ cat "$WORK/out" "$WORK/err"; fail "$name: no failure found (exit $rc)"; }
+	[ -s "$dir/failure-1.c" ] || fail "$name: no C reproducer"
+	say "$name: $(grep -m1 '^FAILURE 1' "$WORK/out")"
+	say "$name: $(grep -m1 'found after' "$WORK/out" | sed 's/^ *//')"
+	cmd=$(sed -n 's/^  replay: *//p' "$WORK/out")
+	[ -n "$cmd" ] || fail "$name: no replay command printed"
+	# The printed command is what a user pastes: run it as printed, results kept here.
+	rc=0
+	${cmd/#mmstorm/$MMSTORM} --results "$WORK/results" --run-id "replay-$name" \
+		>"$WORK/out" 2>"$WORK/err" || rc=$?
+	[ "$rc" = 1 ] || { cat "$WORK/out" "$WORK/err"; fail "$name: replay passed (exit $rc)"; }
+	say "$name: replay: $(grep -m1 '^replay ' "$WORK/out")"
+done
+
+run_mmstorm 0 fuzz --kernel "$fixed" --seeds "$SEEDS" --budget "$BUDGET" --ops -pfn,-nth \
+	--results "$WORK/results" --run-id fixed
+grep -q '^fuzz: no failures (case PASS)' "$WORK/out" || fail "bzImage: $(cat "$WORK/out")"
+say "bzImage: $(grep -m1 'sequences' "$WORK/out")"

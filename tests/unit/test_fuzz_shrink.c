@@ -1,0 +1,396 @@
+/* Unit tests for the fuzzer's pure parts: text form, shrinker, model, and the C reproducer. */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "mmstorm/fuzz.h"
+#include "mmstorm/model.h"
+#include "model/fzrt.h"
+
+static void parse_ok(struct ms_fz_seq *s, const char *text)
+{
+	char err[200] = "";
+
+	ck_assert_msg(ms_fz_seq_parse(s, text, err, sizeof(err)) == 0, "%s: %s", text, err);
+}
+
+static void same_seq(const struct ms_fz_seq *a, const struct ms_fz_seq *b)
+{
+	ck_assert_uint_eq(a->nslots, b->nslots);
+	ck_assert_uint_eq(a->npages, b->npages);
+	ck_assert_uint_eq(a->nops, b->nops);
+	ck_assert(!memcmp(a->ops, b->ops, a->nops * sizeof(a->ops[0])));
+}
+
+START_TEST(test_text_round_trip)
+{
+	static struct ms_fz_seq a, b;
+	const char *text =
+		"# a comment\nwindow 16 8\nwrite p0 0+4\nuffd-reg p0 0+4 remap\n"
+		"uffd-wp p0 1+2 on\nmremap p0 0+4 -> 8+4   # moved\nfork p0 nth=3\n"
+		"mprotect p1 2+1 r\npin p1 0+2\nunpin p1 pin=2\npfn-map p0 0+2\n"
+		"pfn-mremap p0 0+2 -> 0+1\n"
+		"pfn-mprotect p0 0+1 none\nexit p1\nuffd-wp p0 0+1 off\n";
+	char *out;
+
+	parse_ok(&a, text);
+	ck_assert_uint_eq(a.nops, 13);
+	ck_assert_uint_eq(a.ops[7].pin, 2);
+	ck_assert_uint_eq(a.ops[3].to, 8);
+	ck_assert_uint_eq(a.ops[4].nth, 3);
+	ck_assert_uint_eq(a.ops[1].flags, MS_FZ_F_REMAP);
+	out = ms_fz_seq_text(&a, "\n");
+	parse_ok(&b, out);
+	same_seq(&a, &b);
+	free(out);
+	/* The one-line form that suite parameters carry. */
+	out = ms_fz_seq_text(&a, "; ");
+	ck_assert_ptr_null(strchr(out, '\n'));
+	parse_ok(&b, out);
+	same_seq(&a, &b);
+	free(out);
+}
+END_TEST
+
+START_TEST(test_text_errors)
+{
+	static struct ms_fz_seq s;
+	char err[200];
+
+	ck_assert_int_eq(ms_fz_seq_parse(&s, "write p0 0+1", err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "window"));
+	ck_assert_int_eq(ms_fz_seq_parse(&s, "window 8 4\nscribble p0 0+1", err, sizeof(err)),
+			 -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "line 2"));
+	ck_assert_int_eq(ms_fz_seq_parse(&s, "window 8 4\nmremap p0 0+1", err, sizeof(err)),
+			 -EINVAL);
+	ck_assert_int_eq(ms_fz_seq_parse(&s, "window 99 4", err, sizeof(err)), -EINVAL);
+}
+END_TEST
+
+START_TEST(test_generated_round_trip)
+{
+	static struct ms_fz_seq a, b;
+	struct ms_fz_gen_cfg g = { .max_ops = 60, .nslots = 16, .npages = 8, .uffd = true,
+				   .pfn = true, .nth = true, .migrate = true };
+	uint64_t rng = 7;
+
+	for (int i = 0; i < 200; i++) {
+		char *out;
+
+		ms_fz_generate(&a, &g, &rng);
+		ck_assert_uint_ge(a.nops, 4);
+		out = ms_fz_seq_text(&a, "\n");
+		parse_ok(&b, out);
+		same_seq(&a, &b);
+		free(out);
+	}
+}
+END_TEST
+
+/* Synthetic failure 1: a uffd-reg without remap of slot 0, then a moving mremap of slot 0. */
+static bool pred_uffd_mremap(const struct ms_fz_seq *s, void *arg)
+{
+	bool reg = false;
+
+	(void)arg;
+	for (uint32_t i = 0; i < s->nops; i++) {
+		const struct ms_fz_op *op = &s->ops[i];
+
+		if (op->kind == MS_FZ_UFFD_REG && !(op->flags & MS_FZ_F_REMAP) && op->first == 0)
+			reg = true;
+		if (reg && op->kind == MS_FZ_MREMAP && op->to != op->first &&
+		    op->first == 0)
+			return true;
+	}
+	return false;
+}
+
+START_TEST(test_shrink_to_pair)
+{
+	static struct ms_fz_seq s;
+	struct ms_fz_gen_cfg g = { .max_ops = 80, .nslots = 16, .npages = 8, .uffd = true,
+				   .pfn = true, .nth = true };
+	uint64_t rng = 1;
+	unsigned tests, found = 0;
+
+	for (int tries = 0; tries < 5000 && found < 5; tries++) {
+		ms_fz_generate(&s, &g, &rng);
+		if (!pred_uffd_mremap(&s, NULL))
+			continue;
+		found++;
+		tests = ms_fz_shrink(&s, pred_uffd_mremap, NULL, 10000);
+		ck_assert_uint_gt(tests, 0);
+		ck_assert_uint_eq(s.nops, 2);
+		ck_assert_uint_eq(s.ops[0].kind, MS_FZ_UFFD_REG);
+		ck_assert_uint_eq(s.ops[1].kind, MS_FZ_MREMAP);
+		/* Ranges as small as the predicate lets them be: one page each. */
+		ck_assert_uint_eq(s.ops[0].n, 1);
+		ck_assert_uint_eq(s.ops[1].n, 1);
+	}
+	ck_assert_uint_eq(found, 5);
+}
+END_TEST
+
+/* Synthetic failure 2: at least three writes by a forked process, whichever pages. */
+static bool pred_child_writes(const struct ms_fz_seq *s, void *arg)
+{
+	unsigned writes = 0, *calls = arg;
+	bool forked = false;
+
+	(*calls)++;
+	for (uint32_t i = 0; i < s->nops; i++) {
+		forked |= s->ops[i].kind == MS_FZ_FORK && s->ops[i].proc == 0;
+		writes += forked && s->ops[i].kind == MS_FZ_WRITE && s->ops[i].proc == 1;
+	}
+	return writes >= 3;
+}
+
+START_TEST(test_shrink_processes_and_sizes)
+{
+	static struct ms_fz_seq s;
+	const char *text = "window 16 8\nwrite p0 0+4\nfork p0 nth=7\nfork p0\nwrite p1 3+5\n"
+			   "write p2 0+1\nexit p2\nwrite p1 2+2\nmremap p0 0+2 -> 8+2\n"
+			   "write p1 4+1\nwrite p1 6+2\nfork p1\nwrite p3 0+1\n";
+	unsigned calls = 0, tests;
+
+	parse_ok(&s, text);
+	ck_assert(pred_child_writes(&s, &calls));
+	tests = ms_fz_shrink(&s, pred_child_writes, &calls, 10000);
+	ck_assert_uint_eq(tests + 1, calls);
+	ck_assert_uint_eq(s.nops, 4);
+	ck_assert_uint_eq(s.ops[0].kind, MS_FZ_FORK);
+	ck_assert_uint_eq(s.ops[0].nth, 0);
+	for (int i = 1; i < 4; i++) {
+		ck_assert_uint_eq(s.ops[i].kind, MS_FZ_WRITE);
+		ck_assert_uint_eq(s.ops[i].n, 1);
+		ck_assert_uint_eq(s.ops[i].first, 0);
+	}
+}
+END_TEST
+
+/* Synthetic failure 3: a pfn-map, then a pfn-mremap in the same process, whichever it is. */
+static bool pred_pfn_move(const struct ms_fz_seq *s, void *arg)
+{
+	int mapped = -1;
+	unsigned procs = 1;
+
+	(void)arg;
+	for (uint32_t i = 0; i < s->nops; i++) {
+		procs += s->ops[i].kind == MS_FZ_FORK;
+		if (s->ops[i].proc >= procs)
+			continue;	/* no such process yet: the op would be skipped */
+		if (s->ops[i].kind == MS_FZ_PFN_MAP)
+			mapped = s->ops[i].proc;
+		if (s->ops[i].kind == MS_FZ_PFN_MREMAP && s->ops[i].proc == mapped)
+			return true;
+	}
+	return false;
+}
+
+START_TEST(test_shrink_merges_processes)
+{
+	static struct ms_fz_seq s;
+
+	parse_ok(&s, "window 16 8\nwrite p0 0+1\nfork p0\npfn-map p1 0+2\nwrite p1 1+1\n"
+		     "pfn-mremap p1 0+1 -> 3+1\n");
+	ms_fz_shrink(&s, pred_pfn_move, NULL, 1000);
+	ck_assert_uint_eq(s.nops, 2);
+	ck_assert_uint_eq(s.ops[0].kind, MS_FZ_PFN_MAP);
+	ck_assert_uint_eq(s.ops[0].proc, 0);
+	ck_assert_uint_eq(s.ops[1].proc, 0);
+}
+END_TEST
+
+START_TEST(test_shrink_budget)
+{
+	static struct ms_fz_seq s;
+	unsigned calls = 0;
+
+	parse_ok(&s, "window 16 8\nfork p0\nwrite p1 0+1\nwrite p1 1+1\nwrite p1 2+1\n"
+		     "write p0 1+1\nwrite p0 2+1\n");
+	ck_assert_uint_eq(ms_fz_shrink(&s, pred_child_writes, &calls, 3), 3);
+	ck_assert_uint_eq(calls, 3);
+}
+END_TEST
+
+START_TEST(test_model_uffd_rules)
+{
+	static struct ms_fz_seq s;
+	struct ms_fz_model m;
+	unsigned child;
+
+	parse_ok(&s, "window 16 8\nwrite p0 0+4\nuffd-reg p0 0+4\nuffd-wp p0 0+4 on\n"
+		     "write p0 1+1\nmremap p0 0+4 -> 8+4\nuffd-reg p0 8+4 remap\n"
+		     "uffd-wp p0 8+2 on\nmremap p0 8+2 -> 12+2\nfork p0\nuffd-reg p1 0+1\n");
+	ck_assert_int_eq(ms_fz_model_init(&m, &s), 0);
+	for (int i = 0; i < 4; i++) {
+		ck_assert_int_eq(ms_fz_model_check(&m, &s.ops[i], &child), 0);
+		ck_assert_int_eq(ms_fz_model_apply(&m, &s.ops[i], NULL), 0);
+	}
+	ck_assert_uint_eq(m.reg[0], MS_FZ_UFFD_PLAIN);
+	ck_assert_uint_eq(m.wp[0], MS_FZ_WP_ON);
+	ck_assert_uint_eq(m.wp[1], MS_FZ_WP_OFF);	/* the write resolved the fault */
+	/* Moved without EVENT_REMAP: no context, no bits at the destination. */
+	ck_assert_int_eq(ms_fz_model_apply(&m, &s.ops[4], NULL), 0);
+	ck_assert_uint_eq(m.reg[8], MS_FZ_UFFD_NONE);
+	ck_assert_uint_eq(m.wp[8], MS_FZ_WP_OFF);
+	ck_assert_uint_eq(m.reg[0], MS_FZ_UFFD_NONE);
+	for (int i = 5; i < 7; i++)
+		ck_assert_int_eq(ms_fz_model_apply(&m, &s.ops[i], NULL), 0);
+	/* With EVENT_REMAP both move along. */
+	ck_assert_int_eq(ms_fz_model_apply(&m, &s.ops[7], NULL), 0);
+	ck_assert_uint_eq(m.reg[12], MS_FZ_UFFD_REMAP);
+	ck_assert_uint_eq(m.wp[12], MS_FZ_WP_ON);
+	ck_assert_uint_eq(m.reg[8], MS_FZ_UFFD_NONE);
+	ck_assert_int_eq(ms_fz_model_check(&m, &s.ops[8], &child), 0);
+	ck_assert_uint_eq(child, 1);
+	ck_assert_int_eq(ms_fz_model_apply(&m, &s.ops[8], NULL), 0);
+	/* Only process 0 registers; a wp of an unregistered range is skipped. */
+	ck_assert_int_eq(ms_fz_model_check(&m, &s.ops[9], &child), -EINVAL);
+	ck_assert_int_eq(ms_fz_model_check(&m, &s.ops[2], &child), -EINVAL);
+	ms_fz_model_fini(&m);
+}
+END_TEST
+
+/* Found on bzImage: a lazy-free page that reclaim discards loses its uffd-wp bit with its PTE. */
+START_TEST(test_model_lazy_wp)
+{
+	static struct ms_fz_seq s;
+	struct ms_fz_model m;
+	unsigned child;
+
+	parse_ok(&s, "window 16 8\nuffd-reg p0 6+1\nwrite p0 6+1\nfree p0 1+6\n"
+		     "uffd-wp p0 6+1 on\npageout p0 2+5\nwrite p0 6+1\nuffd-wp p0 6+1 on\n"
+		     "pageout p0 6+1\n");
+	ck_assert_int_eq(ms_fz_model_init(&m, &s), 0);
+	for (uint32_t i = 0; i < s.nops; i++) {
+		ck_assert_int_eq(ms_fz_model_check(&m, &s.ops[i], &child), 0);
+		ck_assert_int_eq(ms_fz_model_apply(&m, &s.ops[i], NULL), 0);
+		if (i == 4)
+			ck_assert_uint_eq(m.wp[6], MS_FZ_WP_ANY);
+	}
+	/* Written again, the page is no longer lazy: protected, it stays so through reclaim. */
+	ck_assert_uint_eq(m.wp[6], MS_FZ_WP_ON);
+	ms_fz_model_fini(&m);
+}
+END_TEST
+
+/* The runtime's page image is model.h's: reproducers and mmstorm compare the same bytes. */
+START_TEST(test_fill_matches_model)
+{
+	static uint64_t a[MS_FZRT_PAGE / 8], b[MS_FZRT_PAGE / 8];
+	uint64_t fills[] = { 0, 1, 0x123456789abcdef0ULL, ms_stamp(3, 4, 5) };
+
+	for (size_t i = 0; i < sizeof(fills) / sizeof(fills[0]); i++) {
+		ms_fzrt_fill(a, fills[i]);
+		ms_page_fill(b, sizeof(b), fills[i]);
+		ck_assert(!memcmp(a, b, sizeof(a)));
+		ck_assert_int_eq(ms_fzrt_diff(a, fills[i]), -1);
+		((unsigned char *)a)[1000] ^= 0x10;
+		ck_assert_int_eq(ms_fzrt_diff(a, fills[i]), 1000);
+		ck_assert_uint_eq(ms_page_check(a, sizeof(a), fills[i], 0), 1000);
+	}
+}
+END_TEST
+
+static int run_cmd(const char *cmd)
+{
+	int st = system(cmd);
+
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void emit_to(const char *path, const char *text)
+{
+	static struct ms_fz_seq s;
+	struct ms_fz_emit_opts o = { .title = "unit test", .failure = "none: a passing sequence" };
+	FILE *f = fopen(path, "w");
+
+	ck_assert_ptr_nonnull(f);
+	parse_ok(&s, text);
+	ck_assert_int_eq(ms_fz_emit_c(f, &s, &o, NULL), 0);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+/* Every op kind the host can run (no /dev/mem, no fail-nth here), all in one passing run. */
+static const char *const passing =
+	"window 16 8\nwrite p0 0+6\nuffd-reg p0 0+4\nuffd-wp p0 0+4 on\npin p0 1+3\nfork p0\n"
+	"pin p1 2+2\nwrite p1 2+2\nwrite p0 1+1\nunpin p0 pin=0\nmprotect p0 3+1 r\n"
+	"uffd-reg p0 4+2 remap\n"
+	"uffd-wp p0 4+2 on\nmremap p0 4+2 -> 10+2\ndontneed p1 0+2\nfree p0 6+1\n"
+	"pageout p0 0+2\ncold p1 3+1\nmremap p0 0+3 -> 12+3\nmunmap p1 5+1\nfork p1\n"
+	"write p2 2+1\nexit p1\nuffd-wp p0 10+2 off\nmremap p0 12+3 -> 12+2\nexit p2\n";
+
+START_TEST(test_emit_compiles_and_passes)
+{
+	char dir[] = "/tmp/test_fuzz_emitXXXXXX", cmd[512];
+	int ret;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(cmd, sizeof(cmd), "%s/repro.c", dir);
+	emit_to(cmd, passing);
+	snprintf(cmd, sizeof(cmd), "cc -std=gnu11 -Wall -Wextra -Werror -O2 -o %s/repro %s/repro.c "
+		 "-lpthread", dir, dir);
+	ck_assert_int_eq(run_cmd(cmd), 0);
+	if (geteuid()) {
+		fprintf(stderr, "not root: the emitted program is compiled, not run\n");
+		goto out;
+	}
+	snprintf(cmd, sizeof(cmd), "%s/repro > %s/out.txt", dir, dir);
+	ret = run_cmd(cmd);
+	if (ret == 4)
+		goto out;	/* no userfaultfd here: its "SKIP:" line says why */
+	ck_assert_msg(ret == 0, "the emitted program failed (%d) on a passing sequence", ret);
+	/* It can fail too: one expected fill changed, and the first data check must say so. */
+	snprintf(cmd, sizeof(cmd),
+		 "sed -i '0,/^\\t{ 0, 0, 0, 0x/s//\\t{ 0, 0, 0, 5 ^ 0x/' %s/repro.c "
+		 "&& cc -std=gnu11 -O2 -o %s/repro %s/repro.c -lpthread && %s/repro > %s/out.txt",
+		 dir, dir, dir, dir, dir);
+	ck_assert_int_eq(run_cmd(cmd), 1);
+	snprintf(cmd, sizeof(cmd), "grep -q 'step 0 (write p0 0+6): p0 slot 0: first differing' "
+		 "%s/out.txt", dir);
+	ck_assert_int_eq(run_cmd(cmd), 0);
+out:
+	if (getenv("FUZZ_KEEP"))
+		return;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	run_cmd(cmd);
+}
+END_TEST
+
+static Suite *fuzz_suite(void)
+{
+	Suite *s = suite_create("fuzz_shrink");
+	TCase *t = tcase_create("core");
+
+	tcase_set_timeout(t, 120);
+	tcase_add_test(t, test_text_round_trip);
+	tcase_add_test(t, test_text_errors);
+	tcase_add_test(t, test_generated_round_trip);
+	tcase_add_test(t, test_shrink_to_pair);
+	tcase_add_test(t, test_shrink_processes_and_sizes);
+	tcase_add_test(t, test_shrink_budget);
+	tcase_add_test(t, test_shrink_merges_processes);
+	tcase_add_test(t, test_model_uffd_rules);
+	tcase_add_test(t, test_model_lazy_wp);
+	tcase_add_test(t, test_fill_matches_model);
+	tcase_add_test(t, test_emit_compiles_and_passes);
+	suite_add_tcase(s, t);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(fuzz_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
