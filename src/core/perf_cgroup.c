@@ -10,29 +10,6 @@
 #include "mmstorm/perf.h"
 #include "mmstorm/util.h"
 
-/* Where cgroup v2 is mounted here (hybrid hosts: /sys/fs/cgroup/unified). */
-static int cgroup2_root(char *mnt, size_t len)
-{
-	char line[4096], path[PATH_MAX];
-	const char *sep;
-	int ret = -ENOENT;
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		sep = strstr(line, " - ");
-		if (!sep || strncmp(sep + 3, "cgroup2 ", 8) ||
-		    sscanf(line, "%*s %*s %*s %*s %4095s", path) != 1 || strchr(path, '\\'))
-			continue;
-		ms_strlcpy(mnt, path, len);
-		ret = 0;
-		break;
-	}
-	fclose(f);
-	return ret;
-}
-
 /* The caller's cgroup v2 path ("0::/a/b" in /proc/self/cgroup), "/" for the root. */
 static int own_cgroup(char *path, size_t len)
 {
@@ -61,7 +38,7 @@ int ms_perf_cgroup_enter(struct ms_journal *j, int *fd, char *why, size_t len)
 	int ret;
 
 	*fd = -1;
-	if ((ret = cgroup2_root(mnt, sizeof(mnt)))) {
+	if ((ret = ms_cgroup2_mount(mnt, sizeof(mnt)))) {
 		snprintf(why, len, "no cgroup v2 hierarchy mounted");
 		return ret;
 	}

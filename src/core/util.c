@@ -270,3 +270,26 @@ out_unmap:
 	errno = err;
 	return MAP_FAILED;
 }
+
+int ms_cgroup2_mount(char *mnt, size_t len)
+{
+	char line[4096], path[PATH_MAX];
+	const char *sep;
+	int ret = -ENOENT;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		/* "36 25 0:30 / /sys/fs/cgroup rw,... - cgroup2 cgroup2 rw"; octal escapes: skip */
+		sep = strstr(line, " - ");
+		if (!sep || strncmp(sep + 3, "cgroup2 ", 8) ||
+		    sscanf(line, "%*s %*s %*s %*s %4095s", path) != 1 || strchr(path, '\\'))
+			continue;
+		ms_strlcpy(mnt, path, len);
+		ret = 0;
+		break;
+	}
+	fclose(f);
+	return ret;
+}

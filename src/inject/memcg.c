@@ -37,30 +37,6 @@ struct memcg_state {
 
 _Static_assert(sizeof(struct memcg_state) <= MS_INJECT_STATE_BYTES, "memcg_state too big");
 
-/* Where cgroup v2 is mounted (the root of this namespace's hierarchy). */
-static int cgroup2_mount(char *mnt, size_t len)
-{
-	char line[4096], path[PATH_MAX], *sep;
-	int ret = -ENOENT;
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		/* "36 25 0:30 / /sys/fs/cgroup rw,... - cgroup2 cgroup2 rw" */
-		sep = strstr(line, " - ");
-		if (!sep || strncmp(sep + 3, "cgroup2 ", 8))
-			continue;
-		if (sscanf(line, "%*s %*s %*s %*s %4095s", path) != 1)
-			continue;
-		snprintf(mnt, len, "%s", path);
-		ret = 0;
-		break;
-	}
-	fclose(f);
-	return ret;
-}
-
 static bool word_in(const char *list, const char *word)
 {
 	size_t n = strlen(word);
@@ -90,7 +66,7 @@ static int memcg_probe(struct ms_ctx *ctx)
 	if (strcmp(swap, "keep") && strcmp(swap, "max") && ms_parse_size(swap, &dummy))
 		return ms_error(ctx, EINVAL, "memcg_swap_max=%s: expected keep, max or a size",
 				swap);
-	if (cgroup2_mount(mnt, sizeof(mnt)))
+	if (ms_cgroup2_mount(mnt, sizeof(mnt)))
 		return ms_skip(ctx, "no cgroup v2 hierarchy mounted");
 	if (read_list(mnt, "cgroup.controllers", ctl, sizeof(ctl)) || !word_in(ctl, "memory"))
 		return ms_skip(ctx, "the cgroup v2 hierarchy at %s has no memory controller "
@@ -159,7 +135,7 @@ static int memcg_arm(struct ms_ctx *ctx)
 	char sub[512] = "", path[PATH_MAX + 64], pid[32];
 	int ret;
 
-	if ((ret = cgroup2_mount(st->mnt, sizeof(st->mnt))))
+	if ((ret = ms_cgroup2_mount(st->mnt, sizeof(st->mnt))))
 		return ms_error(ctx, -ret, "cgroup v2 mount: %s", strerror(-ret));
 	read_list(st->mnt, "cgroup.subtree_control", sub, sizeof(sub));
 	if (!word_in(sub, "memory")) {

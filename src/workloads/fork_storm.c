@@ -167,22 +167,6 @@ struct fs_worker {
 
 /* ---- small helpers ---- */
 
-static uint64_t align_up(uint64_t v, uint64_t a)
-{
-	return (v + a - 1) / a * a;
-}
-
-static uint64_t gcd_u64(uint64_t a, uint64_t b)
-{
-	while (b) {
-		uint64_t t = a % b;
-
-		a = b;
-		b = t;
-	}
-	return a;
-}
-
 /* Page i of a seeded permutation: sample, touch and slot sets are prefixes/ranges of it. */
 static uint64_t page_at(const struct fs_cfg *cfg, uint64_t i)
 {
@@ -207,26 +191,6 @@ static uint64_t fill_of(const struct fs_cfg *cfg, uint64_t page)
 static void *page_ptr(const struct fs_worker *w, uint64_t page)
 {
 	return w->region + page * w->cfg->psz;
-}
-
-static int log2_u64(uint64_t v)
-{
-	return 63 - __builtin_clzll(v);
-}
-
-/* Callers re-check their condition after any return: a wake, a timeout, EAGAIN or EINTR. */
-static int futex_wait(uint32_t *addr, uint32_t val, int64_t timeout_ns)
-{
-	struct timespec ts = { timeout_ns / 1000000000, timeout_ns % 1000000000 };
-
-	return (int)syscall(SYS_futex, addr, FUTEX_WAIT, val, timeout_ns >= 0 ? &ts : NULL,
-			    NULL, 0);
-}
-
-/* Cannot fail on a valid, aligned word of our own mapping. */
-static void futex_wake(uint32_t *addr)
-{
-	(void)syscall(SYS_futex, addr, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
 /*
@@ -404,7 +368,7 @@ static void cfg_spread(struct fs_cfg *cfg)
 	cfg->off = cfg->seed % n;
 	/* A golden-ratio stride spreads consecutive picks far apart, coprime so none repeat. */
 	cfg->stride = ((uint64_t)((double)n * 0.6180339887498949)) | 1;
-	while (gcd_u64(cfg->stride, n) != 1)
+	while (ms_gcd_u64(cfg->stride, n) != 1)
 		cfg->stride++;
 }
 
@@ -463,7 +427,7 @@ static int cfg_load(struct ms_ctx *ctx, struct fs_cfg *cfg)
 				(unsigned long long)cfg->hpage_bytes);
 	cfg->granule_bytes = cfg->region == RG_HUGETLB ? cfg->hpage_bytes :
 			     cfg->region == RG_THP ? cfg->pmd_bytes : cfg->psz;
-	cfg->size_bytes = align_up(cfg->asked_bytes, cfg->granule_bytes);
+	cfg->size_bytes = ms_align_up(cfg->asked_bytes, cfg->granule_bytes);
 	cfg->npages = cfg->size_bytes / cfg->psz;
 	cfg->sample = (uint64_t)ms_param_i(ctx, "sample_pages");
 	if (cfg->sample > cfg->npages)
@@ -786,7 +750,7 @@ static int map_region(struct fs_worker *w)
 	if (cfg->region == RG_SHMEM)
 		return map_shmem(w, flags & ~MAP_ANONYMOUS);
 	if (cfg->region == RG_HUGETLB) {
-		flags |= MAP_HUGETLB | (log2_u64(cfg->hpage_bytes) << MAP_HUGE_SHIFT);
+		flags |= MAP_HUGETLB | (ms_log2_u64(cfg->hpage_bytes) << MAP_HUGE_SHIFT);
 		align = cfg->hpage_bytes;
 	}
 	w->region = ms_mmap_aligned(cfg->size_bytes, align, flags, -1);
@@ -893,7 +857,7 @@ static int worker_setup(struct fs_worker *w)
 
 	if ((ret = map_region(w)) || (ret = check_thp(w)))
 		return ret;
-	w->arr_bytes = align_up((size_t)cfg->children * sizeof(uint64_t), cfg->psz);
+	w->arr_bytes = ms_align_up((size_t)cfg->children * sizeof(uint64_t), cfg->psz);
 	w->pids = map_populated(w->arr_bytes);
 	w->fork_ns = map_populated(w->arr_bytes);
 	w->wait_ns = map_populated(w->arr_bytes);
@@ -1376,7 +1340,7 @@ static void publish(struct fs_ctl *ctl, uint32_t *field, uint32_t v)
 {
 	__atomic_store_n(field, v, __ATOMIC_SEQ_CST);
 	__atomic_add_fetch(&ctl->progress, 1, __ATOMIC_SEQ_CST);
-	futex_wake(&ctl->progress);
+	ms_futex_wake(&ctl->progress);
 }
 
 /* Wait until iteration k is posted; false means quit (teardown waited for what was). */
@@ -1390,7 +1354,7 @@ static bool wait_posted(struct fs_ctl *ctl, uint32_t k)
 		posted = __atomic_load_n(&ctl->posted, __ATOMIC_SEQ_CST);
 		if (posted > k)
 			return true;
-		futex_wait(&ctl->posted, posted, -1);
+		ms_futex_wait(&ctl->posted, posted, -1);
 	}
 }
 
@@ -1606,7 +1570,7 @@ static int wait_workers(struct ms_ctx *ctx, struct fs_state *st, bool ready, uin
 			return worst_status(st);
 		if (stop_on_status && (ret = worst_status(st)))
 			return ret;
-		futex_wait(&ctl->progress, p, 10 * 1000 * 1000);
+		ms_futex_wait(&ctl->progress, p, 10 * 1000 * 1000);
 		if (!ctl->hurry && ms_should_stop(ctx))
 			__atomic_store_n(&ctl->hurry, 1, __ATOMIC_RELAXED);
 		if (ms_now_ns() - last < 1000000000ULL)
@@ -1620,7 +1584,7 @@ static int wait_workers(struct ms_ctx *ctx, struct fs_state *st, bool ready, uin
 static void post(struct fs_ctl *ctl, uint32_t n)
 {
 	__atomic_store_n(&ctl->posted, n, __ATOMIC_SEQ_CST);
-	futex_wake(&ctl->posted);
+	ms_futex_wake(&ctl->posted);
 }
 
 /* Workers sleep on posted: bump it too, or one that just saw quit == 0 would sleep on. */
@@ -1628,7 +1592,7 @@ static void post_quit(struct fs_ctl *ctl)
 {
 	__atomic_store_n(&ctl->quit, 1, __ATOMIC_SEQ_CST);
 	__atomic_add_fetch(&ctl->posted, 1, __ATOMIC_SEQ_CST);
-	futex_wake(&ctl->posted);
+	ms_futex_wake(&ctl->posted);
 }
 
 /* ---- the ops ---- */

@@ -101,27 +101,6 @@ struct hg_state {
 
 /* ---- small helpers ---- */
 
-static uint64_t align_up(uint64_t v, uint64_t a)
-{
-	return (v + a - 1) / a * a;
-}
-
-static int log2_u64(uint64_t v)
-{
-	return 63 - __builtin_clzll(v);
-}
-
-static uint64_t gcd_u64(uint64_t a, uint64_t b)
-{
-	while (b) {
-		uint64_t t = a % b;
-
-		a = b;
-		b = t;
-	}
-	return a;
-}
-
 static void inc(uint64_t *c, int64_t d)
 {
 	__atomic_fetch_add(c, (uint64_t)d, __ATOMIC_SEQ_CST);
@@ -137,7 +116,7 @@ static uint64_t perm(uint64_t seed, uint64_t n, uint64_t i)
 {
 	uint64_t stride = ((uint64_t)((double)n * 0.6180339887498949)) | 1;
 
-	while (gcd_u64(stride, n) != 1)
+	while (ms_gcd_u64(stride, n) != 1)
 		stride++;
 	return (seed % n + i * stride) % n;
 }
@@ -147,19 +126,7 @@ static uint64_t pte_tables_bytes(const struct hg_cfg *cfg, uint64_t bytes)
 {
 	uint64_t span = cfg->psz / 8 * cfg->psz;
 
-	return align_up(bytes, span) / span * cfg->psz;
-}
-
-static int futex_wait(uint32_t *addr, uint32_t val, int64_t timeout_ns)
-{
-	struct timespec ts = { timeout_ns / 1000000000, timeout_ns % 1000000000 };
-
-	return (int)syscall(SYS_futex, addr, FUTEX_WAIT, val, &ts, NULL, 0);
-}
-
-static void futex_wake(uint32_t *addr)
-{
-	(void)syscall(SYS_futex, addr, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+	return ms_align_up(bytes, span) / span * cfg->psz;
 }
 
 /* VmPTE without stdio: it is read around page-table changes of a few KiB. */
@@ -380,7 +347,7 @@ static void *handler_main(void *arg)
 static int open_memfd(const struct hg_cfg *cfg, uint64_t len)
 {
 	unsigned flags = MFD_CLOEXEC | MFD_HUGETLB |
-			 ((unsigned)log2_u64(cfg->hpage_bytes) << MAP_HUGE_SHIFT);
+			 ((unsigned)ms_log2_u64(cfg->hpage_bytes) << MAP_HUGE_SHIFT);
 	int fd = memfd_create("mmstorm-hgm", flags), err;
 
 	if (fd < 0)
@@ -673,7 +640,7 @@ static int worker_map(struct hg_state *st, unsigned idx, bool slow)
 			inc(&ctl->pieces, (int64_t)mapped);
 			mapped = 0;
 			__atomic_add_fetch(&ctl->ready, 1, __ATOMIC_SEQ_CST);
-			futex_wake(&ctl->ready);
+			ms_futex_wake(&ctl->ready);
 		}
 	}
 	inc(&ctl->pieces, (int64_t)mapped);
@@ -699,10 +666,10 @@ static int mc_worker(struct ms_ctx *ctx, void *arg, unsigned idx)
 	}
 	if (!slow || ret) {
 		__atomic_add_fetch(&ctl->ready, 1, __ATOMIC_SEQ_CST);
-		futex_wake(&ctl->ready);
+		ms_futex_wake(&ctl->ready);
 	}
 	while (!__atomic_load_n(&ctl->release, __ATOMIC_SEQ_CST))
-		futex_wait(&ctl->release, 0, 100 * 1000 * 1000);
+		ms_futex_wait(&ctl->release, 0, 100 * 1000 * 1000);
 	return ret ? 1 : 0;
 }
 
@@ -716,7 +683,7 @@ static int wait_ready(struct ms_ctx *ctx, struct hg_ctl *ctl, unsigned n)
 			return ms_error(ctx, ETIMEDOUT, "only %u of %u processes mapped their "
 					"pieces within %llu s", r, n,
 					(unsigned long long)(HG_WAIT_NS / 1000000000ULL));
-		futex_wait(&ctl->ready, r, 10 * 1000 * 1000);
+		ms_futex_wait(&ctl->ready, r, 10 * 1000 * 1000);
 	}
 	return 0;
 }
@@ -752,7 +719,7 @@ static int end_workers(struct ms_ctx *ctx, struct hg_state *st, unsigned n, bool
 	int ret = 0;
 
 	__atomic_store_n(&st->ctl->release, 1, __ATOMIC_SEQ_CST);
-	futex_wake(&st->ctl->release);
+	ms_futex_wake(&st->ctl->release);
 	for (unsigned i = 0; i < n; i++) {
 		if (kill9 && kill(st->pids[i], SIGKILL) && errno != ESRCH && !ret)
 			ret = ms_error(ctx, errno, "kill: %s", strerror(errno));
@@ -854,7 +821,7 @@ static int cfg_load(struct ms_ctx *ctx, struct hg_cfg *cfg)
 	if (cfg->hpage_bytes & (cfg->hpage_bytes - 1))
 		return ms_error(ctx, EINVAL, "hugepage_size %llu is not a power of two",
 				(unsigned long long)cfg->hpage_bytes);
-	cfg->size_bytes = align_up(cfg->asked_bytes, cfg->hpage_bytes);
+	cfg->size_bytes = ms_align_up(cfg->asked_bytes, cfg->hpage_bytes);
 	if (cfg->scenario == S_UNMAP && cfg->size_bytes < 3 * cfg->hpage_bytes)
 		cfg->size_bytes = 3 * cfg->hpage_bytes;
 	cfg->nhuge = cfg->size_bytes / cfg->hpage_bytes;

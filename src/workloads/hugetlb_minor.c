@@ -99,27 +99,6 @@ struct hm_state {
 
 /* ---- small helpers ---- */
 
-static uint64_t align_up(uint64_t v, uint64_t a)
-{
-	return (v + a - 1) / a * a;
-}
-
-static int log2_u64(uint64_t v)
-{
-	return 63 - __builtin_clzll(v);
-}
-
-static uint64_t gcd_u64(uint64_t a, uint64_t b)
-{
-	while (b) {
-		uint64_t t = a % b;
-
-		a = b;
-		b = t;
-	}
-	return a;
-}
-
 static uint64_t fill_of(const struct hm_cfg *cfg, uint64_t page, uint64_t gen)
 {
 	return ms_stamp(cfg->seed ^ HM_FILL_ROLE, page, gen);
@@ -490,7 +469,7 @@ static int open_memfd(struct ms_ctx *ctx, struct hm_state *st)
 	unsigned flags = MFD_CLOEXEC;
 
 	if (is_hugetlb(cfg))
-		flags |= MFD_HUGETLB | ((unsigned)log2_u64(cfg->hpage_bytes) << MAP_HUGE_SHIFT);
+		flags |= MFD_HUGETLB | ((unsigned)ms_log2_u64(cfg->hpage_bytes) << MAP_HUGE_SHIFT);
 	st->memfd = memfd_create("mmstorm-hugetlb-minor", flags);
 	if (st->memfd < 0)
 		return ms_error(ctx, errno, "memfd_create(%s): %s", hm_backings[cfg->backing],
@@ -517,7 +496,7 @@ static int map_guest(struct ms_ctx *ctx, struct hm_state *st)
 
 	if (private_copy(cfg)) {
 		gflags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB |
-			 (log2_u64(cfg->hpage_bytes) << MAP_HUGE_SHIFT);
+			 (ms_log2_u64(cfg->hpage_bytes) << MAP_HUGE_SHIFT);
 		fd = -1;
 	}
 	st->guest = ms_mmap_aligned(cfg->size_bytes, align, gflags, fd);
@@ -604,7 +583,7 @@ static void fault_all(struct ms_ctx *ctx, struct hm_state *st)
 	uint64_t stride = ((uint64_t)((double)n * 0.6180339887498949)) | 1;
 	uint64_t per = cfg->granule / cfg->psz;
 
-	while (gcd_u64(stride, n) != 1)
+	while (ms_gcd_u64(stride, n) != 1)
 		stride++;
 	for (uint64_t i = 0; i < n; i++) {
 		uint64_t g = (off + i * stride) % n, t0;
@@ -824,7 +803,7 @@ static int cfg_load(struct ms_ctx *ctx, struct hm_cfg *cfg)
 				"shmem would be anonymous memory)");
 	cfg->granule = is_hugetlb(cfg) ? cfg->hpage_bytes :
 		       cfg->backing == B_SHMEM_THP ? cfg->pmd_bytes : cfg->psz;
-	cfg->size_bytes = align_up(cfg->asked_bytes, cfg->granule);
+	cfg->size_bytes = ms_align_up(cfg->asked_bytes, cfg->granule);
 	cfg->npages = cfg->size_bytes / cfg->psz;
 	cfg->ngran = cfg->size_bytes / cfg->granule;
 	return 0;

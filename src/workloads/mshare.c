@@ -119,19 +119,6 @@ struct mh_worker {
 
 /* ---- helpers (stack-only reads inside measuring windows, as in pmd-share) ---- */
 
-static int futex_wait(uint32_t *addr, uint32_t val, int64_t timeout_ns)
-{
-	struct timespec ts = { timeout_ns / 1000000000, timeout_ns % 1000000000 };
-
-	return (int)syscall(SYS_futex, addr, FUTEX_WAIT, val, timeout_ns >= 0 ? &ts : NULL,
-			    NULL, 0);
-}
-
-static void futex_wake(uint32_t *addr)
-{
-	(void)syscall(SYS_futex, addr, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
-}
-
 static int read_vmpte(uint64_t *bytes)
 {
 	uint64_t kb;
@@ -658,7 +645,7 @@ static int do_phase(struct mh_worker *w, unsigned what, unsigned round)
 static void publish_done(struct mh_ctl *ctl)
 {
 	__atomic_add_fetch(&ctl->done, 1, __ATOMIC_SEQ_CST);
-	futex_wake(&ctl->done);
+	ms_futex_wake(&ctl->done);
 }
 
 static bool wait_phase(struct mh_ctl *ctl, uint32_t k)
@@ -670,7 +657,7 @@ static bool wait_phase(struct mh_ctl *ctl, uint32_t k)
 			return false;
 		if (ph >= k)
 			return true;
-		futex_wait(&ctl->phase, ph, -1);
+		ms_futex_wait(&ctl->phase, ph, -1);
 	}
 }
 
@@ -786,7 +773,7 @@ static int wait_done(struct ms_ctx *ctx, struct mh_state *st, uint32_t want)
 
 		if (d >= want)
 			return 0;
-		futex_wait(&st->ctl->done, d, 20 * 1000 * 1000);
+		ms_futex_wait(&st->ctl->done, d, 20 * 1000 * 1000);
 		if (ms_now_ns() - last < 500000000ULL)
 			continue;
 		last = ms_now_ns();
@@ -805,7 +792,7 @@ static int run_phase(struct ms_ctx *ctx, struct mh_state *st, unsigned what, uns
 	__atomic_store_n(&ctl->what, what, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&ctl->round, round, __ATOMIC_SEQ_CST);
 	__atomic_add_fetch(&ctl->phase, 1, __ATOMIC_SEQ_CST);
-	futex_wake(&ctl->phase);
+	ms_futex_wake(&ctl->phase);
 	if ((ret = wait_done(ctx, st, nworkers)))
 		return ret;
 	return first_status(st);
@@ -821,7 +808,7 @@ static void reap_all(struct ms_ctx *ctx, struct mh_state *st, bool planned)
 			kill(st->pid[i], SIGKILL);
 	__atomic_store_n(&st->ctl->quit, 1, __ATOMIC_SEQ_CST);
 	__atomic_add_fetch(&st->ctl->phase, 1, __ATOMIC_SEQ_CST);
-	futex_wake(&st->ctl->phase);
+	ms_futex_wake(&st->ctl->phase);
 	for (unsigned i = 0; i < st->nspawned; i++) {
 		bool killed = i && i % END_NR == END_KILL;
 		int status = 0;

@@ -159,24 +159,6 @@ struct pf_worker {
 
 /* ---- small helpers ---- */
 
-static uint64_t align_up(uint64_t v, uint64_t a)
-{
-	return (v + a - 1) / a * a;
-}
-
-static int futex_wait(uint32_t *addr, uint32_t val, int64_t timeout_ns)
-{
-	struct timespec ts = { timeout_ns / 1000000000, timeout_ns % 1000000000 };
-
-	return (int)syscall(SYS_futex, addr, FUTEX_WAIT, val, timeout_ns >= 0 ? &ts : NULL,
-			    NULL, 0);
-}
-
-static void futex_wake(uint32_t *addr)
-{
-	syscall(SYS_futex, addr, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
-}
-
 static void appendf(char *buf, size_t len, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
@@ -372,7 +354,7 @@ static int iomem_first_ram(struct ms_ctx *ctx, size_t psz, uint64_t *start, uint
 		return ms_skip(ctx, "no top-level System RAM range in /proc/iomem");
 	if (!lo && !hi)
 		return ms_skip(ctx, "/proc/iomem hides addresses (0-0): needs CAP_SYS_ADMIN");
-	*start = align_up(lo, psz);
+	*start = ms_align_up(lo, psz);
 	*end = (hi + 1) / psz * psz;
 	return 0;
 }
@@ -1273,9 +1255,9 @@ static int worker_main(struct ms_ctx *ctx, void *arg, unsigned idx)
 	int ret = worker_setup(&w);
 
 	__atomic_add_fetch(&ctl->holding, 1, __ATOMIC_SEQ_CST);
-	futex_wake(&ctl->holding);
+	ms_futex_wake(&ctl->holding);
 	while (!__atomic_load_n(&ctl->go, __ATOMIC_SEQ_CST))
-		futex_wait(&ctl->go, 0, -1);
+		ms_futex_wait(&ctl->go, 0, -1);
 	for (unsigned r = 0; !ret && r < w.cfg->rounds; r++) {
 		if (r && ms_should_stop(ctx))
 			break;
@@ -1319,14 +1301,14 @@ static int wait_holding(struct ms_ctx *ctx, struct pf_state *st)
 			return 0;
 		if ((ret = check_alive(ctx, st)))
 			return ret;
-		futex_wait(&st->ctl->holding, h, 10 * 1000 * 1000);
+		ms_futex_wait(&st->ctl->holding, h, 10 * 1000 * 1000);
 	}
 }
 
 static void release_workers(struct pf_state *st)
 {
 	__atomic_store_n(&st->ctl->go, 1, __ATOMIC_SEQ_CST);
-	futex_wake(&st->ctl->go);
+	ms_futex_wake(&st->ctl->go);
 }
 
 /* The entries over the window while every worker holds its mappings: one per VMA, or less. */

@@ -159,24 +159,6 @@ struct ps_worker {
 
 /* ---- small helpers ---- */
 
-static uint64_t align_up(uint64_t v, uint64_t a)
-{
-	return (v + a - 1) / a * a;
-}
-
-static int futex_wait(uint32_t *addr, uint32_t val, int64_t timeout_ns)
-{
-	struct timespec ts = { timeout_ns / 1000000000, timeout_ns % 1000000000 };
-
-	return (int)syscall(SYS_futex, addr, FUTEX_WAIT, val, timeout_ns >= 0 ? &ts : NULL,
-			    NULL, 0);
-}
-
-static void futex_wake(uint32_t *addr)
-{
-	(void)syscall(SYS_futex, addr, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
-}
-
 static uint64_t mix(uint64_t a, uint64_t b, uint64_t c)
 {
 	return ms_stamp(a, b, c);
@@ -307,9 +289,9 @@ static int cfg_load(struct ms_ctx *ctx, struct ps_cfg *cfg)
 		return ms_error(ctx, EINVAL, "align_offset %llu is not a multiple of the page size "
 				"%llu", (unsigned long long)cfg->off,
 				(unsigned long long)cfg->page);
-	cfg->size = align_up((uint64_t)ms_param_i(ctx, "size"), cfg->page);
+	cfg->size = ms_align_up((uint64_t)ms_param_i(ctx, "size"), cfg->page);
 	cfg->pop = (uint64_t)ms_param_i(ctx, "populate");
-	cfg->pop = cfg->pop ? align_up(cfg->pop, cfg->page) : cfg->size;
+	cfg->pop = cfg->pop ? ms_align_up(cfg->pop, cfg->page) : cfg->size;
 	if (cfg->pop > cfg->size)
 		cfg->pop = cfg->size;
 	cfg->npop = cfg->pop / cfg->page;
@@ -863,7 +845,7 @@ static int do_phase(struct ps_worker *w, unsigned what, unsigned round)
 static void publish_done(struct ps_ctl *ctl)
 {
 	__atomic_add_fetch(&ctl->done, 1, __ATOMIC_SEQ_CST);
-	futex_wake(&ctl->done);
+	ms_futex_wake(&ctl->done);
 }
 
 /* Wait for phase k; false when the case is ending. */
@@ -876,7 +858,7 @@ static bool wait_phase(struct ps_ctl *ctl, uint32_t k)
 			return false;
 		if (ph >= k)
 			return true;
-		futex_wait(&ctl->phase, ph, -1);
+		ms_futex_wait(&ctl->phase, ph, -1);
 	}
 }
 
@@ -1006,7 +988,7 @@ static int wait_done(struct ms_ctx *ctx, struct ps_state *st, uint32_t want)
 
 		if (d >= want)
 			return 0;
-		futex_wait(&st->ctl->done, d, 20 * 1000 * 1000);
+		ms_futex_wait(&st->ctl->done, d, 20 * 1000 * 1000);
 		if (ms_now_ns() - last < 500000000ULL)
 			continue;
 		last = ms_now_ns();
@@ -1025,7 +1007,7 @@ static int run_phase(struct ms_ctx *ctx, struct ps_state *st, unsigned what, uns
 	__atomic_store_n(&ctl->what, what, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&ctl->round, round, __ATOMIC_SEQ_CST);
 	__atomic_add_fetch(&ctl->phase, 1, __ATOMIC_SEQ_CST);
-	futex_wake(&ctl->phase);
+	ms_futex_wake(&ctl->phase);
 	if ((ret = wait_done(ctx, st, st->nspawned)))
 		return ret;
 	return first_status(st);
@@ -1046,7 +1028,7 @@ static void reap_all(struct ms_ctx *ctx, struct ps_state *st, bool planned)
 			kill(st->pid[i], SIGKILL);
 	__atomic_store_n(&st->ctl->quit, 1, __ATOMIC_SEQ_CST);
 	__atomic_add_fetch(&st->ctl->phase, 1, __ATOMIC_SEQ_CST);
-	futex_wake(&st->ctl->phase);
+	ms_futex_wake(&st->ctl->phase);
 	for (unsigned i = 0; i < st->nspawned; i++) {
 		bool killed = i % END_NR == END_KILL;
 		int status = 0;

@@ -106,11 +106,6 @@ struct ts_iter {
 
 /* ---- small helpers ---- */
 
-static uint64_t align_up(uint64_t v, uint64_t a)
-{
-	return (v + a - 1) / a * a;
-}
-
 static uint64_t role(const struct ts_state *st, unsigned r)
 {
 	return st->cfg.seed ^ ((uint64_t)r << 60);
@@ -227,7 +222,7 @@ static void *map_aligned(size_t len, size_t align, int prot, int flags)
 	res = mmap(NULL, res_len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (res == MAP_FAILED)
 		return MAP_FAILED;
-	at = (char *)align_up((uintptr_t)res, align);
+	at = (char *)ms_align_up((uintptr_t)res, align);
 	end = res + res_len;
 	p = mmap(at, len, prot, flags | MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
 	if (p == MAP_FAILED)
@@ -1088,7 +1083,7 @@ static int cfg_load(struct ms_ctx *ctx, struct ts_cfg *cfg)
 	if (ms_read_u64(TS_THP_DIR "/hpage_pmd_size", &pmd) || !pmd)
 		return ms_skip(ctx, "no " TS_THP_DIR "/hpage_pmd_size: no PMD-sized THP");
 	cfg->pmd_bytes = pmd;
-	cfg->size_bytes = align_up(cfg->asked_bytes, pmd);
+	cfg->size_bytes = ms_align_up(cfg->asked_bytes, pmd);
 	cfg->nr_pmd = cfg->size_bytes / pmd;
 	cfg->npages = cfg->size_bytes / cfg->psz;
 	cfg->per_pmd = pmd / cfg->psz;
