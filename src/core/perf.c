@@ -109,8 +109,6 @@ static int spec_item(const char *item, spec_fn fn, void *arg, char *err, size_t 
 			ret = fn ? fn(arg, builtins[i].name) : 0;
 		for (size_t i = 0; i < MS_ARRAY_SIZE(default_tracepoints) && !ret; i++)
 			ret = fn ? fn(arg, default_tracepoints[i]) : 0;
-		if (!ret)
-			ret = fn ? fn(arg, LOCKWAIT) : 0;
 		return ret;
 	}
 	if (!builtin_find(item) && !tracepoint_name_ok(item) && strcmp(item, LOCKWAIT)) {

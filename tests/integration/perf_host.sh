@@ -22,7 +22,7 @@ workload=fork-storm
 region=anon
 size=${size_mb}M
 action=write-all
-perf=default
+perf=default,mmap-lock-wait
 
 [fork-missing-tp]
 workload=fork-storm

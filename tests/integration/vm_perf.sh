@@ -20,6 +20,7 @@ size=4M
 action=touch
 workers=2
 lock_threads=4
+perf=default,mmap-lock-wait
 EOF2
 vm_run 0 --run-id p --kernel "$kernel" "$WORK/p.ini"
 r=$(only_run p)
