@@ -931,13 +931,6 @@ static int hgm_setup(struct ms_ctx *ctx)
 	return start_handler(ctx, st);
 }
 
-/* Cleanup failures would be bugs here (EINVAL, EBADF): an ERROR, not silence. */
-static void release(struct ms_ctx *ctx, int ret, const char *what)
-{
-	if (ret)
-		ms_error(ctx, errno, "teardown: %s: %s", what, strerror(errno));
-}
-
 static void hgm_teardown(struct ms_ctx *ctx)
 {
 	struct hg_state *st = ms_priv(ctx);
@@ -946,14 +939,15 @@ static void hgm_teardown(struct ms_ctx *ctx)
 		return;
 	ms_uffd_stop(ctx, &st->h.t);
 	if (st->guest)
-		release(ctx, munmap(st->guest, st->cfg.size_bytes), "munmap(registered range)");
+		ms_uffd_release(ctx, munmap(st->guest, st->cfg.size_bytes),
+				"munmap(registered range)");
 	ms_uffd_close(ctx, &st->h.t);
 	if (st->alias)
-		release(ctx, munmap(st->alias, st->cfg.size_bytes), "munmap(alias)");
+		ms_uffd_release(ctx, munmap(st->alias, st->cfg.size_bytes), "munmap(alias)");
 	if (st->memfd >= 0)
-		release(ctx, close(st->memfd), "close(memfd)");
+		ms_uffd_release(ctx, close(st->memfd), "close(memfd)");
 	if (st->ctl)
-		release(ctx, munmap(st->ctl, sizeof(*st->ctl)), "munmap(control)");
+		ms_uffd_release(ctx, munmap(st->ctl, sizeof(*st->ctl)), "munmap(control)");
 	free(st->pids);
 	free(st);
 	ms_set_priv(ctx, NULL);

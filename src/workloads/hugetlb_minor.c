@@ -941,28 +941,23 @@ static int hugetlb_minor_setup(struct ms_ctx *ctx)
 	return start_handler(ctx, st);
 }
 
-/* Cleanup failures would be bugs here (EINVAL, EBADF): an ERROR, not silence. */
-static void release(struct ms_ctx *ctx, int ret, const char *what)
-{
-	if (ret)
-		ms_error(ctx, errno, "teardown: %s: %s", what, strerror(errno));
-}
-
 static void hugetlb_minor_teardown(struct ms_ctx *ctx)
 {
 	struct hm_state *st = ms_priv(ctx);
+
 	if (!st)
 		return;
 	ms_uffd_stop(ctx, &st->h.t);
 	ms_uffd_close(ctx, &st->h.t);
 	if (st->h.src)
-		release(ctx, munmap(st->h.src, st->cfg.granule), "munmap(staging buffer)");
+		ms_uffd_release(ctx, munmap(st->h.src, st->cfg.granule), "munmap(staging buffer)");
 	if (st->guest)
-		release(ctx, munmap(st->guest, st->cfg.size_bytes), "munmap(registered range)");
+		ms_uffd_release(ctx, munmap(st->guest, st->cfg.size_bytes),
+				"munmap(registered range)");
 	if (st->alias)
-		release(ctx, munmap(st->alias, st->cfg.size_bytes), "munmap(alias)");
+		ms_uffd_release(ctx, munmap(st->alias, st->cfg.size_bytes), "munmap(alias)");
 	if (st->memfd >= 0)
-		release(ctx, close(st->memfd), "close(memfd)");
+		ms_uffd_release(ctx, close(st->memfd), "close(memfd)");
 	free(st->scratch);
 	free(st);
 	ms_set_priv(ctx, NULL);

@@ -93,7 +93,7 @@ int ms_uffd_start(struct ms_ctx *ctx, struct ms_uffd_thread *t)
 }
 
 /* Cleanup failures would be bugs here (EINVAL, EBADF): an ERROR, not silence. */
-static void release(struct ms_ctx *ctx, int ret, const char *what)
+void ms_uffd_release(struct ms_ctx *ctx, int ret, const char *what)
 {
 	if (ret)
 		ms_error(ctx, errno, "teardown: %s: %s", what, strerror(errno));
@@ -108,13 +108,13 @@ void ms_uffd_stop(struct ms_ctx *ctx, struct ms_uffd_thread *t)
 	if (write(t->stop_fd, &one, sizeof(one)) != sizeof(one))
 		ms_error(ctx, errno, "stopping the uffd handler: %s", strerror(errno));
 	else if ((errno = pthread_join(t->thread, NULL)))
-		release(ctx, -1, "pthread_join(uffd handler)");
+		ms_uffd_release(ctx, -1, "pthread_join(uffd handler)");
 }
 
 void ms_uffd_close(struct ms_ctx *ctx, struct ms_uffd_thread *t)
 {
 	if (t->uffd >= 0)
-		release(ctx, close(t->uffd), "close(uffd)");
+		ms_uffd_release(ctx, close(t->uffd), "close(uffd)");
 	if (t->stop_fd >= 0)
-		release(ctx, close(t->stop_fd), "close(eventfd)");
+		ms_uffd_release(ctx, close(t->stop_fd), "close(eventfd)");
 }

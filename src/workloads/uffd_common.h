@@ -27,5 +27,7 @@ void ms_uffd_fail(struct ms_uffd_thread *t, int err, const char *what);
 int ms_uffd_start(struct ms_ctx *ctx, struct ms_uffd_thread *t);
 void ms_uffd_stop(struct ms_ctx *ctx, struct ms_uffd_thread *t);
 void ms_uffd_close(struct ms_ctx *ctx, struct ms_uffd_thread *t);
+/* A teardown step that failed (ret != 0, errno set) is an ERROR: a bug, not silence. */
+void ms_uffd_release(struct ms_ctx *ctx, int ret, const char *what);
 
 #endif
