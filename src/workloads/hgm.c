@@ -25,6 +25,7 @@
 #include "mmstorm/model.h"
 #include "mmstorm/util.h"
 #include "mmstorm/workload.h"
+#include "workloads/uffd_common.h"
 
 /* The HGM series' madvise (James Houghton, 2023; not merged): 26 is unused in mainline. */
 #define HG_MADV_SPLIT 26
@@ -65,16 +66,13 @@ struct hg_cfg {
 };
 
 struct hg_handler {
+	struct ms_uffd_thread t;	/* first: on_msg casts it back */
 	struct ms_ctx *ctx;
 	const struct hg_cfg *cfg;
-	int uffd, stop_fd, m_ioctl;
-	uintptr_t base;			/* the registered range (changes per iteration) */
+	int m_ioctl;
 	uint64_t expect;		/* the piece the main thread is touching (atomic) */
 	uint64_t msgs, resolved, eexist, coarse, forks, other_events;
 	uint64_t first_coarse;		/* the first fault address not at the touched piece */
-	int err;
-	const char *err_what;
-	bool dead;
 };
 
 /* Shared with the mapcount/exit workers (MAP_SHARED). */
@@ -92,8 +90,6 @@ struct hg_state {
 	int memfd;
 	char *alias, *guest;
 	struct hg_handler h;
-	pthread_t thread;
-	bool thread_ok;
 	struct hg_ctl *ctl;
 	pid_t *pids;
 	uint64_t gen;
@@ -172,22 +168,6 @@ static int kpagecount_at(const void *addr, size_t psz, uint64_t *count)
 
 /* ---- userfaultfd ---- */
 
-static int uffd_open(void)
-{
-	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK), dev;
-
-	if (fd < 0 && errno == EPERM)
-		fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
-	if (fd >= 0 || errno != EPERM)
-		return fd < 0 ? -errno : fd;
-	dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
-	if (dev < 0)
-		return -EPERM;
-	fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
-	close(dev);
-	return fd < 0 ? -errno : fd;
-}
-
 /*
  * fork only copies a shared hugetlb range's page tables when the child inherits a uffd-wp
  * registration (vma_needs_copy()), as the HGM selftest does: WP plus EVENT_FORK.
@@ -234,22 +214,6 @@ static int uffd_continue(int fd, uintptr_t start, uint64_t len)
 
 /* ---- the handler thread: every fault gets exactly its 4K piece ---- */
 
-static void handler_fail(struct hg_handler *h, int err, const char *what)
-{
-	struct uffdio_range all = { __atomic_load_n(&h->base, __ATOMIC_SEQ_CST),
-				    h->cfg->size_bytes };
-
-	if (!__atomic_load_n(&h->dead, __ATOMIC_SEQ_CST) && !h->err) {
-		h->err = err;
-		h->err_what = what;
-	}
-	/* Never leave the faulting thread asleep: unregister, wake, let the case end. */
-	/* Best effort: the case is already failing with err, these cannot make it worse. */
-	(void)ioctl(h->uffd, UFFDIO_UNREGISTER, &all);
-	(void)ioctl(h->uffd, UFFDIO_WAKE, &all);
-	__atomic_store_n(&h->dead, true, __ATOMIC_SEQ_CST);
-}
-
 /*
  * After MADV_SPLIT the fault address is rounded to PAGE_SIZE, not to the huge page; a fault
  * reported elsewhere than the touched piece is counted (coarse) and still resolved at 4K.
@@ -259,14 +223,14 @@ static void handle_fault(struct hg_handler *h, const struct uffd_msg *m)
 	const struct hg_cfg *cfg = h->cfg;
 	uint64_t addr = m->arg.pagefault.address;
 	uintptr_t piece = addr & ~(uintptr_t)(cfg->psz - 1);
-	uintptr_t base = __atomic_load_n(&h->base, __ATOMIC_SEQ_CST);
+	uintptr_t base = __atomic_load_n(&h->t.base, __ATOMIC_SEQ_CST);
 	struct uffdio_range r = { piece, cfg->psz };
 	uint64_t t0;
 	int ret;
 
 	inc(&h->msgs, 1);
 	if (addr < base || addr >= base + cfg->size_bytes) {
-		handler_fail(h, ERANGE, "a fault outside the registered range");
+		ms_uffd_fail(&h->t, ERANGE, "a fault outside the registered range");
 		return;
 	}
 	if (piece != __atomic_load_n(&h->expect, __ATOMIC_SEQ_CST)) {
@@ -277,12 +241,12 @@ static void handle_fault(struct hg_handler *h, const struct uffd_msg *m)
 	inc(&h->resolved, 1);
 	t0 = ms_now_ns();
 	ms_inject_point(h->ctx, "ioctl:UFFDIO_CONTINUE");
-	ret = uffd_continue(h->uffd, piece, cfg->psz);
+	ret = uffd_continue(h->t.uffd, piece, cfg->psz);
 	/* One 4K piece maps whole or not at all: after an injected failure, the retry maps it. */
 	if (ms_inject_done(h->ctx, "ioctl:UFFDIO_CONTINUE", ret ? -1 : 0, -ret)) {
 		/* Random injectors (failslab, fail_function) stay armed: their ENOMEM passes. */
 		for (int k = 0; k < HG_EAGAIN_TRIES && (k == 0 || ret == -ENOMEM); k++)
-			ret = uffd_continue(h->uffd, piece, cfg->psz);
+			ret = uffd_continue(h->t.uffd, piece, cfg->psz);
 	}
 	if (!ret) {
 		ms_sample(h->ctx, h->m_ioctl, ms_now_ns() - t0);
@@ -290,12 +254,12 @@ static void handle_fault(struct hg_handler *h, const struct uffd_msg *m)
 	}
 	inc(&h->resolved, -1);
 	if (ret != -EEXIST) {
-		handler_fail(h, -ret, "UFFDIO_CONTINUE(PAGE_SIZE)");
+		ms_uffd_fail(&h->t, -ret, "UFFDIO_CONTINUE(PAGE_SIZE)");
 		return;
 	}
 	inc(&h->eexist, 1);
-	if (ioctl(h->uffd, UFFDIO_WAKE, &r))
-		handler_fail(h, errno, "UFFDIO_WAKE");
+	if (ioctl(h->t.uffd, UFFDIO_WAKE, &r))
+		ms_uffd_fail(&h->t, errno, "UFFDIO_WAKE");
 }
 
 /* The child's uffd: closing it unregisters the child, whose range is checked without faults. */
@@ -311,35 +275,9 @@ static void handle_event(struct hg_handler *h, const struct uffd_msg *m)
 	}
 }
 
-static void *handler_main(void *arg)
+static void on_msg(struct ms_uffd_thread *t, const struct uffd_msg *m)
 {
-	struct hg_handler *h = arg;
-	struct pollfd pfd[2] = { { .fd = h->uffd, .events = POLLIN },
-				 { .fd = h->stop_fd, .events = POLLIN } };
-	struct uffd_msg msgs[16];
-
-	for (;;) {
-		ssize_t n;
-
-		if (poll(pfd, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			handler_fail(h, errno, "poll(uffd)");
-			break;
-		}
-		if (pfd[1].revents)
-			break;
-		n = read(h->uffd, msgs, sizeof(msgs));
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		if (n < 0 || n % sizeof(msgs[0])) {
-			handler_fail(h, n < 0 ? errno : EIO, "read(uffd)");
-			break;
-		}
-		for (size_t i = 0; i < n / sizeof(msgs[0]); i++)
-			handle_event(h, &msgs[i]);
-	}
-	return NULL;
+	handle_event((struct hg_handler *)t, m);
 }
 
 /* ---- mappings ---- */
@@ -378,11 +316,11 @@ static int guest_map(struct ms_ctx *ctx, struct hg_state *st)
 		ret = madvise(st->guest, cfg->size_bytes, HG_MADV_SPLIT);
 	if (ret)
 		return ms_error(ctx, errno, "madvise(MADV_SPLIT): %s", strerror(errno));
-	ret = uffd_register(st->h.uffd, st->guest, cfg->size_bytes, cfg->scenario == S_FORK);
+	ret = uffd_register(st->h.t.uffd, st->guest, cfg->size_bytes, cfg->scenario == S_FORK);
 	if (ret)
 		return ms_error(ctx, -ret, "UFFDIO_REGISTER(MINOR%s): %s",
 				cfg->scenario == S_FORK ? "|WP" : "", strerror(-ret));
-	__atomic_store_n(&st->h.base, (uintptr_t)st->guest, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&st->h.t.base, (uintptr_t)st->guest, __ATOMIC_SEQ_CST);
 	return 0;
 }
 
@@ -451,16 +389,16 @@ static int touch_all(struct ms_ctx *ctx, struct hg_state *st)
 		char *piece = st->guest + perm(cfg->seed ^ st->gen, cfg->npieces, i) * cfg->psz;
 		uint64_t t0;
 
-		if (__atomic_load_n(&st->h.dead, __ATOMIC_SEQ_CST))
+		if (__atomic_load_n(&st->h.t.dead, __ATOMIC_SEQ_CST))
 			break;
 		__atomic_store_n(&st->h.expect, (uintptr_t)piece, __ATOMIC_SEQ_CST);
 		t0 = ms_now_ns();
 		(void)*(volatile uint64_t *)piece;
 		ms_sample(ctx, st->m_fault, ms_now_ns() - t0);
 	}
-	if (__atomic_load_n(&st->h.dead, __ATOMIC_SEQ_CST))
-		return ms_error(ctx, st->h.err, "uffd handler: %s: %s", st->h.err_what,
-				strerror(st->h.err));
+	if (__atomic_load_n(&st->h.t.dead, __ATOMIC_SEQ_CST))
+		return ms_error(ctx, st->h.t.err, "uffd handler: %s: %s", st->h.t.err_what,
+				strerror(st->h.t.err));
 	counts_read(&st->h, &a);
 	ms_count(ctx, st->m_faults, a.msgs - b.msgs);
 	ms_check(ctx, a.resolved - b.resolved == cfg->npieces, "every 4 KiB piece faulted and "
@@ -623,7 +561,7 @@ static int worker_map(struct hg_state *st, unsigned idx, bool slow)
 	g = ms_mmap_aligned(cfg->hpage_bytes, cfg->hpage_bytes, MAP_SHARED, st->memfd);
 	if (g == MAP_FAILED || madvise(g, cfg->hpage_bytes, HG_MADV_SPLIT))
 		return errno;
-	if ((fd = uffd_open()) < 0)
+	if ((fd = ms_uffd_open()) < 0)
 		return -fd;
 	if ((ret = uffd_api(fd, UFFD_FEATURE_MINOR_HUGETLBFS)) ||
 	    (ret = uffd_register(fd, g, cfg->hpage_bytes, false)))
@@ -864,7 +802,7 @@ static int probe_uffd(struct ms_ctx *ctx, const struct hg_cfg *cfg)
 {
 	struct uffdio_api api = { .api = UFFD_API };
 	uint64_t want = wanted_features(cfg);
-	int fd = uffd_open();
+	int fd = ms_uffd_open();
 
 	if (fd < 0)
 		return ms_skip(ctx, "userfaultfd: %s", strerror(-fd));
@@ -947,24 +885,19 @@ static int register_metrics(struct ms_ctx *ctx, struct hg_state *st)
 static int start_handler(struct ms_ctx *ctx, struct hg_state *st)
 {
 	struct hg_handler *h = &st->h;
-	int fd = uffd_open(), ret;
+	int fd = ms_uffd_open(), ret;
 
 	if (fd < 0)
 		return ms_error(ctx, -fd, "userfaultfd: %s", strerror(-fd));
-	h->uffd = fd;
+	h->t.uffd = fd;
 	if ((ret = uffd_api(fd, wanted_features(&st->cfg))))
 		return ms_error(ctx, -ret, "UFFDIO_API: %s", strerror(-ret));
 	h->ctx = ctx;
 	h->cfg = &st->cfg;
 	h->m_ioctl = st->m_ioctl;
-	h->stop_fd = eventfd(0, EFD_CLOEXEC);
-	if (h->stop_fd < 0)
-		return ms_error(ctx, errno, "eventfd: %s", strerror(errno));
-	ret = pthread_create(&st->thread, NULL, handler_main, h);
-	if (ret)
-		return ms_error(ctx, ret, "pthread_create: %s", strerror(ret));
-	st->thread_ok = true;
-	return 0;
+	h->t.len = st->cfg.size_bytes;
+	h->t.on_msg = on_msg;
+	return ms_uffd_start(ctx, &h->t);
 }
 
 static int hgm_setup(struct ms_ctx *ctx)
@@ -975,7 +908,7 @@ static int hgm_setup(struct ms_ctx *ctx)
 
 	if (!st)
 		return ms_error(ctx, ENOMEM, "out of memory");
-	st->memfd = st->h.uffd = st->h.stop_fd = -1;
+	st->memfd = st->h.t.uffd = st->h.t.stop_fd = -1;
 	ms_set_priv(ctx, st);
 	if ((ret = cfg_load(ctx, &st->cfg)) || (ret = register_metrics(ctx, st)))
 		return ret;
@@ -998,38 +931,23 @@ static int hgm_setup(struct ms_ctx *ctx)
 	return start_handler(ctx, st);
 }
 
-/* Cleanup failures would be bugs here (EINVAL, EBADF): an ERROR, not silence. */
-static void release(struct ms_ctx *ctx, int ret, const char *what)
-{
-	if (ret)
-		ms_error(ctx, errno, "teardown: %s: %s", what, strerror(errno));
-}
-
 static void hgm_teardown(struct ms_ctx *ctx)
 {
 	struct hg_state *st = ms_priv(ctx);
-	uint64_t one = 1;
 
 	if (!st)
 		return;
-	if (st->thread_ok) {
-		if (write(st->h.stop_fd, &one, sizeof(one)) != sizeof(one))
-			ms_error(ctx, errno, "stopping the uffd handler: %s", strerror(errno));
-		else if ((errno = pthread_join(st->thread, NULL)))
-			release(ctx, -1, "pthread_join(uffd handler)");
-	}
+	ms_uffd_stop(ctx, &st->h.t);
 	if (st->guest)
-		release(ctx, munmap(st->guest, st->cfg.size_bytes), "munmap(registered range)");
-	if (st->h.uffd >= 0)
-		release(ctx, close(st->h.uffd), "close(uffd)");
-	if (st->h.stop_fd >= 0)
-		release(ctx, close(st->h.stop_fd), "close(eventfd)");
+		ms_uffd_release(ctx, munmap(st->guest, st->cfg.size_bytes),
+				"munmap(registered range)");
+	ms_uffd_close(ctx, &st->h.t);
 	if (st->alias)
-		release(ctx, munmap(st->alias, st->cfg.size_bytes), "munmap(alias)");
+		ms_uffd_release(ctx, munmap(st->alias, st->cfg.size_bytes), "munmap(alias)");
 	if (st->memfd >= 0)
-		release(ctx, close(st->memfd), "close(memfd)");
+		ms_uffd_release(ctx, close(st->memfd), "close(memfd)");
 	if (st->ctl)
-		release(ctx, munmap(st->ctl, sizeof(*st->ctl)), "munmap(control)");
+		ms_uffd_release(ctx, munmap(st->ctl, sizeof(*st->ctl)), "munmap(control)");
 	free(st->pids);
 	free(st);
 	ms_set_priv(ctx, NULL);

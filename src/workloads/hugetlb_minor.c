@@ -20,6 +20,7 @@
 #include "mmstorm/model.h"
 #include "mmstorm/util.h"
 #include "mmstorm/workload.h"
+#include "workloads/uffd_common.h"
 
 #define HM_THP_DIR "/sys/kernel/mm/transparent_hugepage"
 #define HM_HP_FMT "/sys/kernel/mm/hugepages/hugepages-%llukB/%s"
@@ -68,10 +69,10 @@ struct hm_cfg {
 
 /* The handler thread's view; counters are written by it and read after the fault loop. */
 struct hm_handler {
+	struct ms_uffd_thread t;	/* first: on_msg casts it back */
 	struct ms_ctx *ctx;
 	const struct hm_cfg *cfg;
-	int uffd, stop_fd, m_ioctl;
-	uintptr_t base;
+	int m_ioctl;
 	char *src;			/* copy: the staging buffer, one granule */
 	uint64_t gen;			/* copy: the generation to write (atomic) */
 	uint64_t msgs, wrong_flag, out_of_range, other_events, resolved, eexist;
@@ -79,9 +80,6 @@ struct hm_handler {
 	uint64_t injected;		/* ioctls an injector made fail (then retried) */
 	uint64_t half, half_addr;	/* failed ioctls that left more mapped than they said */
 	int64_t half_said, half_seen;	/* of the first: bytes reported, bytes present */
-	int err;			/* first fatal errno; the range is unregistered then */
-	const char *err_what;
-	bool dead;			/* atomic: the handler gave up (err is set) */
 };
 
 struct hm_state {
@@ -92,8 +90,6 @@ struct hm_state {
 	char *guest;			/* the registered mapping the faults happen in */
 	unsigned char *scratch;
 	struct hm_handler h;
-	pthread_t thread;
-	bool thread_ok;
 	uint64_t gen;
 };
 
@@ -146,23 +142,6 @@ static int smaps_sum(uintptr_t start, size_t len, const char *key, uint64_t *byt
 
 /* ---- userfaultfd ---- */
 
-static int uffd_open(void)
-{
-	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK), dev;
-
-	/* vm.unprivileged_userfaultfd=0 without CAP_SYS_PTRACE: user faults are all we need. */
-	if (fd < 0 && errno == EPERM)
-		fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
-	if (fd >= 0 || errno != EPERM)
-		return fd < 0 ? -errno : fd;
-	dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
-	if (dev < 0)
-		return -EPERM;
-	fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
-	close(dev);
-	return fd < 0 ? -errno : fd;
-}
-
 static uint64_t wanted_features(const struct hm_cfg *cfg)
 {
 	if (cfg->mode == M_MINOR)
@@ -185,7 +164,7 @@ static int probe_uffd(struct ms_ctx *ctx, const struct hm_cfg *cfg)
 {
 	struct uffdio_api api = { .api = UFFD_API };
 	uint64_t want = wanted_features(cfg);
-	int fd = uffd_open();
+	int fd = ms_uffd_open();
 
 	if (fd < 0)
 		return ms_skip(ctx, "userfaultfd: %s%s", strerror(-fd),
@@ -209,11 +188,11 @@ static int uffd_setup(struct ms_ctx *ctx, struct hm_state *st)
 {
 	const struct hm_cfg *cfg = &st->cfg;
 	struct uffdio_api api = { .api = UFFD_API, .features = wanted_features(cfg) };
-	int fd = uffd_open();
+	int fd = ms_uffd_open();
 
 	if (fd < 0)
 		return ms_error(ctx, -fd, "userfaultfd: %s", strerror(-fd));
-	st->h.uffd = fd;
+	st->h.t.uffd = fd;
 	if (ioctl(fd, UFFDIO_API, &api))
 		return ms_error(ctx, errno, "UFFDIO_API(features 0x%llx): %s",
 				(unsigned long long)api.features, strerror(errno));
@@ -230,7 +209,7 @@ static int uffd_register(struct ms_ctx *ctx, struct hm_state *st)
 	};
 	uint64_t need = 1ULL << (cfg->mode == M_MINOR ? _UFFDIO_CONTINUE : _UFFDIO_COPY);
 
-	if (ioctl(st->h.uffd, UFFDIO_REGISTER, &reg))
+	if (ioctl(st->h.t.uffd, UFFDIO_REGISTER, &reg))
 		return ms_error(ctx, errno, "UFFDIO_REGISTER(%s, %llu bytes): %s",
 				hm_modes[cfg->mode], (unsigned long long)cfg->size_bytes,
 				strerror(errno));
@@ -243,30 +222,11 @@ static int uffd_register(struct ms_ctx *ctx, struct hm_state *st)
 
 /* ---- the handler thread ---- */
 
-/*
- * A handler that cannot resolve a fault must not leave the faulting thread asleep forever:
- * it unregisters the range and wakes it, so the access completes the ordinary way and the
- * case ends with this error (and the data checks say what the fault then mapped).
- */
-static void handler_fail(struct hm_handler *h, int err, const char *what)
-{
-	struct uffdio_range all = { h->base, h->cfg->size_bytes };
-
-	if (!__atomic_load_n(&h->dead, __ATOMIC_SEQ_CST) && !h->err) {
-		h->err = err;
-		h->err_what = what;
-	}
-	/* Best effort: the case is already failing with err, these cannot make it worse. */
-	(void)ioctl(h->uffd, UFFDIO_UNREGISTER, &all);
-	(void)ioctl(h->uffd, UFFDIO_WAKE, &all);
-	__atomic_store_n(&h->dead, true, __ATOMIC_SEQ_CST);
-}
-
 static void stage_copy(struct hm_handler *h, uintptr_t start)
 {
 	const struct hm_cfg *cfg = h->cfg;
 	uint64_t gen = __atomic_load_n(&h->gen, __ATOMIC_ACQUIRE);
-	uint64_t first = (start - h->base) / cfg->psz;
+	uint64_t first = (start - h->t.base) / cfg->psz;
 
 	for (uint64_t k = 0; k < cfg->granule / cfg->psz; k++)
 		ms_page_fill(h->src + k * cfg->psz, cfg->psz, fill_of(cfg, first + k, gen));
@@ -282,7 +242,7 @@ static int mfill(struct hm_handler *h, uintptr_t start, uint64_t off, uint64_t l
 				  .len = len - off };
 	int r;
 
-	r = ioctl(h->uffd, cfg->mode == M_MINOR ? UFFDIO_CONTINUE : UFFDIO_COPY,
+	r = ioctl(h->t.uffd, cfg->mode == M_MINOR ? UFFDIO_CONTINUE : UFFDIO_COPY,
 		  cfg->mode == M_MINOR ? (void *)&c : (void *)&cp);
 	*done = cfg->mode == M_MINOR ? c.mapped : cp.copy;
 	return r ? -errno : 0;
@@ -393,7 +353,7 @@ static void handle_fault(struct hm_handler *h, const struct uffd_msg *m)
 	const struct hm_cfg *cfg = h->cfg;
 	uint64_t addr = m->arg.pagefault.address, flags = m->arg.pagefault.flags;
 	bool minor = flags & UFFD_PAGEFAULT_FLAG_MINOR;
-	bool outside = addr < h->base || addr >= h->base + cfg->size_bytes;
+	bool outside = addr < h->t.base || addr >= h->t.base + cfg->size_bytes;
 	uintptr_t start = addr & ~(uintptr_t)(cfg->granule - 1);
 	struct uffdio_range r = { start, cfg->granule };
 	int ret;
@@ -406,7 +366,7 @@ static void handle_fault(struct hm_handler *h, const struct uffd_msg *m)
 	}
 	if (outside) {
 		inc(&h->out_of_range, 1);
-		handler_fail(h, ERANGE, "a fault outside the registered range");
+		ms_uffd_fail(&h->t, ERANGE, "a fault outside the registered range");
 		return;
 	}
 	if (minor != (cfg->mode == M_MINOR))
@@ -417,48 +377,23 @@ static void handle_fault(struct hm_handler *h, const struct uffd_msg *m)
 		return;
 	inc(&h->resolved, -1);
 	if (ret != -EEXIST) {
-		handler_fail(h, -ret, cfg->mode == M_MINOR ? "UFFDIO_CONTINUE" : "UFFDIO_COPY");
+		ms_uffd_fail(&h->t, -ret, cfg->mode == M_MINOR ? "UFFDIO_CONTINUE" : "UFFDIO_COPY");
 		return;
 	}
 	/* Mapped by an earlier message for the same fault: only the wake is missing. */
 	inc(&h->eexist, 1);
-	if (ioctl(h->uffd, UFFDIO_WAKE, &r))
-		handler_fail(h, errno, "UFFDIO_WAKE");
+	if (ioctl(h->t.uffd, UFFDIO_WAKE, &r))
+		ms_uffd_fail(&h->t, errno, "UFFDIO_WAKE");
 }
 
-static void *handler_main(void *arg)
+static void on_msg(struct ms_uffd_thread *t, const struct uffd_msg *m)
 {
-	struct hm_handler *h = arg;
-	struct pollfd pfd[2] = { { .fd = h->uffd, .events = POLLIN },
-				 { .fd = h->stop_fd, .events = POLLIN } };
-	struct uffd_msg msgs[16];
+	struct hm_handler *h = (struct hm_handler *)t;
 
-	for (;;) {
-		ssize_t n;
-
-		if (poll(pfd, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			handler_fail(h, errno, "poll(uffd)");
-			break;
-		}
-		if (pfd[1].revents)
-			break;
-		n = read(h->uffd, msgs, sizeof(msgs));
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		if (n < 0 || n % sizeof(msgs[0])) {
-			handler_fail(h, n < 0 ? errno : EIO, "read(uffd)");
-			break;
-		}
-		for (size_t i = 0; i < n / sizeof(msgs[0]); i++) {
-			if (msgs[i].event == UFFD_EVENT_PAGEFAULT)
-				handle_fault(h, &msgs[i]);
-			else
-				inc(&h->other_events, 1);
-		}
-	}
-	return NULL;
+	if (m->event == UFFD_EVENT_PAGEFAULT)
+		handle_fault(h, m);
+	else
+		inc(&h->other_events, 1);
 }
 
 /* ---- mappings ---- */
@@ -545,7 +480,7 @@ static int remap_guest(struct ms_ctx *ctx, struct hm_state *st)
 	st->guest = NULL;
 	if ((ret = map_guest(ctx, st)) || (ret = uffd_register(ctx, st)))
 		return ret;
-	__atomic_store_n(&st->h.base, (uintptr_t)st->guest, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&st->h.t.base, (uintptr_t)st->guest, __ATOMIC_SEQ_CST);
 	return 0;
 }
 
@@ -589,7 +524,7 @@ static void fault_all(struct ms_ctx *ctx, struct hm_state *st)
 		uint64_t g = (off + i * stride) % n, t0;
 		uint64_t page = g * per + ms_stamp(cfg->seed, g, st->gen) % per;
 
-		if (__atomic_load_n(&st->h.dead, __ATOMIC_SEQ_CST))
+		if (__atomic_load_n(&st->h.t.dead, __ATOMIC_SEQ_CST))
 			break;
 		t0 = ms_now_ns();
 		(void)*(volatile uint64_t *)(st->guest + page * cfg->psz);
@@ -737,8 +672,9 @@ static int zap(struct ms_ctx *ctx, struct hm_state *st)
 
 static int handler_error(struct ms_ctx *ctx, struct hm_state *st)
 {
-	return ms_error(ctx, st->h.err, "uffd handler: %s: %s (the range was unregistered so "
-			"the faulting thread could go on)", st->h.err_what, strerror(st->h.err));
+	return ms_error(ctx, st->h.t.err, "uffd handler: %s: %s (the range was unregistered so "
+			"the faulting thread could go on)", st->h.t.err_what,
+			strerror(st->h.t.err));
 }
 
 static int hugetlb_minor_run(struct ms_ctx *ctx, uint64_t iter)
@@ -759,7 +695,7 @@ static int hugetlb_minor_run(struct ms_ctx *ctx, uint64_t iter)
 			return ret;
 	}
 	fault_all(ctx, st);
-	if (__atomic_load_n(&st->h.dead, __ATOMIC_SEQ_CST))
+	if (__atomic_load_n(&st->h.t.dead, __ATOMIC_SEQ_CST))
 		return handler_error(ctx, st);
 	verify(ctx, st, "registered range", st->guest);
 	if (cfg->mode == M_COPY && has_alias(cfg))
@@ -960,12 +896,11 @@ static int start_handler(struct ms_ctx *ctx, struct hm_state *st)
 {
 	const struct hm_cfg *cfg = &st->cfg;
 	struct hm_handler *h = &st->h;
-	int ret;
 
 	h->ctx = ctx;
 	h->cfg = cfg;
 	h->m_ioctl = st->m_ioctl;
-	h->base = (uintptr_t)st->guest;
+	h->t.base = (uintptr_t)st->guest;
 	if (cfg->mode == M_COPY) {
 		h->src = mmap(NULL, cfg->granule, PROT_READ | PROT_WRITE,
 			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
@@ -975,14 +910,9 @@ static int start_handler(struct ms_ctx *ctx, struct hm_state *st)
 					strerror(errno));
 		}
 	}
-	h->stop_fd = eventfd(0, EFD_CLOEXEC);
-	if (h->stop_fd < 0)
-		return ms_error(ctx, errno, "eventfd: %s", strerror(errno));
-	ret = pthread_create(&st->thread, NULL, handler_main, h);
-	if (ret)
-		return ms_error(ctx, ret, "pthread_create(uffd handler): %s", strerror(ret));
-	st->thread_ok = true;
-	return 0;
+	h->t.len = cfg->size_bytes;
+	h->t.on_msg = on_msg;
+	return ms_uffd_start(ctx, &h->t);
 }
 
 static int hugetlb_minor_setup(struct ms_ctx *ctx)
@@ -992,7 +922,7 @@ static int hugetlb_minor_setup(struct ms_ctx *ctx)
 
 	if (!st)
 		return ms_error(ctx, ENOMEM, "out of memory");
-	st->memfd = st->h.uffd = st->h.stop_fd = -1;
+	st->memfd = st->h.t.uffd = st->h.t.stop_fd = -1;
 	ms_set_priv(ctx, st);
 	if ((ret = cfg_load(ctx, &st->cfg)) || (ret = register_metrics(ctx, st)))
 		return ret;
@@ -1011,38 +941,23 @@ static int hugetlb_minor_setup(struct ms_ctx *ctx)
 	return start_handler(ctx, st);
 }
 
-/* Cleanup failures would be bugs here (EINVAL, EBADF): an ERROR, not silence. */
-static void release(struct ms_ctx *ctx, int ret, const char *what)
-{
-	if (ret)
-		ms_error(ctx, errno, "teardown: %s: %s", what, strerror(errno));
-}
-
 static void hugetlb_minor_teardown(struct ms_ctx *ctx)
 {
 	struct hm_state *st = ms_priv(ctx);
-	uint64_t one = 1;
 
 	if (!st)
 		return;
-	if (st->thread_ok) {
-		if (write(st->h.stop_fd, &one, sizeof(one)) != sizeof(one))
-			ms_error(ctx, errno, "stopping the uffd handler: %s", strerror(errno));
-		else if ((errno = pthread_join(st->thread, NULL)))
-			release(ctx, -1, "pthread_join(uffd handler)");
-	}
-	if (st->h.uffd >= 0)
-		release(ctx, close(st->h.uffd), "close(uffd)");
-	if (st->h.stop_fd >= 0)
-		release(ctx, close(st->h.stop_fd), "close(eventfd)");
+	ms_uffd_stop(ctx, &st->h.t);
+	ms_uffd_close(ctx, &st->h.t);
 	if (st->h.src)
-		release(ctx, munmap(st->h.src, st->cfg.granule), "munmap(staging buffer)");
+		ms_uffd_release(ctx, munmap(st->h.src, st->cfg.granule), "munmap(staging buffer)");
 	if (st->guest)
-		release(ctx, munmap(st->guest, st->cfg.size_bytes), "munmap(registered range)");
+		ms_uffd_release(ctx, munmap(st->guest, st->cfg.size_bytes),
+				"munmap(registered range)");
 	if (st->alias)
-		release(ctx, munmap(st->alias, st->cfg.size_bytes), "munmap(alias)");
+		ms_uffd_release(ctx, munmap(st->alias, st->cfg.size_bytes), "munmap(alias)");
 	if (st->memfd >= 0)
-		release(ctx, close(st->memfd), "close(memfd)");
+		ms_uffd_release(ctx, close(st->memfd), "close(memfd)");
 	free(st->scratch);
 	free(st);
 	ms_set_priv(ctx, NULL);

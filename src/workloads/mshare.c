@@ -24,6 +24,7 @@
 #include "mmstorm/util.h"
 #include "mmstorm/workload.h"
 #include "workloads/msharefs_uapi.h"
+#include "workloads/share_common.h"
 
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
@@ -70,17 +71,16 @@ struct mh_cfg {
 };
 
 struct mh_slot {
-	int32_t status;
+	struct ms_share_slot h;
 	uint32_t gen;
-	uint64_t vmpte_base, vmpte_mapped;
-	uint32_t ended;
 	uint32_t pad;
+	uint64_t vmpte_base, vmpte_mapped;
 };
 
 struct mh_ctl {
-	uint32_t phase, done, what, round;
-	int32_t quit;
+	struct ms_share_ctl h;
 	uint32_t nkeep;			/* tracked pages still mapped (after the UNMAP ioctl) */
+	uint32_t pad;
 	struct mh_slot w[];
 };
 
@@ -88,18 +88,14 @@ struct mh_state {
 	struct mh_cfg cfg;
 	int m_fault, m_attach, m_detach, m_fork;
 	int m_procs, m_vmpte_sum, m_growth, m_model_pt, m_leak, m_tol, m_ops, m_checked;
-	struct mh_ctl *ctl;
-	size_t ctl_bytes;
-	pid_t *pid;
-	unsigned nspawned;
+	struct ms_share_procs pr;
+	struct mh_ctl *ctl;		/* pr.ctl with this workload's slots */
 	int iface;
 	char mnt[PATH_MAX / 2];		/* leaves room for file names under it */
 	bool mounted_here;
 	char path[PATH_MAX];		/* the region's file in this iteration */
 	uintptr_t start;		/* where processes attach it */
-	bool stat_refresh;
-	uint64_t noise_spread;
-	double noise_per_s;
+	struct ms_share_noise noise;
 };
 
 struct mh_bad {
@@ -116,32 +112,6 @@ struct mh_worker {
 	char *base;
 	uint64_t attach_ns, *fault_ns;
 };
-
-/* ---- helpers (stack-only reads inside measuring windows, as in pmd-share) ---- */
-
-static int read_vmpte(uint64_t *bytes)
-{
-	uint64_t kb;
-	int ret = ms_status_kb(0, "VmPTE", &kb);
-
-	if (!ret)
-		*bytes = kb * 1024;
-	return ret;
-}
-
-/* vm/stat_refresh folds the per-CPU counters first (an action, nothing to journal). */
-static int read_pagetables(const struct mh_state *st, uint64_t *bytes)
-{
-	uint64_t kb;
-	int ret;
-
-	if (st->stat_refresh)
-		(void)ms_write_file("/proc/sys/vm/stat_refresh", "1");
-	ret = ms_meminfo_kb("PageTables", &kb);
-	if (!ret)
-		*bytes = kb * 1024;
-	return ret;
-}
 
 /* ---- msharefs: registered, mounted, which interface ---- */
 
@@ -461,7 +431,7 @@ static int phase_attach(struct mh_worker *w, bool creator)
 	if ((ret = attach(w)))
 		return ret;
 	populate(w, creator);
-	if ((ret = read_vmpte(&w->me->vmpte_mapped)))
+	if ((ret = ms_share_read_vmpte(&w->me->vmpte_mapped)))
 		return ret;
 	if (creator)
 		write_owned(w, 0, true);
@@ -642,23 +612,9 @@ static int do_phase(struct mh_worker *w, unsigned what, unsigned round)
 	}
 }
 
-static void publish_done(struct mh_ctl *ctl)
+static int worker_phase(void *w, unsigned what, unsigned round)
 {
-	__atomic_add_fetch(&ctl->done, 1, __ATOMIC_SEQ_CST);
-	ms_futex_wake(&ctl->done);
-}
-
-static bool wait_phase(struct mh_ctl *ctl, uint32_t k)
-{
-	for (;;) {
-		uint32_t ph = __atomic_load_n(&ctl->phase, __ATOMIC_SEQ_CST);
-
-		if (__atomic_load_n(&ctl->quit, __ATOMIC_SEQ_CST))
-			return false;
-		if (ph >= k)
-			return true;
-		ms_futex_wait(&ctl->phase, ph, -1);
-	}
+	return do_phase(w, what, round);
 }
 
 /* Who leaves after a phase: the creator after PH_CREATOR_EXIT, the rest after PH_END. */
@@ -676,37 +632,17 @@ static int mshare_worker(struct ms_ctx *ctx, void *arg, unsigned idx)
 			       .idx = idx, .fd = -1 };
 	volatile char stack[MH_STACK_WARM];
 	long psz = sysconf(_SC_PAGESIZE);
-	bool failed = false;
 	int ret = 0;
 
 	memset((char *)stack, 0, sizeof(stack));
 	w.fault_ns = calloc(st->cfg.npop / 512 + 1, sizeof(*w.fault_ns));
 	if (!w.fault_ns)
 		ret = -ENOMEM;
-	for (size_t off = 0; off < st->ctl_bytes; off += psz)
+	for (size_t off = 0; off < st->pr.ctl_bytes; off += psz)
 		(void)((volatile char *)st->ctl)[off];
 	if (!ret)
-		ret = read_vmpte(&w.me->vmpte_base);
-	w.me->status = ret;
-	publish_done(st->ctl);
-	for (uint32_t k = 1; !ret && wait_phase(st->ctl, k); k++) {
-		unsigned what = __atomic_load_n(&st->ctl->what, __ATOMIC_SEQ_CST);
-		unsigned round = __atomic_load_n(&st->ctl->round, __ATOMIC_SEQ_CST);
-		int r;
-
-		if (!failed && (r = do_phase(&w, what, round))) {
-			if (r < 0)
-				ms_error(ctx, -r, "process %u, phase %u: %s", idx, what,
-					 strerror(-r));
-			w.me->status = r;
-			failed = true;
-		}
-		if (leaves_after(idx, what))
-			__atomic_store_n(&w.me->ended, 1, __ATOMIC_SEQ_CST);
-		publish_done(st->ctl);
-		if (leaves_after(idx, what))
-			break;
-	}
+		ret = ms_share_read_vmpte(&w.me->vmpte_base);
+	ms_share_worker_loop(ctx, &st->pr, idx, ret, worker_phase, leaves_after, &w);
 	free(w.fault_ns);
 	return 0;
 }
@@ -733,129 +669,26 @@ static int register_metrics(struct ms_ctx *ctx, struct mh_state *st)
 	return ms_metrics(ctx, m, MS_ARRAY_SIZE(m));
 }
 
-static int first_status(const struct mh_state *st)
+/* Process 0, the creator, has left before; of the others every END_NR-th is killed. */
+static bool ends_killed(unsigned idx)
 {
-	int ret = 0;
-
-	for (unsigned i = 0; i < st->nspawned; i++) {
-		int s = __atomic_load_n(&st->ctl->w[i].status, __ATOMIC_SEQ_CST);
-
-		if (s < 0 || (s > 0 && !ret))
-			ret = s;
-	}
-	return ret;
-}
-
-static int check_alive(struct ms_ctx *ctx, const struct mh_state *st)
-{
-	for (unsigned i = 0; i < st->nspawned; i++) {
-		siginfo_t si = { 0 };
-
-		if (!st->pid[i] || __atomic_load_n(&st->ctl->w[i].ended, __ATOMIC_SEQ_CST))
-			continue;
-		if (waitid(P_PID, (id_t)st->pid[i], &si, WEXITED | WNOHANG | WNOWAIT))
-			return ms_error(ctx, errno, "waitid(process %u): %s", i, strerror(errno));
-		if (si.si_pid)
-			return ms_error(ctx, EIO, "process %u (pid %d) ended (code %d, status %d) "
-					"before its phase was done", i, (int)si.si_pid, si.si_code,
-					si.si_status);
-	}
-	return 0;
-}
-
-static int wait_done(struct ms_ctx *ctx, struct mh_state *st, uint32_t want)
-{
-	uint64_t last = ms_now_ns();
-	int ret;
-
-	for (;;) {
-		uint32_t d = __atomic_load_n(&st->ctl->done, __ATOMIC_SEQ_CST);
-
-		if (d >= want)
-			return 0;
-		ms_futex_wait(&st->ctl->done, d, 20 * 1000 * 1000);
-		if (ms_now_ns() - last < 500000000ULL)
-			continue;
-		last = ms_now_ns();
-		if ((ret = check_alive(ctx, st)))
-			return ret;
-	}
-}
-
-static int run_phase(struct ms_ctx *ctx, struct mh_state *st, unsigned what, unsigned round,
-		     unsigned nworkers)
-{
-	struct mh_ctl *ctl = st->ctl;
-	int ret;
-
-	__atomic_store_n(&ctl->done, 0, __ATOMIC_SEQ_CST);
-	__atomic_store_n(&ctl->what, what, __ATOMIC_SEQ_CST);
-	__atomic_store_n(&ctl->round, round, __ATOMIC_SEQ_CST);
-	__atomic_add_fetch(&ctl->phase, 1, __ATOMIC_SEQ_CST);
-	ms_futex_wake(&ctl->phase);
-	if ((ret = wait_done(ctx, st, nworkers)))
-		return ret;
-	return first_status(st);
+	return idx && idx % END_NR == END_KILL;
 }
 
 static void reap_all(struct ms_ctx *ctx, struct mh_state *st, bool planned)
 {
-	unsigned bad = 0, first = 0;
-	int first_st = 0;
+	struct ms_share_reaped r;
 
-	for (unsigned i = 0; i < st->nspawned; i++)
-		if (st->pid[i] && (!planned || (i && i % END_NR == END_KILL)))
-			kill(st->pid[i], SIGKILL);
-	__atomic_store_n(&st->ctl->quit, 1, __ATOMIC_SEQ_CST);
-	__atomic_add_fetch(&st->ctl->phase, 1, __ATOMIC_SEQ_CST);
-	ms_futex_wake(&st->ctl->phase);
-	for (unsigned i = 0; i < st->nspawned; i++) {
-		bool killed = i && i % END_NR == END_KILL;
-		int status = 0;
-
-		if (!st->pid[i])
-			continue;
-		while (waitpid(st->pid[i], &status, 0) < 0 && errno == EINTR)
-			;
-		st->pid[i] = 0;
-		if (killed ? WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL :
-		    WIFEXITED(status) && !WEXITSTATUS(status))
-			continue;
-		if (!bad++) {
-			first = i;
-			first_st = status;
-		}
-	}
-	st->nspawned = 0;
+	ms_share_reap(&st->pr, planned, ends_killed, &r);
 	if (planned)
-		ms_check(ctx, !bad, "attachers end as planned (creator first; munmap, exit, "
-			 "SIGKILL)", "%u did not; first: process %u, status %#x", bad, first,
-			 first_st);
-}
-
-static void measure_noise(struct mh_state *st)
-{
-	struct timespec ts = { 0, 20 * 1000 * 1000 };
-	uint64_t lo = UINT64_MAX, hi = 0, v;
-
-	for (int i = 0; i < 11; i++) {
-		if (i)
-			nanosleep(&ts, NULL);
-		if (!read_pagetables(st, &v)) {
-			lo = v < lo ? v : lo;
-			hi = v > hi ? v : hi;
-		}
-	}
-	st->noise_spread = hi > lo ? hi - lo : 0;
-	st->noise_per_s = (double)st->noise_spread / 0.2;
+		ms_check(ctx, !r.bad, "attachers end as planned (creator first; munmap, exit, "
+			 "SIGKILL)", "%u did not; first: process %u, status %#x", r.bad, r.first,
+			 r.first_status);
 }
 
 static uint64_t tolerance(const struct mh_state *st, uint64_t window_ns)
 {
-	if (st->cfg.tol_param)
-		return st->cfg.tol_param;
-	return (st->cfg.in_guest ? 8 << 10 : 64 << 10) + 4 * st->noise_spread +
-	       (uint64_t)(2 * st->noise_per_s * (double)window_ns / 1e9);
+	return ms_share_tolerance(&st->noise, st->cfg.tol_param, st->cfg.in_guest, window_ns);
 }
 
 static void check_growth(struct ms_ctx *ctx, struct mh_state *st, uint64_t pt0, uint64_t pt1,
@@ -883,31 +716,23 @@ static void check_growth(struct ms_ctx *ctx, struct mh_state *st, uint64_t pt0, 
 
 static int spawn_all(struct ms_ctx *ctx, struct mh_state *st)
 {
-	memset(st->ctl, 0, st->ctl_bytes);
+	memset(st->ctl, 0, st->pr.ctl_bytes);
 	st->ctl->nkeep = (uint32_t)st->cfg.nsample;
-	for (unsigned i = 0; i < st->cfg.procs; i++) {
-		pid_t pid = ms_spawn(ctx, mshare_worker, st, i);
-
-		if (pid < 0)
-			return ms_error(ctx, -pid, "spawning process %u: %s", i, strerror(-pid));
-		st->pid[i] = pid;
-		st->nspawned++;
-	}
-	return wait_done(ctx, st, st->nspawned) ?: first_status(st);
+	return ms_share_spawn(ctx, &st->pr, st->cfg.procs, mshare_worker, st);
 }
 
 static int measured_attach(struct ms_ctx *ctx, struct mh_state *st, bool note)
 {
 	uint64_t pt0, pt1, t0 = ms_now_ns();
-	unsigned n = st->nspawned;
+	unsigned n = st->pr.nspawned;
 	int ret;
 
 	/* Creating the region allocates its mm (and PGD) outside the window: tables only. */
-	if ((ret = run_phase(ctx, st, PH_CREATE, 0, n)) ||
-	    (ret = read_pagetables(st, &pt0)) ||
-	    (ret = run_phase(ctx, st, PH_FIRST, 0, n)) ||
-	    (ret = run_phase(ctx, st, PH_ATTACH, 0, n)) ||
-	    (ret = read_pagetables(st, &pt1)))
+	if ((ret = ms_share_run_phase(ctx, &st->pr, PH_CREATE, 0, n)) ||
+	    (ret = ms_share_read_pagetables(&st->noise, &pt0)) ||
+	    (ret = ms_share_run_phase(ctx, &st->pr, PH_FIRST, 0, n)) ||
+	    (ret = ms_share_run_phase(ctx, &st->pr, PH_ATTACH, 0, n)) ||
+	    (ret = ms_share_read_pagetables(&st->noise, &pt1)))
 		return ret;
 	if (note)
 		ms_note(ctx, "msharefs at %s, interface %s, mshare_info %llu; model: %llu bytes "
@@ -916,7 +741,7 @@ static int measured_attach(struct ms_ctx *ctx, struct mh_state *st, bool note)
 			(unsigned long long)st->cfg.model.shared_bytes,
 			(unsigned long long)st->cfg.model.private_bytes);
 	check_growth(ctx, st, pt0, pt1, tolerance(st, ms_now_ns() - t0));
-	return run_phase(ctx, st, PH_CHECK, 0, n);
+	return ms_share_run_phase(ctx, &st->pr, PH_CHECK, 0, n);
 }
 
 static int run_iteration(struct ms_ctx *ctx, struct mh_state *st, bool note)
@@ -927,21 +752,21 @@ static int run_iteration(struct ms_ctx *ctx, struct mh_state *st, bool note)
 	if ((ret = spawn_all(ctx, st)) || (ret = measured_attach(ctx, st, note)))
 		return ret;
 	for (unsigned r = 0; r < st->cfg.rounds && !ms_should_stop(ctx); r++)
-		if ((ret = run_phase(ctx, st, PH_OPS, r, n)) ||
-		    (ret = run_phase(ctx, st, PH_VERIFY, r, n)))
+		if ((ret = ms_share_run_phase(ctx, &st->pr, PH_OPS, r, n)) ||
+		    (ret = ms_share_run_phase(ctx, &st->pr, PH_VERIFY, r, n)))
 			return ret;
-	if ((ret = run_phase(ctx, st, PH_EXPECT, 0, n)) ||
-	    (ret = run_phase(ctx, st, PH_VERIFY, 0, n)))
+	if ((ret = ms_share_run_phase(ctx, &st->pr, PH_EXPECT, 0, n)) ||
+	    (ret = ms_share_run_phase(ctx, &st->pr, PH_VERIFY, 0, n)))
 		return ret;
 	/* Readers must not touch what goes: the smaller set is published before the phase. */
 	__atomic_store_n(&st->ctl->nkeep, (uint32_t)(st->cfg.nsample / 2), __ATOMIC_SEQ_CST);
-	if ((ret = run_phase(ctx, st, PH_UNMAP, 0, n)) ||
-	    (ret = run_phase(ctx, st, PH_CREATOR_EXIT, 0, n)))
+	if ((ret = ms_share_run_phase(ctx, &st->pr, PH_UNMAP, 0, n)) ||
+	    (ret = ms_share_run_phase(ctx, &st->pr, PH_CREATOR_EXIT, 0, n)))
 		return ret;
 	/* The creator is gone: n - 1 workers answer from here on. */
-	if ((ret = run_phase(ctx, st, PH_AFTER_CREATOR, 0, n - 1)))
+	if ((ret = ms_share_run_phase(ctx, &st->pr, PH_AFTER_CREATOR, 0, n - 1)))
 		return ret;
-	return run_phase(ctx, st, PH_END, 0, n - 1);
+	return ms_share_run_phase(ctx, &st->pr, PH_END, 0, n - 1);
 }
 
 static int mshare_run(struct ms_ctx *ctx, uint64_t iter)
@@ -952,9 +777,9 @@ static int mshare_run(struct ms_ctx *ctx, uint64_t iter)
 
 	snprintf(st->path, sizeof(st->path), "%s/mmstorm-%d-%llu", st->mnt, (int)getpid(),
 		 (unsigned long long)iter);
-	measure_noise(st);
+	ms_share_measure_noise(&st->noise);
 	t_pre = ms_now_ns();
-	if ((ret = read_pagetables(st, &pt_pre)))
+	if ((ret = ms_share_read_pagetables(&st->noise, &pt_pre)))
 		return ms_error(ctx, -ret, "reading PageTables: %s", strerror(-ret));
 	ret = run_iteration(ctx, st, !iter);
 	reap_all(ctx, st, !ret);
@@ -966,7 +791,7 @@ static int mshare_run(struct ms_ctx *ctx, uint64_t iter)
 	for (int i = 0; i < 40; i++) {
 		struct timespec ts = { 0, 50 * 1000 * 1000 };
 
-		if (!read_pagetables(st, &pt_post) &&
+		if (!ms_share_read_pagetables(&st->noise, &pt_post) &&
 		    pt_post <= pt_pre + tolerance(st, ms_now_ns() - t_pre))
 			break;
 		nanosleep(&ts, NULL);
@@ -996,15 +821,10 @@ static int mshare_setup(struct ms_ctx *ctx)
 		st->start = st->cfg.align;
 	if ((ret = cfg_model(ctx, &st->cfg, st->start)) || (ret = register_metrics(ctx, st)))
 		return ret;
-	st->stat_refresh = !ms_write_file("/proc/sys/vm/stat_refresh", "1");
-	st->pid = calloc(st->cfg.procs, sizeof(*st->pid));
-	st->ctl_bytes = sizeof(*st->ctl) + st->cfg.procs * sizeof(st->ctl->w[0]);
-	st->ctl = mmap(NULL, st->ctl_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-		       -1, 0);
-	if (st->ctl == MAP_FAILED)
-		st->ctl = NULL;
-	if (!st->pid || !st->ctl)
+	st->noise.stat_refresh = !ms_write_file("/proc/sys/vm/stat_refresh", "1");
+	if (ms_share_procs_init(&st->pr, st->cfg.procs, sizeof(*st->ctl), sizeof(st->ctl->w[0])))
 		return ms_error(ctx, ENOMEM, "out of memory for %u processes", st->cfg.procs);
+	st->ctl = (struct mh_ctl *)st->pr.ctl;
 	return 0;
 }
 
@@ -1014,15 +834,13 @@ static void mshare_teardown(struct ms_ctx *ctx)
 
 	if (!st)
 		return;
-	if (st->ctl && st->nspawned)
+	if (st->ctl && st->pr.nspawned)
 		reap_all(ctx, st, false);
 	if (st->path[0])
 		unlink(st->path);
 	if (st->mounted_here && umount(st->mnt))
 		ms_note(ctx, "umount %s: %s", st->mnt, strerror(errno));
-	if (st->ctl)
-		munmap(st->ctl, st->ctl_bytes);
-	free(st->pid);
+	ms_share_procs_free(&st->pr);
 	free(st);
 	ms_set_priv(ctx, NULL);
 }

@@ -24,6 +24,7 @@
 #include "mmstorm/ptcost.h"
 #include "mmstorm/util.h"
 #include "mmstorm/workload.h"
+#include "workloads/share_common.h"
 
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
@@ -104,22 +105,15 @@ struct ps_cfg {
 
 /* One worker's record in the shared control area. */
 struct ps_slot {
-	int32_t status;			/* first failure: MS_SKIP or -errno */
+	struct ms_share_slot h;		/* status, ended */
 	uint32_t gen;			/* generation of the pages it owns */
 	uint64_t vmpte_base;		/* before mapping */
 	uint64_t vmpte_mapped;		/* after mapping and populating */
 	uint64_t vmpte_pre_unmap, vmpte_post_unmap;
-	uint32_t ended;			/* END_* done */
-	uint32_t pad;
 };
 
 struct ps_ctl {
-	uint32_t phase;			/* futex: bumped to start a phase */
-	uint32_t done;			/* futex: workers finished with the current phase */
-	uint32_t what;			/* PH_* of the current phase */
-	uint32_t round;
-	int32_t quit;
-	uint32_t pad;
+	struct ms_share_ctl h;		/* h.what: PH_* of the current phase */
 	struct ps_slot w[];
 };
 
@@ -128,14 +122,10 @@ struct ps_state {
 	int m_fault, m_mmap, m_munmap, m_fork, m_dontneed;
 	int m_procs, m_vmpte_sum, m_growth, m_model_pt, m_model_vmpte, m_leak, m_tol;
 	int m_ops, m_checked;
-	struct ps_ctl *ctl;
-	size_t ctl_bytes;
-	pid_t *pid;
-	unsigned nspawned;
+	struct ms_share_procs pr;
+	struct ps_ctl *ctl;		/* pr.ctl with this workload's slots */
 	int fd;
-	bool stat_refresh;		/* /proc/sys/vm/stat_refresh works */
-	uint64_t noise_spread;		/* PageTables jitter before the iteration */
-	double noise_per_s;
+	struct ms_share_noise noise;	/* PageTables jitter before the iteration */
 };
 
 struct ps_bad {
@@ -162,39 +152,6 @@ struct ps_worker {
 static uint64_t mix(uint64_t a, uint64_t b, uint64_t c)
 {
 	return ms_stamp(a, b, c);
-}
-
-/*
- * "Key:   123 kB" of a proc file into a stack buffer: these reads sit inside page-table
- * measuring windows, where a stdio buffer (malloc) could grow this process's page tables.
- */
-static int read_vmpte(uint64_t *bytes)
-{
-	uint64_t kb;
-	int ret = ms_status_kb(0, "VmPTE", &kb);
-
-	if (!ret)
-		*bytes = kb * 1024;
-	return ret;
-}
-
-/*
- * PageTables in bytes. The counter is per-CPU with a fold threshold (tens to hundreds of
- * pages per CPU), so /proc/meminfo can lag by more than a whole test's worth of tables:
- * writing vm/stat_refresh folds every CPU's delta first. It is an action, not a setting
- * (nothing to restore), hence no journal.
- */
-static int read_pagetables(const struct ps_state *st, uint64_t *bytes)
-{
-	uint64_t kb;
-	int ret;
-
-	if (st->stat_refresh)
-		(void)ms_write_file("/proc/sys/vm/stat_refresh", "1");
-	ret = ms_meminfo_kb("PageTables", &kb);
-	if (!ret)
-		*bytes = kb * 1024;
-	return ret;
 }
 
 static int hugetlb_pool(uint64_t page, const char *file, uint64_t *v)
@@ -755,7 +712,7 @@ static int phase_map(struct ps_worker *w, bool first)
 
 	if ((ret = attach(w)) || (ret = populate(w, first, true)))
 		return ret;
-	if ((ret = read_vmpte(&w->me->vmpte_mapped)))
+	if ((ret = ms_share_read_vmpte(&w->me->vmpte_mapped)))
 		return ret;
 	if (first)
 		write_owned(w, 0, true);
@@ -792,13 +749,14 @@ static int end_munmap(struct ps_worker *w)
 	uint64_t t0;
 	int ret;
 
-	if ((ret = populate(w, false, false)) || (ret = read_vmpte(&w->me->vmpte_pre_unmap)))
+	if ((ret = populate(w, false, false)) ||
+	    (ret = ms_share_read_vmpte(&w->me->vmpte_pre_unmap)))
 		return ret;
 	t0 = ms_now_ns();
 	if (munmap(w->base, w->cfg->size))
 		return -errno;
 	t0 = ms_now_ns() - t0;
-	if ((ret = read_vmpte(&w->me->vmpte_post_unmap)))
+	if ((ret = ms_share_read_vmpte(&w->me->vmpte_post_unmap)))
 		return ret;
 	w->base = NULL;
 	ms_sample(w->ctx, w->st->m_munmap, t0);
@@ -825,7 +783,7 @@ static int do_phase(struct ps_worker *w, unsigned what, unsigned round)
 		if (munmap(w->base, w->cfg->size))
 			return -errno;
 		w->base = NULL;
-		return read_vmpte(&w->me->vmpte_base);
+		return ms_share_read_vmpte(&w->me->vmpte_base);
 	case PH_CHECK:
 		phase_check(w);
 		return 0;
@@ -839,26 +797,6 @@ static int do_phase(struct ps_worker *w, unsigned what, unsigned round)
 		return w->idx % END_NR == END_MUNMAP ? end_munmap(w) : 0;
 	default:
 		return 0;
-	}
-}
-
-static void publish_done(struct ps_ctl *ctl)
-{
-	__atomic_add_fetch(&ctl->done, 1, __ATOMIC_SEQ_CST);
-	ms_futex_wake(&ctl->done);
-}
-
-/* Wait for phase k; false when the case is ending. */
-static bool wait_phase(struct ps_ctl *ctl, uint32_t k)
-{
-	for (;;) {
-		uint32_t ph = __atomic_load_n(&ctl->phase, __ATOMIC_SEQ_CST);
-
-		if (__atomic_load_n(&ctl->quit, __ATOMIC_SEQ_CST))
-			return false;
-		if (ph >= k)
-			return true;
-		ms_futex_wait(&ctl->phase, ph, -1);
 	}
 }
 
@@ -877,10 +815,20 @@ static int worker_warm(struct ps_worker *w)
 	if (!w->fault_ns)
 		return -ENOMEM;
 	memset(w->fault_ns, 0xff, w->nchunks * sizeof(*w->fault_ns));
-	for (size_t off = 0; off < w->st->ctl_bytes; off += psz)
+	for (size_t off = 0; off < w->st->pr.ctl_bytes; off += psz)
 		(void)((volatile char *)w->st->ctl)[off];
 	(void)ms_now_ns();
-	return read_vmpte(&w->me->vmpte_base);
+	return ms_share_read_vmpte(&w->me->vmpte_base);
+}
+
+static int worker_phase(void *w, unsigned what, unsigned round)
+{
+	return do_phase(w, what, round);
+}
+
+static bool worker_leaves(unsigned idx, unsigned what)
+{
+	return what == PH_END && idx % END_NR != END_KILL;
 }
 
 static int worker_main(struct ms_ctx *ctx, void *arg, unsigned idx)
@@ -889,31 +837,10 @@ static int worker_main(struct ms_ctx *ctx, void *arg, unsigned idx)
 	struct ps_worker w = { .ctx = ctx, .st = st, .cfg = &st->cfg, .idx = idx,
 			       .me = &st->ctl->w[idx], .uffd = -1 };
 	int ret = worker_warm(&w);
-	bool failed = ret != 0;
 
 	if (ret)
 		ms_error(ctx, -ret, "process %u: setting up: %s", idx, strerror(-ret));
-	w.me->status = ret;
-	publish_done(st->ctl);
-	for (uint32_t k = 1; wait_phase(st->ctl, k); k++) {
-		unsigned what = __atomic_load_n(&st->ctl->what, __ATOMIC_SEQ_CST);
-		unsigned round = __atomic_load_n(&st->ctl->round, __ATOMIC_SEQ_CST);
-
-		/* After a failure a worker only counts phases off: the case is ending. */
-		if (!failed && (ret = do_phase(&w, what, round))) {
-			if (ret < 0)
-				ms_error(ctx, -ret, "process %u, phase %u: %s", idx, what,
-					 strerror(-ret));
-			w.me->status = ret;
-			failed = true;
-		}
-		/* Leaving now is no death to report (check_alive). */
-		if (what == PH_END && idx % END_NR != END_KILL)
-			__atomic_store_n(&w.me->ended, 1, __ATOMIC_SEQ_CST);
-		publish_done(st->ctl);
-		if (what == PH_END && idx % END_NR != END_KILL)
-			break;
-	}
+	ms_share_worker_loop(ctx, &st->pr, idx, ret, worker_phase, worker_leaves, &w);
 	free(w.fault_ns);
 	return 0;
 }
@@ -942,164 +869,37 @@ static int register_metrics(struct ms_ctx *ctx, struct ps_state *st)
 	return ms_metrics(ctx, m, MS_ARRAY_SIZE(m));
 }
 
-static int first_status(const struct ps_state *st)
-{
-	int ret = 0;
-
-	for (unsigned i = 0; i < st->nspawned; i++) {
-		int s = __atomic_load_n(&st->ctl->w[i].status, __ATOMIC_SEQ_CST);
-
-		if (s < 0 || (s > 0 && !ret))
-			ret = s;
-	}
-	return ret;
-}
-
-/* A worker that died before its phase was done (found without reaping it). */
-static int check_alive(struct ms_ctx *ctx, const struct ps_state *st)
-{
-	for (unsigned i = 0; i < st->nspawned; i++) {
-		siginfo_t si = { 0 };
-
-		if (!st->pid[i] || __atomic_load_n(&st->ctl->w[i].ended, __ATOMIC_SEQ_CST))
-			continue;
-		if (waitid(P_PID, (id_t)st->pid[i], &si, WEXITED | WNOHANG | WNOWAIT))
-			return ms_error(ctx, errno, "waitid(process %u): %s", i, strerror(errno));
-		if (!si.si_pid)
-			continue;
-		if (si.si_code == CLD_EXITED)
-			return ms_error(ctx, EIO, "process %u (pid %d) exited with status %d "
-					"before the phase was done", i, (int)si.si_pid,
-					si.si_status);
-		return ms_error(ctx, EIO, "process %u (pid %d) was killed by signal %d (%s) before "
-				"the phase was done", i, (int)si.si_pid, si.si_status,
-				strsignal(si.si_status));
-	}
-	return 0;
-}
-
-static int wait_done(struct ms_ctx *ctx, struct ps_state *st, uint32_t want)
-{
-	uint64_t last = ms_now_ns();
-	int ret;
-
-	for (;;) {
-		uint32_t d = __atomic_load_n(&st->ctl->done, __ATOMIC_SEQ_CST);
-
-		if (d >= want)
-			return 0;
-		ms_futex_wait(&st->ctl->done, d, 20 * 1000 * 1000);
-		if (ms_now_ns() - last < 500000000ULL)
-			continue;
-		last = ms_now_ns();
-		if ((ret = check_alive(ctx, st)))
-			return ret;
-	}
-}
-
-/* Start phase what (round) in every worker and wait until all have done it. */
 static int run_phase(struct ms_ctx *ctx, struct ps_state *st, unsigned what, unsigned round)
 {
-	struct ps_ctl *ctl = st->ctl;
-	int ret;
-
-	__atomic_store_n(&ctl->done, 0, __ATOMIC_SEQ_CST);
-	__atomic_store_n(&ctl->what, what, __ATOMIC_SEQ_CST);
-	__atomic_store_n(&ctl->round, round, __ATOMIC_SEQ_CST);
-	__atomic_add_fetch(&ctl->phase, 1, __ATOMIC_SEQ_CST);
-	ms_futex_wake(&ctl->phase);
-	if ((ret = wait_done(ctx, st, st->nspawned)))
-		return ret;
-	return first_status(st);
+	return ms_share_run_phase(ctx, &st->pr, what, round, st->pr.nspawned);
 }
 
-/*
- * End every process. After a clean run (planned), the kill-mode ones are blocked waiting for
- * a phase that never comes and die of SIGKILL with the region mapped, the others have left
- * on their own; after a failure everybody is killed.
- */
+/* The kill-mode ones stay blocked for a phase that never comes and die with the region mapped. */
+static bool ends_killed(unsigned idx)
+{
+	return idx % END_NR == END_KILL;
+}
+
 static void reap_all(struct ms_ctx *ctx, struct ps_state *st, bool planned)
 {
-	unsigned bad = 0, first = 0;
-	int first_st = 0;
+	struct ms_share_reaped r;
 
-	for (unsigned i = 0; i < st->nspawned; i++)
-		if (st->pid[i] && (!planned || i % END_NR == END_KILL))
-			kill(st->pid[i], SIGKILL);
-	__atomic_store_n(&st->ctl->quit, 1, __ATOMIC_SEQ_CST);
-	__atomic_add_fetch(&st->ctl->phase, 1, __ATOMIC_SEQ_CST);
-	ms_futex_wake(&st->ctl->phase);
-	for (unsigned i = 0; i < st->nspawned; i++) {
-		bool killed = i % END_NR == END_KILL;
-		int status = 0;
-
-		if (!st->pid[i])
-			continue;
-		while (waitpid(st->pid[i], &status, 0) < 0 && errno == EINTR)
-			;
-		st->pid[i] = 0;
-		if (killed ? WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL :
-		    WIFEXITED(status) && !WEXITSTATUS(status))
-			continue;
-		if (!bad++) {
-			first = i;
-			first_st = status;
-		}
-	}
-	st->nspawned = 0;
+	ms_share_reap(&st->pr, planned, ends_killed, &r);
 	if (planned)
-		ms_check(ctx, !bad, "processes end as planned (munmap+exit, exit mapped, "
+		ms_check(ctx, !r.bad, "processes end as planned (munmap+exit, exit mapped, "
 			 "SIGKILL mapped)", "%u processes did not; first: process %u, status %#x",
-			 bad, first, first_st);
+			 r.bad, r.first, r.first_status);
 }
 
 static int spawn_all(struct ms_ctx *ctx, struct ps_state *st)
 {
-	memset(st->ctl, 0, st->ctl_bytes);
-	for (unsigned i = 0; i < st->cfg.procs; i++) {
-		pid_t pid = ms_spawn(ctx, worker_main, st, i);
-
-		if (pid < 0)
-			return ms_error(ctx, -pid, "spawning process %u: %s", i, strerror(-pid));
-		st->pid[i] = pid;
-		st->nspawned++;
-	}
-	return wait_done(ctx, st, st->nspawned) ?: first_status(st);
-}
-
-/*
- * What the rest of the system does to PageTables meanwhile: the spread of reads 20 ms apart
- * over 200 ms, and how fast it moved. In a guest nothing else runs and both are 0; on a
- * shared host other processes come and go, and a check of a window of d ns can be no
- * tighter than what they do in d (measured before, so only an estimate: see the docs).
- */
-#define PS_NOISE_READS 11
-#define PS_NOISE_GAP_NS (20 * 1000 * 1000)
-
-static void measure_noise(struct ps_state *st)
-{
-	struct timespec ts = { 0, PS_NOISE_GAP_NS };
-	uint64_t lo = UINT64_MAX, hi = 0, v;
-
-	for (int i = 0; i < PS_NOISE_READS; i++) {
-		if (i)
-			nanosleep(&ts, NULL);
-		if (read_pagetables(st, &v))
-			continue;
-		lo = v < lo ? v : lo;
-		hi = v > hi ? v : hi;
-	}
-	st->noise_spread = hi > lo ? hi - lo : 0;
-	st->noise_per_s = (double)st->noise_spread * 1e9 /
-			  ((PS_NOISE_READS - 1) * (double)PS_NOISE_GAP_NS);
+	memset(st->ctl, 0, st->pr.ctl_bytes);
+	return ms_share_spawn(ctx, &st->pr, st->cfg.procs, worker_main, st);
 }
 
 static uint64_t tolerance(const struct ps_state *st, uint64_t window_ns)
 {
-	if (st->cfg.tol_param)
-		return st->cfg.tol_param;
-	return (st->cfg.in_guest ? 8 << 10 : 64 << 10) + 4 * st->noise_spread +
-	       (uint64_t)(2 * st->noise_per_s * (double)window_ns / 1e9);
+	return ms_share_tolerance(&st->noise, st->cfg.tol_param, st->cfg.in_guest, window_ns);
 }
 
 static uint64_t absdiff(uint64_t a, uint64_t b)
@@ -1150,7 +950,8 @@ static void model_note(struct ms_ctx *ctx, const struct ps_state *st, uint64_t t
 		(unsigned long long)m->shared_bytes,
 		cfg->model_in.pt_levels & (1u << MS_PT_PUD) ? "counts" : "does not count",
 		cfg->release, (unsigned long long)tol,
-		st->stat_refresh ? "" : " (vm/stat_refresh not writable: PageTables may lag)");
+		st->noise.stat_refresh ? "" :
+		" (vm/stat_refresh not writable: PageTables may lag)");
 }
 
 static int pool_state(const struct ps_cfg *cfg, uint64_t *used, uint64_t *resv)
@@ -1234,15 +1035,15 @@ static void close_region(struct ps_state *st)
 static bool settle_busy_host(struct ps_state *st, uint64_t pt_pre, uint64_t t_pre,
 			     uint64_t *pt_post, uint64_t *tol)
 {
-	uint64_t spread = st->noise_spread;
-	double rate = st->noise_per_s;
+	uint64_t spread = st->noise.spread;
+	double rate = st->noise.per_s;
 
-	measure_noise(st);
-	if (st->noise_spread < spread)
-		st->noise_spread = spread;
-	if (st->noise_per_s < rate)
-		st->noise_per_s = rate;
-	if (read_pagetables(st, pt_post))
+	ms_share_measure_noise(&st->noise);
+	if (st->noise.spread < spread)
+		st->noise.spread = spread;
+	if (st->noise.per_s < rate)
+		st->noise.per_s = rate;
+	if (ms_share_read_pagetables(&st->noise, pt_post))
 		return false;
 	*tol = tolerance(st, ms_now_ns() - t_pre);
 	return *pt_post <= pt_pre + *tol;
@@ -1260,7 +1061,7 @@ static void check_baselines(struct ms_ctx *ctx, struct ps_state *st, uint64_t pt
 	for (int i = 0; i < PS_SETTLE_TRIES && !(pt_ok && pool_ok); i++) {
 		if (i)
 			nanosleep(&ts, NULL);
-		if (!pt_ok && !(pt_err = read_pagetables(st, &pt_post))) {
+		if (!pt_ok && !(pt_err = ms_share_read_pagetables(&st->noise, &pt_post))) {
 			tol = tolerance(st, ms_now_ns() - t_pre);
 			pt_ok = pt_post <= pt_pre + tol;
 		}
@@ -1308,13 +1109,13 @@ static int measure_window(struct ms_ctx *ctx, struct ps_state *st, struct ps_win
 	uint64_t t0 = ms_now_ns();
 	int ret;
 
-	if ((ret = read_pagetables(st, &w->pt0)))
+	if ((ret = ms_share_read_pagetables(&st->noise, &w->pt0)))
 		return ms_error(ctx, -ret, "reading PageTables: %s", strerror(-ret));
 	/* The first process faults alone, so its tables are there for the others to share. */
 	if ((ret = run_phase(ctx, st, PH_MAP_FIRST, 0)) ||
 	    (ret = run_phase(ctx, st, PH_MAP_REST, 0)))
 		return ret;
-	if ((ret = read_pagetables(st, &w->pt1)))
+	if ((ret = ms_share_read_pagetables(&st->noise, &w->pt1)))
 		return ms_error(ctx, -ret, "reading PageTables: %s", strerror(-ret));
 	w->tol = tolerance(st, ms_now_ns() - t0);
 	return 0;
@@ -1351,9 +1152,10 @@ static int pmd_share_run(struct ms_ctx *ctx, uint64_t iter)
 	uint64_t pt_pre = 0, used0 = 0, resv0 = 0, t_pre;
 	int ret;
 
-	measure_noise(st);
+	ms_share_measure_noise(&st->noise);
 	t_pre = ms_now_ns();
-	if ((ret = read_pagetables(st, &pt_pre)) || (ret = pool_state(&st->cfg, &used0, &resv0)))
+	if ((ret = ms_share_read_pagetables(&st->noise, &pt_pre)) ||
+	    (ret = pool_state(&st->cfg, &used0, &resv0)))
 		return ms_error(ctx, -ret, "reading PageTables or the hugetlb pool: %s",
 				strerror(-ret));
 	if ((ret = open_region(ctx, st)) || (ret = spawn_all(ctx, st)) ||
@@ -1383,15 +1185,10 @@ static int pmd_share_setup(struct ms_ctx *ctx)
 	ms_set_priv(ctx, st);
 	if ((ret = cfg_load(ctx, &st->cfg)) || (ret = register_metrics(ctx, st)))
 		return ret;
-	st->stat_refresh = !ms_write_file("/proc/sys/vm/stat_refresh", "1");
-	st->pid = calloc(st->cfg.procs, sizeof(*st->pid));
-	st->ctl_bytes = sizeof(*st->ctl) + st->cfg.procs * sizeof(st->ctl->w[0]);
-	st->ctl = mmap(NULL, st->ctl_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-		       -1, 0);
-	if (st->ctl == MAP_FAILED)
-		st->ctl = NULL;
-	if (!st->pid || !st->ctl)
+	st->noise.stat_refresh = !ms_write_file("/proc/sys/vm/stat_refresh", "1");
+	if (ms_share_procs_init(&st->pr, st->cfg.procs, sizeof(*st->ctl), sizeof(st->ctl->w[0])))
 		return ms_error(ctx, ENOMEM, "out of memory for %u processes", st->cfg.procs);
+	st->ctl = (struct ps_ctl *)st->pr.ctl;
 	if (st->cfg.size != (uint64_t)ms_param_i(ctx, "size"))
 		ms_note(ctx, "size rounded up to %llu bytes (the page size)",
 			(unsigned long long)st->cfg.size);
@@ -1404,12 +1201,10 @@ static void pmd_share_teardown(struct ms_ctx *ctx)
 
 	if (!st)
 		return;
-	if (st->ctl && st->nspawned)
+	if (st->ctl && st->pr.nspawned)
 		reap_all(ctx, st, false);
 	close_region(st);
-	if (st->ctl)
-		munmap(st->ctl, st->ctl_bytes);
-	free(st->pid);
+	ms_share_procs_free(&st->pr);
 	free(st);
 	ms_set_priv(ctx, NULL);
 }
