@@ -2502,27 +2502,16 @@ static int cfg_load(struct ms_ctx *ctx, struct gp_cfg *cfg)
 	return 0;
 }
 
-static void kind_skip(struct gp_cfg *cfg, int k, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+/* A pin or memory kind's SKIP reason (cfg->kind_skip[k], cfg->mem_skip[m]). */
+static void skip_reason(char dst[GP_REASON], const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
-static void kind_skip(struct gp_cfg *cfg, int k, const char *fmt, ...)
+static void skip_reason(char dst[GP_REASON], const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(cfg->kind_skip[k], GP_REASON, fmt, ap);
-	va_end(ap);
-}
-
-static void mem_skip(struct gp_cfg *cfg, int m, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void mem_skip(struct gp_cfg *cfg, int m, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cfg->mem_skip[m], GP_REASON, fmt, ap);
+	vsnprintf(dst, GP_REASON, fmt, ap);
 	va_end(ap);
 }
 
@@ -2564,7 +2553,7 @@ static void probe_kinds(struct gp_cfg *cfg)
 	if (io_uring_queue_init(1, &ring, 0) == 0)
 		io_uring_queue_exit(&ring);
 	else
-		kind_skip(cfg, PK_IO_URING, "io_uring_queue_init failed (kernel.io_uring_disabled, "
+		skip_reason(cfg->kind_skip[PK_IO_URING], "io_uring_queue_init failed (kernel.io_uring_disabled, "
 			  "or no CONFIG_IO_URING)");
 	fd = open(GP_GUP_TEST, O_RDWR | O_CLOEXEC);
 	if (fd >= 0) {
@@ -2576,18 +2565,18 @@ static void probe_kinds(struct gp_cfg *cfg)
 
 		for (int k = 0; k < PK_NR; k++)
 			if (gp_kinds[k].gup_test)
-				kind_skip(cfg, k, "%s", why);
+				skip_reason(cfg->kind_skip[k], "%s", why);
 	}
 	if (process_vm_readv(getpid(), &l, 1, &r, 1, 0) != 1)
-		kind_skip(cfg, PK_PROCESS_VM, "process_vm_readv: %s", strerror(errno));
+		skip_reason(cfg->kind_skip[PK_PROCESS_VM], "process_vm_readv: %s", strerror(errno));
 	fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
 	if (fd < 0)
-		kind_skip(cfg, PK_PROCMEM, "/proc/self/mem: %s", strerror(errno));
+		skip_reason(cfg->kind_skip[PK_PROCMEM], "/proc/self/mem: %s", strerror(errno));
 	else
 		close(fd);
 	if (!block_backed(cfg->tmpdir, &cfg->tmp_is_tmpfs) &&
 	    access("/dev/loop-control", R_OK | W_OK))
-		kind_skip(cfg, PK_ODIRECT, "no block device for O_DIRECT (%s is not on a block "
+		skip_reason(cfg->kind_skip[PK_ODIRECT], "no block device for O_DIRECT (%s is not on a block "
 			  "device, no /dev/loop-control)", cfg->tmpdir);
 }
 
@@ -2636,12 +2625,12 @@ static void probe_hugetlb(struct ms_ctx *ctx, struct gp_cfg *cfg, int mem, unsig
 	char val[32], knob[96];
 
 	if (hugetlb_avail(kb, &nr, &avail)) {
-		mem_skip(cfg, mem, "no %s hugetlb pages on this kernel (no hugepages-%ukB pool)",
+		skip_reason(cfg->mem_skip[mem], "no %s hugetlb pages on this kernel (no hugepages-%ukB pool)",
 			 sz, kb);
 		return;
 	}
 	if (!need) {
-		mem_skip(cfg, mem, "fork-curve does not use 1 GiB pages");
+		skip_reason(cfg->mem_skip[mem], "fork-curve does not use 1 GiB pages");
 		return;
 	}
 	/* Leave the machine at least as much again as the pages take (4x for 2M: cheap). */
@@ -2664,14 +2653,14 @@ static void probe_hugetlb(struct ms_ctx *ctx, struct gp_cfg *cfg, int mem, unsig
 		ms_note(ctx, "set %s nr_hugepages from %llu to %llu (journaled, restored)", sz,
 			(unsigned long long)from, (unsigned long long)nr);
 	if (gig && avail < need) {
-		mem_skip(cfg, mem, "could not allocate a 1 GiB page (fragmented): needs %llu free, "
+		skip_reason(cfg->mem_skip[mem], "could not allocate a 1 GiB page (fragmented): needs %llu free, "
 			 "nr_hugepages went from %llu to %llu", (unsigned long long)need,
 			 (unsigned long long)from, (unsigned long long)nr);
 		return;
 	}
 out:
 	if (avail < need)
-		mem_skip(cfg, mem, "needs %llu free %s hugetlb pages, has %llu "
+		skip_reason(cfg->mem_skip[mem], "needs %llu free %s hugetlb pages, has %llu "
 			 "(nr_hugepages=%llu%s)",
 			 (unsigned long long)need, sz, (unsigned long long)avail,
 			 (unsigned long long)nr, gig && cfg->in_guest ? "; a suite can boot the "
@@ -2687,18 +2676,18 @@ static void probe_mthp(struct ms_ctx *ctx, struct gp_cfg *cfg)
 	snprintf(knob, sizeof(knob), "/sys/kernel/mm/transparent_hugepage/hugepages-%ukB/enabled",
 		 kb);
 	if (cfg->mthp < 2 * cfg->psz || cfg->mthp >= cfg->pmd || (cfg->mthp & (cfg->mthp - 1))) {
-		mem_skip(cfg, MK_MTHP, "mthp_kb=%u is no mTHP size here (a power of two above "
+		skip_reason(cfg->mem_skip[MK_MTHP], "mthp_kb=%u is no mTHP size here (a power of two above "
 			 "the base page, below the PMD)", kb);
 		return;
 	}
 	if (ms_knob_read(knob, cur, sizeof(cur))) {
-		mem_skip(cfg, MK_MTHP, "no %s (anonymous mTHP needs 6.8+)", knob);
+		skip_reason(cfg->mem_skip[MK_MTHP], "no %s (anonymous mTHP needs 6.8+)", knob);
 		return;
 	}
 	if (!strcmp(cur, "always") || !strcmp(cur, "madvise"))
 		return;
 	if (ms_knob_write(ctx, knob, "madvise")) {
-		mem_skip(cfg, MK_MTHP, "%s is %s and not writable", knob, cur);
+		skip_reason(cfg->mem_skip[MK_MTHP], "%s is %s and not writable", knob, cur);
 		return;
 	}
 	ms_note(ctx, "mTHP %ukB was %s; set madvise (journaled, restored)", kb, cur);
@@ -2715,13 +2704,13 @@ static void probe_huge_zero(struct ms_ctx *ctx, struct gp_cfg *cfg)
 		return;
 	}
 	if (ms_knob_read(knob, cur, sizeof(cur))) {
-		mem_skip(cfg, MK_HUGE_ZERO, "no %s", knob);
+		skip_reason(cfg->mem_skip[MK_HUGE_ZERO], "no %s", knob);
 		return;
 	}
 	if (!strcmp(cur, "1"))
 		return;
 	if (ms_knob_write(ctx, knob, "1"))
-		mem_skip(cfg, MK_HUGE_ZERO, "%s is %s and not writable", knob, cur);
+		skip_reason(cfg->mem_skip[MK_HUGE_ZERO], "%s is %s and not writable", knob, cur);
 	else
 		ms_note(ctx, "THP use_zero_page was %s; set 1 (journaled, restored)", cur);
 }
@@ -2732,13 +2721,13 @@ static void probe_mems(struct ms_ctx *ctx, struct gp_cfg *cfg)
 	char cur[64];
 
 	if (ms_knob_read(thp, cur, sizeof(cur))) {
-		mem_skip(cfg, MK_THP, "no THP (no %s)", thp);
+		skip_reason(cfg->mem_skip[MK_THP], "no THP (no %s)", thp);
 	} else if (!strcmp(cur, "never") && (cfg->mem_on[MK_THP] || cfg->mem_on[MK_THP_PTE] ||
 					     cfg->mem_on[MK_HUGE_ZERO])) {
 		if (!ms_knob_write(ctx, thp, "madvise"))
 			ms_note(ctx, "THP was never; set madvise (journaled, restored)");
 		else
-			mem_skip(cfg, MK_THP, "THP is never and %s is not writable", thp);
+			skip_reason(cfg->mem_skip[MK_THP], "THP is never and %s is not writable", thp);
 	}
 	memcpy(cfg->mem_skip[MK_THP_PTE], cfg->mem_skip[MK_THP], GP_REASON);
 	memcpy(cfg->mem_skip[MK_MTHP], cfg->mem_skip[MK_THP], GP_REASON);
@@ -2751,7 +2740,7 @@ static void probe_mems(struct ms_ctx *ctx, struct gp_cfg *cfg)
 	if (cfg->mem_on[MK_HUGETLB_1G])
 		probe_hugetlb(ctx, cfg, MK_HUGETLB_1G, 1048576);
 	if (cfg->tmp_is_tmpfs) {
-		mem_skip(cfg, MK_FILE, "%s is tmpfs: file-backed memory needs a disk filesystem "
+		skip_reason(cfg->mem_skip[MK_FILE], "%s is tmpfs: file-backed memory needs a disk filesystem "
 			 "(tmpfs is what shmem covers)", cfg->tmpdir);
 		memcpy(cfg->mem_skip[MK_FILE_PRIVATE], cfg->mem_skip[MK_FILE], GP_REASON);
 	}
@@ -3115,7 +3104,7 @@ static int gup_pin_setup(struct ms_ctx *ctx)
 	probe_swap(ctx, st);
 	if (cfg->kind_on[PK_ODIRECT] && !cfg->kind_skip[PK_ODIRECT][0] &&
 	    (ret = setup_odirect(ctx, st)))
-		kind_skip(cfg, PK_ODIRECT, "no block device for O_DIRECT: %s", strerror(-ret));
+		skip_reason(cfg->kind_skip[PK_ODIRECT], "no block device for O_DIRECT: %s", strerror(-ret));
 	raise_pipe_max(ctx, cfg);
 	if (cfg->kind_on[PK_PROCMEM] && cfg->mem_on[MK_HUGETLB] && !cfg->mem_skip[MK_HUGETLB][0]) {
 		cfg->huge_force_write = probe_huge_force(cfg);
