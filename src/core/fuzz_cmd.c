@@ -21,7 +21,7 @@
 
 struct fzc {
 	const char *kernel, *seeds, *budget, *replay, *results, *run_id, *ops;
-	int max_ops, slots, max_shrink;
+	int max_ops, slots, max_shrink, max_failures;
 	char id[64], dir[4096], fdir[4200], suite[4300];
 	char *replay_text;
 };
@@ -31,13 +31,15 @@ static void fzc_usage(FILE *f)
 	fprintf(f,
 		"usage: mmstorm fuzz [--host | --kernel IMG] [--seed S | --seeds S1,S2,..]\n"
 		"                    [--budget TIME] [--max-ops N] [--slots N] [--max-shrink N]\n"
+		"                    [--max-failures N]\n"
 		"                    [--ops all|-uffd,-pfn,-nth] [--results DIR] [--run-id ID]\n"
 		"       mmstorm fuzz --replay FILE [--host | --kernel IMG]\n\n"
 		"Random sequences of fork, write, madvise, mremap, munmap, mprotect, migration,\n"
 		"userfaultfd-wp registration and protection, vmsplice references, /dev/mem pfnmap\n"
 		"mappings and fail-nth forks, checked against the reference model after every op.\n"
 		"A failing sequence is shrunk and written, with a standalone C reproducer, to\n"
-		"RESULTS/RUN-ID/fuzz/.\n"
+		"RESULTS/RUN-ID/fuzz/. It stops at the budget or after --max-failures distinct\n"
+		"failures (default 1; failures that shrink to the same check and op kinds are one).\n"
 		"--kernel runs it all in a QEMU guest (see `mmstorm vm --help`); default --host.\n"
 		"Exit status: 0 nothing failed, 1 a sequence (or the replay) failed, 2 usage,\n"
 		"3 infrastructure error. See docs/fuzz.md.\n");
@@ -107,11 +109,15 @@ static int write_suite(struct fzc *o)
 	snprintf(o->suite, sizeof(o->suite), "%s/suite.ini", o->fdir);
 	if (!(f = fopen(o->suite, "w")))
 		return -errno;
-	/* Shrinking comes on top of the budget: max_shrink sequences, each well under a second. */
+	/*
+	 * Shrinking comes on top of the budget: max_shrink sequences, each well under a second,
+	 * for each distinct failure.
+	 */
 	fprintf(f, "; written by mmstorm fuzz\n[global]\nname=fuzz\niterations=1\nrepeat=1\n"
 		"timeout=%llds\n\n[fuzz]\nworkload=fuzz\nseeds=%s\nbudget=%s\nmax_ops=%d\n"
-		"slots=%d\nmax_shrink=%d\nops=%s\n", (long long)(b + 900), o->seeds, o->budget,
-		o->max_ops, o->slots, o->max_shrink, o->ops);
+		"slots=%d\nmax_shrink=%d\nmax_failures=%d\nops=%s\n",
+		(long long)(b + 900LL * (o->max_failures + 2)), o->seeds, o->budget, o->max_ops, o->slots,
+		o->max_shrink, o->max_failures, o->ops);
 	if (o->replay_text)
 		ret = put_replay(f, o);
 	if (fclose(f) && !ret)
@@ -230,6 +236,9 @@ static void print_counts(json_t *fz)
 	       json_is_true(json_object_get(fz, "pfn")) ? "on" : "off",
 	       json_is_true(json_object_get(fz, "nth")) ? "on" : "off",
 	       json_is_true(json_object_get(fz, "pat_checked")) ? "on" : "off");
+	json_object_foreach(json_object_get(fz, "unshrunk_failures"), k, v)
+		printf("fuzz: %lld more failing sequences of kind \"%s\" were not shrunk (the kind "
+		       "was shrunk 3 times)\n", (long long)json_integer_value(v), k);
 }
 
 static void replay_cmd(const struct fzc *o, const char *seq, char *buf, size_t len)
@@ -272,6 +281,9 @@ static int write_failure(const struct fzc *o, json_t *fl, size_t i)
 		write_text(path, NULL, c);
 		printf("  reproducer: %s  (cc -O2 -o repro %s -lpthread)\n", path, path);
 	}
+	if (json_integer_value(json_object_get(fl, "repeats")))
+		printf("  repeats:    %lld later sequences shrank to this failure again\n",
+		       (long long)json_integer_value(json_object_get(fl, "repeats")));
 	replay_cmd(o, seq, cmd, sizeof(cmd));
 	printf("  replay:     %s\n", cmd);
 	return 0;
@@ -361,6 +373,7 @@ static int parse_args(struct fzc *o, int argc, char **argv)
 		{ "max-ops", required_argument, NULL, 'o' },
 		{ "slots", required_argument, NULL, 'l' },
 		{ "max-shrink", required_argument, NULL, 'x' },
+		{ "max-failures", required_argument, NULL, 'F' },
 		{ "ops", required_argument, NULL, 'O' },
 		{ "replay", required_argument, NULL, 'r' },
 		{ "results", required_argument, NULL, 'R' },
@@ -379,6 +392,7 @@ static int parse_args(struct fzc *o, int argc, char **argv)
 		case 'o': o->max_ops = atoi(optarg); break;
 		case 'l': o->slots = atoi(optarg); break;
 		case 'x': o->max_shrink = atoi(optarg); break;
+		case 'F': o->max_failures = atoi(optarg); break;
 		case 'O': o->ops = optarg; break;
 		case 'r': o->replay = optarg; break;
 		case 'R': o->results = optarg; break;
@@ -397,7 +411,7 @@ static int parse_args(struct fzc *o, int argc, char **argv)
 int ms_cmd_fuzz(int argc, char **argv)
 {
 	struct fzc o = { .seeds = "1", .budget = "60s", .results = "results", .ops = "all",
-			 .max_ops = 40, .slots = 16, .max_shrink = 400 };
+			 .max_ops = 40, .slots = 16, .max_shrink = 400, .max_failures = 1 };
 	time_t now = time(NULL);
 	struct tm tm;
 	int ret;

@@ -39,6 +39,16 @@ enum {
 	FZ_NKINDS
 };
 
+/* Distinct failures one run may report (max_failures). */
+#define FZ_MAX_DISTINCT 16
+/*
+ * Shrinking costs hundreds of runs; a run that keeps hitting one failure would spend its
+ * time shrinking the same thing. After this many shrinks of one kind, further failures of
+ * that kind are only counted.
+ */
+#define FZ_SHRINKS_PER_KIND 3		/* the max_failures help text says 3 */
+_Static_assert(MS_FZ_KIND_COUNT <= 32, "op_kinds() keeps a set of op kinds in 32 bits");
+
 static const char *const fz_kind_names[FZ_NKINDS] = {
 	[FZ_OK] = "pass", [FZ_DATA] = "contents differ from the model",
 	[FZ_STRAY_WP] = "uffd-wp bit outside a uffd-wp VMA",
@@ -62,7 +72,12 @@ struct fz {
 	uint64_t seeds[16];
 	unsigned nseeds;
 	int64_t budget_ns, shrink_ns;
-	unsigned max_shrink;
+	unsigned max_shrink, max_failures;
+	/* dedup of failures: how often each kind was shrunk; each distinct failure's op kinds */
+	unsigned kind_shrinks[FZ_NKINDS];
+	uint64_t unshrunk[FZ_NKINDS];
+	uint32_t sig[FZ_MAX_DISTINCT];
+	int32_t sig_kind[FZ_MAX_DISTINCT];
 	bool judge_kmsg, have_pat;
 	char no_uffd[160], no_pfn[160], no_nth[160];
 	struct fz_res *res;
@@ -394,6 +409,32 @@ static json_t *seq_json(const struct ms_fz_seq *s)
 	return j;
 }
 
+/*
+ * Which failure a shrunk sequence shows: its kind and the set of op kinds it needs. Two
+ * failures that shrink to the same kinds of op are taken for one (say, a PAT leak that needs
+ * only pfn-map and pfn-munmap, wherever the generator happened to put them).
+ */
+static uint32_t op_kinds(const struct ms_fz_seq *s)
+{
+	uint32_t m = 0;
+
+	for (uint32_t i = 0; i < s->nops; i++)
+		m |= 1U << s->ops[i].kind;
+	return m;
+}
+
+/* The index of an earlier failure the shrunk s repeats, or -1. */
+static int seen_before(const struct fz *f, int kind, uint32_t sig)
+{
+	size_t n = json_array_size(f->failures);
+
+	for (size_t i = 0; i < n && i < FZ_MAX_DISTINCT; i++)
+		if (f->sig_kind[i] == kind && f->sig[i] == sig)
+			return (int)i;
+	return -1;
+}
+
+/* A failing sequence: shrink it; a new failure is reported, a repeat counted. */
 static void found(struct fz *f, struct ms_fz_seq *s, uint64_t seed, uint64_t idx, int64_t t0)
 {
 	static struct ms_fz_seq orig;
@@ -401,14 +442,18 @@ static void found(struct fz *f, struct ms_fz_seq *s, uint64_t seed, uint64_t idx
 	int64_t t1 = now_ns(), t2;
 	unsigned tests;
 	char what[600];
+	size_t nfail;
 	char *c;
 	json_t *j;
+	int dup;
 
 	first = *f->res;
 	orig = *s;
+	f->kind_shrinks[first.kind]++;
 	tests = ms_fz_shrink(s, same_failure, f, f->max_shrink);
 	drop_unrun(f, s);
 	t2 = now_ns();
+	f->shrink_ns += t2 - t1;
 	/*
 	 * The last run of the shrunk sequence says which of its ops ran; if it passed (a flaky
 	 * failure: fail-nth sites move), the original's failure is what the reproducer names.
@@ -419,16 +464,26 @@ static void found(struct fz *f, struct ms_fz_seq *s, uint64_t seed, uint64_t idx
 		snprintf(last.msg, sizeof(last.msg), "%s (the shrunk sequence passed its last run)",
 			 first.msg);
 	}
+	dup = seen_before(f, first.kind, op_kinds(s));
+	if (dup >= 0) {
+		j = json_array_get(f->failures, (size_t)dup);
+		json_object_set_new(j, "repeats", json_integer(json_integer_value(
+				    json_object_get(j, "repeats")) + 1));
+		ms_note(f->ctx, "fuzz: sequence %" PRIu64 " (seed %" PRIu64 ") shrank to failure %d "
+			"again", idx, seed, dup + 1);
+		return;
+	}
 	snprintf(what, sizeof(what), "%s: %s", fz_kind_names[last.kind], last.msg);
 	c = emit(s, &last, what);
-	j = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:o, s:i, s:o, s:i, s:i, s:I, s:s?}",
+	j = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:o, s:i, s:o, s:i, s:i, s:I, s:s?, "
+		      "s:i}",
 		      "kind", fz_kind_names[first.kind], "message", first.msg,
 		      "shrunk_message", last.msg, "seed", (json_int_t)seed,
 		      "sequence_index", (json_int_t)idx, "found_after_sequences",
 		      (json_int_t)f->nseq, "found_after_ns", (json_int_t)(t1 - t0),
 		      "original", seq_json(&orig), "original_ops", (int)orig.nops,
 		      "shrunk", seq_json(s), "shrunk_ops", (int)s->nops, "shrink_tests", (int)tests,
-		      "shrink_ns", (json_int_t)(t2 - t1), "reproducer_c", c);
+		      "shrink_ns", (json_int_t)(t2 - t1), "reproducer_c", c, "repeats", 0);
 	if (f->kw.nlines) {
 		json_t *lines = json_array();
 
@@ -437,6 +492,11 @@ static void found(struct fz *f, struct ms_fz_seq *s, uint64_t seed, uint64_t idx
 		json_object_set_new(j, "kmsg", lines);
 	}
 	free(c);
+	nfail = json_array_size(f->failures);
+	if (nfail < FZ_MAX_DISTINCT) {
+		f->sig[nfail] = op_kinds(s);
+		f->sig_kind[nfail] = first.kind;
+	}
 	json_array_append_new(f->failures, j);
 	ms_check(f->ctx, false, "fuzz: sequence fails", "%s after %" PRIu64 " sequences (seed %"
 		 PRIu64 "); shrunk from %u to %u ops: %s", fz_kind_names[first.kind], f->nseq,
@@ -452,28 +512,41 @@ static uint64_t mix(uint64_t seed, uint64_t i)
 	return z ^ (z >> 31);
 }
 
+/*
+ * Until the budget is spent (shrinking not counted) or max_failures distinct failures were
+ * found: a run that stopped at its first failure would report only the commonest bug of a
+ * kernel and hide any other behind it.
+ */
 static void fuzz_loop(struct fz *f)
 {
 	static struct ms_fz_seq s;
 	int64_t t0 = now_ns();
 
-	for (uint64_t idx = 0; now_ns() - t0 < f->budget_ns && !ms_should_stop(f->ctx); idx++) {
+	for (uint64_t idx = 0; now_ns() - t0 - f->shrink_ns < f->budget_ns &&
+	     !ms_should_stop(f->ctx); idx++) {
 		uint64_t seed = f->seeds[idx % f->nseeds], rng = mix(seed, idx / f->nseeds);
+		int kind;
 
 		ms_fz_generate(&s, &f->g, &rng);
 		run_seq(f, &s);
 		f->nseq++;
 		ms_count(f->ctx, f->m_seq, 1);
 		note_coverage(f, &s);
-		if (f->res->kind == FZ_ERROR) {
+		kind = f->res->kind;
+		if (kind == FZ_ERROR) {
 			ms_error(f->ctx, EIO, "fuzz: %s", f->res->msg);
 			return;
 		}
-		if (f->res->kind != FZ_OK) {
-			ms_count(f->ctx, f->m_fail, 1);
-			found(f, &s, seed, idx / f->nseeds, t0);
-			return;
+		if (kind == FZ_OK)
+			continue;
+		ms_count(f->ctx, f->m_fail, 1);
+		if (f->kind_shrinks[kind] >= FZ_SHRINKS_PER_KIND) {
+			f->unshrunk[kind]++;
+			continue;
 		}
+		found(f, &s, seed, idx / f->nseeds, t0);
+		if (json_array_size(f->failures) >= f->max_failures)
+			return;
 	}
 }
 
@@ -490,6 +563,10 @@ static const struct ms_param fuzz_params[] = {
 	{ "slots", MS_P_INT, "16", "pages", 4, MS_FZ_MAX_SLOTS, NULL, "the window, in pages" },
 	{ "max_shrink", MS_P_INT, "400", "", 0, 100000, NULL,
 	  "candidate sequences the shrinker may run" },
+	{ "max_failures", MS_P_INT, "1", "", 1, FZ_MAX_DISTINCT, NULL,
+	  "distinct failures to find before stopping: failures that shrink to the same kind "
+	  "of check and the same op kinds are one; after 3 shrinks of one kind its repeats are "
+	  "only counted" },
 	{ "ops", MS_P_STRING, "all", "", 1, 0, NULL,
 	  "all, or a comma list of groups to leave out: -uffd, -pfn, -nth" },
 	{ "kmsg", MS_P_ENUM, "auto", "", 1, 0, kmsg_modes,
@@ -642,6 +719,7 @@ static int fuzz_setup(struct ms_ctx *ctx)
 				ms_param_s(ctx, "seeds"));
 	f->budget_ns = ms_param_i(ctx, "budget");
 	f->max_shrink = (unsigned)ms_param_i(ctx, "max_shrink");
+	f->max_failures = (unsigned)ms_param_i(ctx, "max_failures");
 	f->g.max_ops = (uint32_t)ms_param_i(ctx, "max_ops");
 	f->g.nslots = (uint16_t)ms_param_i(ctx, "slots");
 	f->g.npages = f->g.nslots / 2;
@@ -673,15 +751,29 @@ static json_t *counts_json(const struct fz *f)
 	return o;
 }
 
+/* Failing sequences of a kind already shrunk FZ_SHRINKS_PER_KIND times, per kind. */
+static json_t *unshrunk_json(const struct fz *f)
+{
+	json_t *u = json_object();
+
+	for (unsigned k = 1; k < FZ_NKINDS; k++)
+		if (f->unshrunk[k])
+			json_object_set_new(u, fz_kind_names[k],
+					    json_integer((json_int_t)f->unshrunk[k]));
+	return u;
+}
+
+
 static void write_artifacts(struct fz *f, json_t *replay)
 {
 	char path[4200];
 	json_t *a;
 
-	a = json_pack("{s:{s:I, s:i, s:o, s:o, s:o, s:b, s:b, s:b, s:b}}", "fuzz",
+	a = json_pack("{s:{s:I, s:i, s:o, s:o, s:o, s:o, s:b, s:b, s:b, s:b}}", "fuzz",
 		      "sequences", (json_int_t)f->nseq, "transitions", (int)f->ntrans,
 		      "op_counts", counts_json(f), "corpus", json_incref(f->corpus),
-		      "failures", json_incref(f->failures), "uffd", f->g.uffd, "pfn", f->g.pfn,
+		      "failures", json_incref(f->failures), "unshrunk_failures",
+		      unshrunk_json(f), "uffd", f->g.uffd, "pfn", f->g.pfn,
 		      "nth", f->g.nth, "pat_checked", f->have_pat);
 	if (!a)
 		return;
