@@ -1,5 +1,6 @@
 /* `mmstorm fuzz`: the fuzz workload on the host or in a guest, its findings written as files. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <glob.h>
 #include <stdio.h>
@@ -20,7 +21,7 @@
 #define FZC_PARTS 8
 
 struct fzc {
-	const char *kernel, *seeds, *budget, *replay, *results, *run_id, *ops;
+	const char *kernel, *baseline, *seeds, *budget, *replay, *results, *run_id, *ops;
 	int max_ops, slots, max_shrink, max_failures;
 	char id[64], dir[4096], fdir[4200], suite[4300];
 	char *replay_text;
@@ -31,7 +32,7 @@ static void fzc_usage(FILE *f)
 	fprintf(f,
 		"usage: mmstorm fuzz [--host | --kernel IMG] [--seed S | --seeds S1,S2,..]\n"
 		"                    [--budget TIME] [--max-ops N] [--slots N] [--max-shrink N]\n"
-		"                    [--max-failures N]\n"
+		"                    [--max-failures N] [--baseline IMG|host]\n"
 		"                    [--ops all|-uffd,-pfn,-nth] [--results DIR] [--run-id ID]\n"
 		"       mmstorm fuzz --replay FILE [--host | --kernel IMG]\n\n"
 		"Random sequences of fork, write, madvise, mremap, munmap, mprotect, migration,\n"
@@ -39,7 +40,9 @@ static void fzc_usage(FILE *f)
 		"mappings and fail-nth forks, checked against the reference model after every op.\n"
 		"A failing sequence is shrunk and written, with a standalone C reproducer, to\n"
 		"RESULTS/RUN-ID/fuzz/. It stops at the budget or after --max-failures distinct\n"
-		"failures (default 1; failures that shrink to the same check and op kinds are one).\n"
+		"failures (default 1; failures that shrink to the same sequence and check are one).\n"
+		"--baseline replays each failure on another kernel in a fresh guest (or the host):\n"
+		"failures that fail there too are reported as not new and do not fail the run.\n"
 		"--kernel runs it all in a QEMU guest (see `mmstorm vm --help`); default --host.\n"
 		"Exit status: 0 nothing failed, 1 a sequence (or the replay) failed, 2 usage,\n"
 		"3 infrastructure error. See docs/fuzz.md.\n");
@@ -125,11 +128,35 @@ static int write_suite(struct fzc *o)
 	return ret;
 }
 
+/* mmstorm itself with argv (NULL-terminated), output to log (NULL: ours): its exit status. */
+static int run_self(const char *const *argv, const char *log)
+{
+	int status, fd;
+	pid_t pid;
+
+	fflush(NULL);
+	if ((pid = fork()) < 0)
+		return -errno;
+	if (pid == 0) {
+		if (log) {
+			fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+			if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+				_exit(MS_EXIT_INFRA);
+		}
+		execv("/proc/self/exe", (char **)argv);
+		perror("mmstorm fuzz: exec");
+		_exit(MS_EXIT_INFRA);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : MS_EXIT_INFRA;
+}
+
 static int run_child(const struct fzc *o)
 {
 	const char *argv[16];
-	int n = 0, status;
-	pid_t pid;
+	int n = 0;
 
 	argv[n++] = "mmstorm";
 	if (o->kernel) {
@@ -145,18 +172,7 @@ static int run_child(const struct fzc *o)
 	argv[n++] = o->id;
 	argv[n++] = o->suite;
 	argv[n] = NULL;
-	fflush(NULL);
-	if ((pid = fork()) < 0)
-		return -errno;
-	if (pid == 0) {
-		execv("/proc/self/exe", (char **)argv);
-		perror("mmstorm fuzz: exec");
-		_exit(MS_EXIT_INFRA);
-	}
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return -errno;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : MS_EXIT_INFRA;
+	return run_self(argv, NULL);
 }
 
 /* The case_end event of the run (host: DIR/events.jsonl; guest: DIR/LABEL/events.jsonl). */
@@ -289,6 +305,45 @@ static int write_failure(const struct fzc *o, json_t *fl, size_t i)
 	return 0;
 }
 
+/*
+ * --baseline: replay a failure in a fresh guest of the baseline kernel (or on the host). One
+ * that passes there is new in the kernel under test; one that fails there too is not the
+ * change's doing. A fresh boot also settles failures that a run's earlier sequences can hide:
+ * a leaked PAT memtype entry stays in the kernel, and a later sequence mapping the same
+ * /dev/mem page can free that entry instead of its own.
+ */
+static const char *check_baseline(const struct fzc *o, json_t *fl, size_t i)
+{
+	char seq[4400], log[4400], id[128];
+	const char *argv[12], *verdict;
+	int n = 0, rc;
+
+	snprintf(seq, sizeof(seq), "%s/failure-%zu.seq", o->fdir, i + 1);
+	snprintf(log, sizeof(log), "%s/failure-%zu.baseline.log", o->fdir, i + 1);
+	snprintf(id, sizeof(id), "%s-baseline-%zu", o->id, i + 1);
+	argv[n++] = "mmstorm";
+	argv[n++] = "fuzz";
+	argv[n++] = "--replay";
+	argv[n++] = seq;
+	if (strcmp(o->baseline, "host")) {
+		argv[n++] = "--kernel";
+		argv[n++] = o->baseline;
+	}
+	argv[n++] = "--results";
+	argv[n++] = o->results;
+	argv[n++] = "--run-id";
+	argv[n++] = id;
+	argv[n] = NULL;
+	rc = run_self(argv, log);
+	verdict = rc == 0 ? "passes" : rc == MS_EXIT_FAIL ? "fails" : "error";
+	json_object_set_new(fl, "baseline", json_pack("{s:s, s:s, s:s}", "kernel", o->baseline,
+						      "replay", verdict, "log", log));
+	printf("  baseline:   %s on %s%s (%s)\n", verdict, o->baseline,
+	       rc == 0 ? ": new in this kernel" : rc == MS_EXIT_FAIL ? ": not new" :
+	       ": inconclusive", log);
+	return verdict;
+}
+
 static int report_replay(const struct fzc *o, json_t *r)
 {
 	const char *kind = json_string_value(json_object_get(r, "kind"));
@@ -306,13 +361,42 @@ static int report_replay(const struct fzc *o, json_t *r)
 	return kind && !strcmp(kind, "pass") ? 0 : MS_EXIT_FAIL;
 }
 
+/*
+ * Write each failure; with --baseline replay each there. Then only failures that do not
+ * also fail on the baseline make the exit status 1.
+ */
+static int report_failures(const struct fzc *o, json_t *fl, const char *verdict)
+{
+	unsigned known = 0;
+	json_t *r;
+	size_t i;
+
+	json_array_foreach(fl, i, r) {
+		write_failure(o, r, i);
+		if (o->baseline && !strcmp(check_baseline(o, r, i), "fails"))
+			known++;
+	}
+	if (!json_array_size(fl)) {
+		printf("fuzz: no failures (case %s)\n", verdict ? verdict : "?");
+		return 0;
+	}
+	if (o->baseline && known == json_array_size(fl)) {
+		printf("fuzz: every failure also fails on the baseline %s: nothing new\n",
+		       o->baseline);
+		return 0;
+	}
+	if (o->baseline)
+		printf("fuzz: %zu of %zu failures do not fail on the baseline %s\n",
+		       json_array_size(fl) - known, json_array_size(fl), o->baseline);
+	return MS_EXIT_FAIL;
+}
+
 static int collect(const struct fzc *o, int child_rc)
 {
-	json_t *ev = find_case_end(o), *fz, *fl, *r;
+	json_t *ev = find_case_end(o), *fz, *r;
 	const char *verdict;
 	char path[4400];
-	int ret = 0;
-	size_t i;
+	int ret;
 
 	fz = json_object_get(json_object_get(ev, "artifacts"), "fuzz");
 	verdict = json_string_value(json_object_get(ev, "verdict"));
@@ -323,21 +407,14 @@ static int collect(const struct fzc *o, int child_rc)
 		json_decref(ev);
 		return MS_EXIT_INFRA;
 	}
-	snprintf(path, sizeof(path), "%s/stats.json", o->fdir);
-	json_dump_file(fz, path, JSON_INDENT(1) | JSON_SORT_KEYS);
 	print_counts(fz);
 	write_corpus(o, json_object_get(fz, "corpus"));
-	if ((r = json_object_get(fz, "replay"))) {
+	if ((r = json_object_get(fz, "replay")))
 		ret = report_replay(o, r);
-	} else {
-		fl = json_object_get(fz, "failures");
-		json_array_foreach(fl, i, r)
-			write_failure(o, r, i);
-		if (json_array_size(fl))
-			ret = MS_EXIT_FAIL;
-		else
-			printf("fuzz: no failures (case %s)\n", verdict ? verdict : "?");
-	}
+	else
+		ret = report_failures(o, json_object_get(fz, "failures"), verdict);
+	snprintf(path, sizeof(path), "%s/stats.json", o->fdir);
+	json_dump_file(fz, path, JSON_INDENT(1) | JSON_SORT_KEYS);
 	if (verdict && !strcmp(verdict, "ERROR"))
 		ret = MS_EXIT_INFRA;
 	printf("fuzz: files in %s\n", o->fdir);
@@ -374,6 +451,7 @@ static int parse_args(struct fzc *o, int argc, char **argv)
 		{ "slots", required_argument, NULL, 'l' },
 		{ "max-shrink", required_argument, NULL, 'x' },
 		{ "max-failures", required_argument, NULL, 'F' },
+		{ "baseline", required_argument, NULL, 'B' },
 		{ "ops", required_argument, NULL, 'O' },
 		{ "replay", required_argument, NULL, 'r' },
 		{ "results", required_argument, NULL, 'R' },
@@ -393,6 +471,7 @@ static int parse_args(struct fzc *o, int argc, char **argv)
 		case 'l': o->slots = atoi(optarg); break;
 		case 'x': o->max_shrink = atoi(optarg); break;
 		case 'F': o->max_failures = atoi(optarg); break;
+		case 'B': o->baseline = optarg; break;
 		case 'O': o->ops = optarg; break;
 		case 'r': o->replay = optarg; break;
 		case 'R': o->results = optarg; break;

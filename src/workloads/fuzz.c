@@ -47,7 +47,6 @@ enum {
  * that kind are only counted.
  */
 #define FZ_SHRINKS_PER_KIND 3		/* the max_failures help text says 3 */
-_Static_assert(MS_FZ_KIND_COUNT <= 32, "op_kinds() keeps a set of op kinds in 32 bits");
 
 static const char *const fz_kind_names[FZ_NKINDS] = {
 	[FZ_OK] = "pass", [FZ_DATA] = "contents differ from the model",
@@ -73,10 +72,10 @@ struct fz {
 	unsigned nseeds;
 	int64_t budget_ns, shrink_ns;
 	unsigned max_shrink, max_failures;
-	/* dedup of failures: how often each kind was shrunk; each distinct failure's op kinds */
+	/* dedup of failures: how often each kind was shrunk; each distinct failure's text */
 	unsigned kind_shrinks[FZ_NKINDS];
 	uint64_t unshrunk[FZ_NKINDS];
-	uint32_t sig[FZ_MAX_DISTINCT];
+	uint64_t sig[FZ_MAX_DISTINCT];
 	int32_t sig_kind[FZ_MAX_DISTINCT];
 	bool judge_kmsg, have_pat;
 	char no_uffd[160], no_pfn[160], no_nth[160];
@@ -410,21 +409,24 @@ static json_t *seq_json(const struct ms_fz_seq *s)
 }
 
 /*
- * Which failure a shrunk sequence shows: its kind and the set of op kinds it needs. Two
- * failures that shrink to the same kinds of op are taken for one (say, a PAT leak that needs
- * only pfn-map and pfn-munmap, wherever the generator happened to put them).
+ * Which failure a shrunk sequence shows: its kind and its text (FNV-1a). Shrinking moves ops
+ * to the first slots and cuts ranges to one page, so one bug found twice mostly shrinks to
+ * one text; the op kinds alone are too coarse (unmapping the head and the tail of a PAT
+ * range need the same two ops and are different bugs).
  */
-static uint32_t op_kinds(const struct ms_fz_seq *s)
+static uint64_t seq_sig(const struct ms_fz_seq *s)
 {
-	uint32_t m = 0;
+	char *text = ms_fz_seq_text(s, "\n");
+	uint64_t h = 0xcbf29ce484222325ULL;
 
-	for (uint32_t i = 0; i < s->nops; i++)
-		m |= 1U << s->ops[i].kind;
-	return m;
+	for (const char *p = text; p && *p; p++)
+		h = (h ^ (unsigned char)*p) * 0x100000001b3ULL;
+	free(text);
+	return h;
 }
 
 /* The index of an earlier failure the shrunk s repeats, or -1. */
-static int seen_before(const struct fz *f, int kind, uint32_t sig)
+static int seen_before(const struct fz *f, int kind, uint64_t sig)
 {
 	size_t n = json_array_size(f->failures);
 
@@ -464,7 +466,7 @@ static void found(struct fz *f, struct ms_fz_seq *s, uint64_t seed, uint64_t idx
 		snprintf(last.msg, sizeof(last.msg), "%s (the shrunk sequence passed its last run)",
 			 first.msg);
 	}
-	dup = seen_before(f, first.kind, op_kinds(s));
+	dup = seen_before(f, first.kind, seq_sig(s));
 	if (dup >= 0) {
 		j = json_array_get(f->failures, (size_t)dup);
 		json_object_set_new(j, "repeats", json_integer(json_integer_value(
@@ -494,7 +496,7 @@ static void found(struct fz *f, struct ms_fz_seq *s, uint64_t seed, uint64_t idx
 	free(c);
 	nfail = json_array_size(f->failures);
 	if (nfail < FZ_MAX_DISTINCT) {
-		f->sig[nfail] = op_kinds(s);
+		f->sig[nfail] = seq_sig(s);
 		f->sig_kind[nfail] = first.kind;
 	}
 	json_array_append_new(f->failures, j);
@@ -564,8 +566,8 @@ static const struct ms_param fuzz_params[] = {
 	{ "max_shrink", MS_P_INT, "400", "", 0, 100000, NULL,
 	  "candidate sequences the shrinker may run" },
 	{ "max_failures", MS_P_INT, "1", "", 1, FZ_MAX_DISTINCT, NULL,
-	  "distinct failures to find before stopping: failures that shrink to the same kind "
-	  "of check and the same op kinds are one; after 3 shrinks of one kind its repeats are "
+	  "distinct failures to find before stopping: failures that shrink to the same "
+	  "sequence failing the same check are one; after 3 shrinks of one kind its repeats are "
 	  "only counted" },
 	{ "ops", MS_P_STRING, "all", "", 1, 0, NULL,
 	  "all, or a comma list of groups to leave out: -uffd, -pfn, -nth" },
