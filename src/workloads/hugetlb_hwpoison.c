@@ -340,7 +340,8 @@ static int reap(struct ms_ctx *ctx, pid_t pid, const char *who)
 /* What the poisoning call said; a refusal the kernel documents is a SKIP. */
 static int check_poisoner(struct ms_ctx *ctx, const struct ms_hwp *h, const struct hwp_ctl *c)
 {
-	uintptr_t piece = (uintptr_t)h->map + piece_of(h) * h->psz;
+	uintptr_t off = piece_of(h) * h->psz, piece = (uintptr_t)h->map + off;
+	uintptr_t in_alias = h->alias ? (uintptr_t)h->alias + off : piece;
 	int shift = ms_log2_u64(h->judge_poisoner_lsb ? h->lost_bytes : h->hpage_bytes);
 
 	if (c->madv_err == EPERM)
@@ -354,12 +355,18 @@ static int check_poisoner(struct ms_ctx *ctx, const struct ms_hwp *h, const stru
 	ms_note(ctx, "poisoned piece %" PRIu64 " (pfn %#" PRIx64 ") in %" PRIu64 " ns; the "
 		"poisoner got signal %d code %d addr %#" PRIx64 " lsb %d", piece_of(h), c->pfn,
 		c->lat_ns, c->sig.signo, c->sig.code, c->sig.addr, c->sig.lsb);
-	/* mm/memory-failure.c kill_proc(): current gets BUS_MCEERR_AR, lsb of the compound. */
-	ms_check(ctx, c->madv_err == -1 && c->sig.code == BUS_MCEERR_AR && c->sig.addr == piece &&
+	/*
+	 * kill_proc(): current gets BUS_MCEERR_AR with the lsb of the compound page, once per VMA
+	 * of its mm that maps the file (collect_procs_file()); SIGBUS does not queue, so the
+	 * address is the piece in whichever of its mappings came first.
+	 */
+	ms_check(ctx, c->madv_err == -1 && c->sig.code == BUS_MCEERR_AR &&
+		 (c->sig.addr == piece || c->sig.addr == in_alias) &&
 		 (!h->judge_poisoner_lsb || c->sig.lsb == shift), "the poisoner gets BUS_MCEERR_AR "
 		 "for the piece at once", "madvise %s; signal %d code %d addr %#" PRIx64 " (piece "
-		 "%#" PRIxPTR ") lsb %d (expected %d%s)", c->madv_err ? "did not return" :
-		 "returned 0", c->sig.signo, c->sig.code, c->sig.addr, piece, c->sig.lsb, shift,
+		 "%#" PRIxPTR " or %#" PRIxPTR ") lsb %d (expected %d%s)", c->madv_err ?
+		 "did not return" : "returned 0", c->sig.signo, c->sig.code, c->sig.addr, piece,
+		 in_alias, c->sig.lsb, shift,
 		 h->judge_poisoner_lsb ? "" : ", not judged");
 	return 0;
 }
@@ -406,8 +413,8 @@ static int unpoison(struct ms_ctx *ctx, const struct ms_hwp *h, const struct hwp
 	int ret;
 
 	if (!ctl->pfn || access(HWP_UNPOISON, W_OK)) {
-		ms_note(ctx, "no unpoison (%s): huge page at pfn %#" PRIx64 " stays poisoned on the "
-			"free list until reboot; HugePages_Free counts it but it is never allocated",
+		ms_note(ctx, "no unpoison (%s): huge page at pfn %#" PRIx64 " stays poisoned and held "
+			"by memory_failure() until reboot: in HugePages_Total, not in Free",
 			ctl->pfn ? "no " HWP_UNPOISON ": CONFIG_HWPOISON_INJECT off or debugfs not "
 			"mounted" : "the pfn was hidden", head);
 		return 0;
@@ -421,8 +428,10 @@ static int unpoison(struct ms_ctx *ctx, const struct ms_hwp *h, const struct hwp
 		return 0;
 	if ((ret = counts_read(ctx, h, &c3)))
 		return ret;
+	/* unpoison_memory() drops the kept reference: free_huge_folio() enqueues the page. */
 	want.hc_kb = c0->hc_kb;
-	counts_check(ctx, "after unpoison: HardwareCorrupted back, the pool as after release",
+	want.fr++;
+	counts_check(ctx, "after unpoison: HardwareCorrupted back, the huge page free again",
 		     &c3, &want);
 	return 0;
 }
@@ -445,12 +454,16 @@ int ms_hwp_run(struct ms_ctx *ctx, const struct ms_hwp *h)
 		goto out_sig;
 	if ((ret = h->release(ctx, h->arg)) || (ret = counts_read(ctx, h, &c2)))
 		goto out_sig;
-	/* free_huge_folio() puts the poisoned folio on the free list; dequeue skips it. */
+	/*
+	 * memory_failure() keeps the reference madvise's GUP took (MF_COUNT_INCREASED; me_huge_page()
+	 * does not drop it for a page cache folio): the poisoned huge page is never freed, so it
+	 * stays counted in HugePages_Total but not in Free until unpoison drops that reference.
+	 */
 	want = c0;
 	want.hc_kb += h->psz >> 10;
-	want.fr += h->len / h->hpage_bytes;
-	counts_check(ctx, "after release: every huge page back on the free list, the poisoned one "
-		     "too", &c2, &want);
+	want.fr += h->len / h->hpage_bytes - 1;
+	counts_check(ctx, "after release: every huge page back on the free list but the poisoned "
+		     "one", &c2, &want);
 	ret = unpoison(ctx, h, ctl, &c0, &c2);
 out_sig:
 	if (sigaction(SIGBUS, &old, NULL) && !ret)
