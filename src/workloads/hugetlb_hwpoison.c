@@ -352,6 +352,14 @@ static int check_poisoner(struct ms_ctx *ctx, const struct ms_hwp *h, const stru
 		return ms_error(ctx, c->madv_err, "madvise(MADV_HWPOISON) of piece %" PRIu64 ": %s",
 				piece_of(h), strerror(c->madv_err));
 	ms_sample(ctx, h->m_lat, c->lat_ns);
+	ms_gauge(ctx, h->m_told, c->madv_err == -1);
+	if (c->madv_err == 0) {
+		/* Seen on Debian 6.1: the caller is not in the kill list; later readers still are. */
+		ms_note(ctx, "poisoned piece %" PRIu64 " (pfn %#" PRIx64 ") in %" PRIu64 " ns; "
+			"madvise returned 0 and the poisoner was not signalled (6.12 sends it "
+			"BUS_MCEERR_AR at once)", piece_of(h), c->pfn, c->lat_ns);
+		return 0;
+	}
 	ms_note(ctx, "poisoned piece %" PRIu64 " (pfn %#" PRIx64 ") in %" PRIu64 " ns; the "
 		"poisoner got signal %d code %d addr %#" PRIx64 " lsb %d", piece_of(h), c->pfn,
 		c->lat_ns, c->sig.signo, c->sig.code, c->sig.addr, c->sig.lsb);
@@ -360,13 +368,11 @@ static int check_poisoner(struct ms_ctx *ctx, const struct ms_hwp *h, const stru
 	 * of its mm that maps the file (collect_procs_file()); SIGBUS does not queue, so the
 	 * address is the piece in whichever of its mappings came first.
 	 */
-	ms_check(ctx, c->madv_err == -1 && c->sig.code == BUS_MCEERR_AR &&
-		 (c->sig.addr == piece || c->sig.addr == in_alias) &&
-		 (!h->judge_poisoner_lsb || c->sig.lsb == shift), "the poisoner gets BUS_MCEERR_AR "
-		 "for the piece at once", "madvise %s; signal %d code %d addr %#" PRIx64 " (piece "
-		 "%#" PRIxPTR " or %#" PRIxPTR ") lsb %d (expected %d%s)", c->madv_err ?
-		 "did not return" : "returned 0", c->sig.signo, c->sig.code, c->sig.addr, piece,
-		 in_alias, c->sig.lsb, shift,
+	ms_check(ctx, c->sig.code == BUS_MCEERR_AR && (c->sig.addr == piece ||
+		 c->sig.addr == in_alias) && (!h->judge_poisoner_lsb || c->sig.lsb == shift),
+		 "the poisoner's own signal is BUS_MCEERR_AR for the piece", "signal %d code %d "
+		 "addr %#" PRIx64 " (piece %#" PRIxPTR " or %#" PRIxPTR ") lsb %d (expected %d%s)",
+		 c->sig.signo, c->sig.code, c->sig.addr, piece, in_alias, c->sig.lsb, shift,
 		 h->judge_poisoner_lsb ? "" : ", not judged");
 	return 0;
 }
@@ -404,6 +410,23 @@ out_mapper:
 	return ret;
 }
 
+/*
+ * Without unpoison the held huge page is gone for good: one more in the pool (journaled) so a
+ * next iteration finds as many free pages as its file needs.
+ */
+static void replace_lost(struct ms_ctx *ctx, const struct ms_hwp *h, const struct hwp_counts *c2)
+{
+	char path[160], v[32];
+	int ret;
+
+	snprintf(path, sizeof(path), HWP_HP_FMT, (unsigned long long)h->hpage_bytes >> 10,
+		 "nr_hugepages");
+	snprintf(v, sizeof(v), "%" PRIu64, c2->nr + 1);
+	ret = ms_knob_write(ctx, path, v);
+	ms_note(ctx, "nr_hugepages %" PRIu64 " -> %s to replace the lost page (journaled): %s",
+		c2->nr, v, ret ? strerror(-ret) : "ok");
+}
+
 static int unpoison(struct ms_ctx *ctx, const struct ms_hwp *h, const struct hwp_ctl *ctl,
 		    const struct hwp_counts *c0, const struct hwp_counts *c2)
 {
@@ -417,6 +440,7 @@ static int unpoison(struct ms_ctx *ctx, const struct ms_hwp *h, const struct hwp
 			"by memory_failure() until reboot: in HugePages_Total, not in Free",
 			ctl->pfn ? "no " HWP_UNPOISON ": CONFIG_HWPOISON_INJECT off or debugfs not "
 			"mounted" : "the pfn was hidden", head);
+		replace_lost(ctx, h, c2);
 		return 0;
 	}
 	/* unpoison_memory() wants the pfn that carries PG_hwpoison: the head of a hugetlb folio. */
@@ -424,8 +448,10 @@ static int unpoison(struct ms_ctx *ctx, const struct ms_hwp *h, const struct hwp
 	ret = ms_write_file(HWP_UNPOISON, v);
 	ms_check(ctx, !ret, "unpoison-pfn of the free huge page's head", "write %s: %s", v,
 		 ret ? strerror(-ret) : "ok");
-	if (ret)
+	if (ret) {
+		replace_lost(ctx, h, c2);
 		return 0;
+	}
 	if ((ret = counts_read(ctx, h, &c3)))
 		return ret;
 	/* unpoison_memory() drops the kept reference: free_huge_folio() enqueues the page. */
@@ -502,6 +528,7 @@ int ms_hwp_metrics(struct ms_ctx *ctx, struct ms_hwp *h)
 	const struct ms_metric_spec m[] = {
 		{ &h->m_lat, "hwpoison_ns", MS_M_HIST, "ns" },
 		{ &h->m_lsb, "sigbus_lsb", MS_M_GAUGE, "bits" },
+		{ &h->m_told, "poisoner_signalled", MS_M_GAUGE, "bool" },
 	};
 
 	return ms_metrics(ctx, m, MS_ARRAY_SIZE(m));

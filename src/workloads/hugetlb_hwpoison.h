@@ -26,7 +26,7 @@ struct ms_hwp {
 	/* Drop every mapping of the file and the file itself (the range is gone after). */
 	int (*release)(struct ms_ctx *ctx, void *arg);
 	void *arg;
-	int m_lat, m_lsb;		/* from ms_hwp_metrics() */
+	int m_lat, m_lsb, m_told;	/* from ms_hwp_metrics() */
 };
 
 /* Destructive gate, CONFIG_MEMORY_FAILURE, early kill off (journaled): 0, MS_SKIP or -errno. */
