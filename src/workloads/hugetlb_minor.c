@@ -38,6 +38,7 @@ static const char *const hm_backings[] = { "hugetlb", "shmem-thp", "shmem", NULL
 static const char *const hm_modes[] = { "minor", "copy", NULL };
 static const char *const hm_mappings[] = { "shared", "private", NULL };
 static const char *const hm_scenarios[] = { "fault", "hwpoison", NULL };
+static const char *const hm_lost[] = { "huge", "4k", NULL };
 
 static const struct ms_param hugetlb_minor_params[] = {
 	{ "backing", MS_P_ENUM, "hugetlb", "", 1, 0, hm_backings,
@@ -60,6 +61,10 @@ static const struct ms_param hugetlb_minor_params[] = {
 	  "lost to every mapper (SIGBUS BUS_MCEERR_AR, lsb = huge page shift), the rest intact, "
 	  "HardwareCorrupted and the pool counters as mm/memory-failure.c says; unpoisoned after "
 	  "where debugfs has hwpoison/unpoison-pfn. A fresh memfd every iteration" },
+	{ "hwpoison_lost", MS_P_ENUM, "huge", "", 1, 0, hm_lost,
+	  "scenario=hwpoison: what one bad 4K piece is expected to cost. huge: the huge page "
+	  "(mainline); 4k: the piece alone, as HGM promises (mainline FAILs it, showing how much "
+	  "more it loses)" },
 	{ "remap", MS_P_BOOL, "0", "", 1, 0, NULL,
 	  "map and register the range afresh every iteration, so page tables are allocated "
 	  "again (shmem: by the first ioctl; hugetlb: by the faulting access, before the uffd "
@@ -68,7 +73,7 @@ static const struct ms_param hugetlb_minor_params[] = {
 };
 
 struct hm_cfg {
-	int backing, mode, mapping, scenario;
+	int backing, mode, mapping, scenario, lost;
 	bool remap;
 	size_t psz;
 	uint64_t granule;		/* what one fault resolves: huge page, PMD or base page */
@@ -714,7 +719,7 @@ static int hwp_rebuild(struct ms_ctx *ctx, struct hm_state *st)
 	return 0;
 }
 
-/* Mainline: one bad 4K piece costs the whole huge page (hwpoison entries are huge). */
+/* Mainline loses the whole huge page (hwpoison entries are huge); hwpoison_lost=4k asks less. */
 static int sc_hwpoison(struct ms_ctx *ctx, struct hm_state *st)
 {
 	const struct hm_cfg *cfg = &st->cfg;
@@ -725,8 +730,8 @@ static int sc_hwpoison(struct ms_ctx *ctx, struct hm_state *st)
 	h->len = cfg->size_bytes;
 	h->hpage_bytes = cfg->hpage_bytes;
 	h->psz = cfg->psz;
-	h->lost_bytes = cfg->hpage_bytes;
-	h->judge_poisoner_lsb = true;
+	h->lost_bytes = cfg->lost ? cfg->psz : cfg->hpage_bytes;
+	h->judge_poisoner_lsb = !cfg->lost;
 	h->seed = cfg->seed ^ st->gen;
 	h->fill = hwp_fill;
 	h->release = hwp_release;
@@ -793,6 +798,7 @@ static int cfg_load(struct ms_ctx *ctx, struct hm_cfg *cfg)
 	cfg->mode = (int)ms_param_i(ctx, "mode");
 	cfg->mapping = (int)ms_param_i(ctx, "mapping");
 	cfg->scenario = (int)ms_param_i(ctx, "scenario");
+	cfg->lost = (int)ms_param_i(ctx, "hwpoison_lost");
 	cfg->remap = ms_param_i(ctx, "remap");
 	cfg->asked_bytes = (uint64_t)ms_param_i(ctx, "size");
 	cfg->hpage_bytes = (uint64_t)ms_param_i(ctx, "hugepage_size");
