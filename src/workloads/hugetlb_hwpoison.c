@@ -370,7 +370,7 @@ static int check_poisoner(struct ms_ctx *ctx, const struct ms_hwp *h, const stru
 	ms_sample(ctx, h->m_lat, c->lat_ns);
 	ms_gauge(ctx, h->m_told, c->madv_err == -1);
 	if (c->madv_err == 0) {
-		/* Seen on Debian 6.1: the caller is not in the kill list; later readers still are. */
+		/* Seen on Debian 6.1 (cause not traced): later readers are still signalled. */
 		ms_note(ctx, "poisoned piece %" PRIu64 " (pfn %#" PRIx64 ") in %" PRIu64 " ns; "
 			"madvise returned 0 and the poisoner was not signalled (6.12 sends it "
 			"BUS_MCEERR_AR at once)", piece_of(h), c->pfn, c->lat_ns);
@@ -511,7 +511,8 @@ out_sig:
 	if (sigaction(SIGBUS, &old, NULL) && !ret)
 		ret = ms_error(ctx, errno, "sigaction(SIGBUS): %s", strerror(errno));
 out_unmap:
-	munmap(ctl, sizeof(*ctl));
+	if (munmap(ctl, sizeof(*ctl)) && !ret)
+		ret = ms_error(ctx, errno, "munmap(control): %s", strerror(errno));
 	return ret;
 }
 

@@ -755,9 +755,10 @@ static int hugetlb_minor_run(struct ms_ctx *ctx, uint64_t iter)
 
 	st->gen = iter + 1;
 	__atomic_store_n(&st->h.gen, st->gen, __ATOMIC_RELEASE);
-	if (cfg->remap && iter && (ret = remap_guest(ctx, st)))
-		return ret;
+	/* hwpoison maps a fresh file every iteration: remap has nothing left to do. */
 	if (cfg->scenario == SC_HWPOISON && !st->guest && (ret = hwp_rebuild(ctx, st)))
+		return ret;
+	if (cfg->remap && iter && cfg->scenario != SC_HWPOISON && (ret = remap_guest(ctx, st)))
 		return ret;
 	counts_read(&st->h, &before);
 	if (cfg->mode == M_MINOR) {
