@@ -99,5 +99,7 @@ int ms_knob_write(struct ms_ctx *ctx, const char *path, const char *value);
 const char *ms_tmpdir(const struct ms_ctx *ctx);
 /* True when mmstorm runs as the agent inside a throw-away VM guest. */
 bool ms_in_guest(const struct ms_ctx *ctx);
+/* True in a guest or under --allow-destructive: a workload may then poison memory (hwpoison). */
+bool ms_destructive_ok(const struct ms_ctx *ctx);
 
 #endif

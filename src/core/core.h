@@ -71,6 +71,7 @@ struct ms_ctx {
 	char tmpdir[256];
 	uint64_t seed;
 	bool in_guest;
+	bool allow_destructive;	/* --allow-destructive, or in a guest */
 	uint64_t start_ns;
 	uint64_t deadline_ns;		/* 0 = none (iterations only) */
 };

@@ -290,6 +290,11 @@ bool ms_in_guest(const struct ms_ctx *ctx)
 	return ctx->in_guest;
 }
 
+bool ms_destructive_ok(const struct ms_ctx *ctx)
+{
+	return ctx->allow_destructive;
+}
+
 /* ---- turning the shared area into JSON for case_end ---- */
 
 static json_t *hist_json(const struct ms_hist *h, const char *unit)

@@ -552,6 +552,7 @@ static int run_repeat(const struct ms_suite *s, const struct ms_run_opts *o,
 	ctx.c = c;
 	ctx.journal = j;
 	ctx.in_guest = o->in_guest;
+	ctx.allow_destructive = o->in_guest || o->allow_destructive;
 	ctx.seed = c->seed + rep;
 	ctx.shm = ms_shm_new();
 	if (!ctx.shm)

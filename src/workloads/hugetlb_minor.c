@@ -20,6 +20,7 @@
 #include "mmstorm/model.h"
 #include "mmstorm/util.h"
 #include "mmstorm/workload.h"
+#include "workloads/hugetlb_hwpoison.h"
 #include "workloads/uffd_common.h"
 
 #define HM_THP_DIR "/sys/kernel/mm/transparent_hugepage"
@@ -31,10 +32,13 @@
 enum { B_HUGETLB, B_SHMEM_THP, B_SHMEM };
 enum { M_MINOR, M_COPY };
 enum { MP_SHARED, MP_PRIVATE };
+enum { SC_FAULT, SC_HWPOISON };
 
 static const char *const hm_backings[] = { "hugetlb", "shmem-thp", "shmem", NULL };
 static const char *const hm_modes[] = { "minor", "copy", NULL };
 static const char *const hm_mappings[] = { "shared", "private", NULL };
+static const char *const hm_scenarios[] = { "fault", "hwpoison", NULL };
+static const char *const hm_lost[] = { "huge", "4k", NULL };
 
 static const struct ms_param hugetlb_minor_params[] = {
 	{ "backing", MS_P_ENUM, "hugetlb", "", 1, 0, hm_backings,
@@ -50,6 +54,17 @@ static const struct ms_param hugetlb_minor_params[] = {
 	  "region, rounded up to the granule (huge page or PMD)" },
 	{ "hugepage_size", MS_P_SIZE, "2M", "bytes", 64 << 10, 16LL << 30, NULL,
 	  "hugetlb page size for backing=hugetlb (2M; 1G allowed)" },
+	{ "scenario", MS_P_ENUM, "fault", "", 1, 0, hm_scenarios,
+	  "fault: every iteration faults the range and resolves it; hwpoison (backing=hugetlb, "
+	  "shared; destructive: VM or --allow-destructive): after the faults a child maps the "
+	  "range and another MADV_HWPOISONs one seeded 4K piece: the whole huge page must be "
+	  "lost to every mapper (SIGBUS BUS_MCEERR_AR, lsb = huge page shift), the rest intact, "
+	  "HardwareCorrupted and the pool counters as mm/memory-failure.c says; unpoisoned after "
+	  "where debugfs has hwpoison/unpoison-pfn. A fresh memfd every iteration" },
+	{ "hwpoison_lost", MS_P_ENUM, "huge", "", 1, 0, hm_lost,
+	  "scenario=hwpoison: what one bad 4K piece is expected to cost. huge: the huge page "
+	  "(mainline); 4k: the piece alone, as HGM promises (mainline FAILs it, showing how much "
+	  "more it loses)" },
 	{ "remap", MS_P_BOOL, "0", "", 1, 0, NULL,
 	  "map and register the range afresh every iteration, so page tables are allocated "
 	  "again (shmem: by the first ioctl; hugetlb: by the faulting access, before the uffd "
@@ -58,7 +73,7 @@ static const struct ms_param hugetlb_minor_params[] = {
 };
 
 struct hm_cfg {
-	int backing, mode, mapping;
+	int backing, mode, mapping, scenario, lost;
 	bool remap;
 	size_t psz;
 	uint64_t granule;		/* what one fault resolves: huge page, PMD or base page */
@@ -90,6 +105,7 @@ struct hm_state {
 	char *guest;			/* the registered mapping the faults happen in */
 	unsigned char *scratch;
 	struct hm_handler h;
+	struct ms_hwp hwp;		/* scenario=hwpoison */
 	uint64_t gen;
 };
 
@@ -670,6 +686,59 @@ static int zap(struct ms_ctx *ctx, struct hm_state *st)
 	return 0;
 }
 
+/* ---- scenario=hwpoison ---- */
+
+static uint64_t hwp_fill(const void *arg, uint64_t page)
+{
+	const struct hm_state *st = arg;
+
+	return fill_of(&st->cfg, page, st->gen);
+}
+
+/* Whatever maps the poisoned file goes, and the file: the next iteration starts afresh. */
+static int hwp_release(struct ms_ctx *ctx, void *arg)
+{
+	struct hm_state *st = arg;
+	int ret = 0;
+
+	if (munmap(st->guest, st->cfg.size_bytes) || munmap(st->alias, st->cfg.size_bytes) ||
+	    close(st->memfd))
+		ret = ms_error(ctx, errno, "releasing the poisoned file: %s", strerror(errno));
+	st->guest = st->alias = NULL;
+	st->memfd = -1;
+	return ret;
+}
+
+static int hwp_rebuild(struct ms_ctx *ctx, struct hm_state *st)
+{
+	int ret;
+
+	if ((ret = map_all(ctx, st)) || (ret = uffd_register(ctx, st)))
+		return ret;
+	__atomic_store_n(&st->h.t.base, (uintptr_t)st->guest, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+/* Mainline loses the whole huge page (hwpoison entries are huge); hwpoison_lost=4k asks less. */
+static int sc_hwpoison(struct ms_ctx *ctx, struct hm_state *st)
+{
+	const struct hm_cfg *cfg = &st->cfg;
+	struct ms_hwp *h = &st->hwp;
+
+	h->map = st->guest;
+	h->alias = st->alias;
+	h->len = cfg->size_bytes;
+	h->hpage_bytes = cfg->hpage_bytes;
+	h->psz = cfg->psz;
+	h->lost_bytes = cfg->lost ? cfg->psz : cfg->hpage_bytes;
+	h->judge_poisoner_lsb = !cfg->lost;
+	h->seed = cfg->seed ^ st->gen;
+	h->fill = hwp_fill;
+	h->release = hwp_release;
+	h->arg = st;
+	return ms_hwp_run(ctx, h);
+}
+
 static int handler_error(struct ms_ctx *ctx, struct hm_state *st)
 {
 	return ms_error(ctx, st->h.t.err, "uffd handler: %s: %s (the range was unregistered so "
@@ -686,7 +755,10 @@ static int hugetlb_minor_run(struct ms_ctx *ctx, uint64_t iter)
 
 	st->gen = iter + 1;
 	__atomic_store_n(&st->h.gen, st->gen, __ATOMIC_RELEASE);
-	if (cfg->remap && iter && (ret = remap_guest(ctx, st)))
+	/* hwpoison maps a fresh file every iteration: remap has nothing left to do. */
+	if (cfg->scenario == SC_HWPOISON && !st->guest && (ret = hwp_rebuild(ctx, st)))
+		return ret;
+	if (cfg->remap && iter && cfg->scenario != SC_HWPOISON && (ret = remap_guest(ctx, st)))
 		return ret;
 	counts_read(&st->h, &before);
 	if (cfg->mode == M_MINOR) {
@@ -701,6 +773,11 @@ static int hugetlb_minor_run(struct ms_ctx *ctx, uint64_t iter)
 	if (cfg->mode == M_COPY && has_alias(cfg))
 		verify(ctx, st, "page cache (second mapping)", st->alias);
 	check_handler(ctx, st, &before);
+	if (cfg->scenario == SC_HWPOISON) {
+		if ((ret = check_mapped(ctx, st, cfg->size_bytes, "after the faults")))
+			return ret;
+		return sc_hwpoison(ctx, st);
+	}
 	if ((ret = check_mapped(ctx, st, cfg->size_bytes, "after the faults")) ||
 	    (ret = check_blocks(ctx, st, cfg->size_bytes, "after the faults")) ||
 	    (ret = zap(ctx, st)) || (ret = check_mapped(ctx, st, 0, "after the zap")))
@@ -721,6 +798,8 @@ static int cfg_load(struct ms_ctx *ctx, struct hm_cfg *cfg)
 	cfg->backing = (int)ms_param_i(ctx, "backing");
 	cfg->mode = (int)ms_param_i(ctx, "mode");
 	cfg->mapping = (int)ms_param_i(ctx, "mapping");
+	cfg->scenario = (int)ms_param_i(ctx, "scenario");
+	cfg->lost = (int)ms_param_i(ctx, "hwpoison_lost");
 	cfg->remap = ms_param_i(ctx, "remap");
 	cfg->asked_bytes = (uint64_t)ms_param_i(ctx, "size");
 	cfg->hpage_bytes = (uint64_t)ms_param_i(ctx, "hugepage_size");
@@ -734,6 +813,9 @@ static int cfg_load(struct ms_ctx *ctx, struct hm_cfg *cfg)
 	if (cfg->hpage_bytes & (cfg->hpage_bytes - 1))
 		return ms_error(ctx, EINVAL, "hugepage_size %llu is not a power of two",
 				(unsigned long long)cfg->hpage_bytes);
+	if (cfg->scenario == SC_HWPOISON && (!is_hugetlb(cfg) || private_copy(cfg)))
+		return ms_error(ctx, EINVAL, "scenario=hwpoison is for backing=hugetlb, "
+				"mapping=shared (a MAP_SHARED hugetlb file)");
 	if (private_copy(cfg) && !is_hugetlb(cfg))
 		return ms_error(ctx, EINVAL, "mapping=private is for backing=hugetlb (private "
 				"shmem would be anonymous memory)");
@@ -854,7 +936,11 @@ static int hugetlb_minor_probe(struct ms_ctx *ctx)
 	uint64_t avail_kb;
 	int ret;
 
-	if ((ret = cfg_load(ctx, &cfg)) || (ret = probe_uffd(ctx, &cfg)))
+	if ((ret = cfg_load(ctx, &cfg)))
+		return ret;
+	if (cfg.scenario == SC_HWPOISON && (ret = ms_hwp_probe(ctx)))
+		return ret;
+	if ((ret = probe_uffd(ctx, &cfg)))
 		return ret;
 	if (is_hugetlb(&cfg))
 		return probe_pool(ctx, &cfg);
@@ -925,6 +1011,8 @@ static int hugetlb_minor_setup(struct ms_ctx *ctx)
 	st->memfd = st->h.t.uffd = st->h.t.stop_fd = -1;
 	ms_set_priv(ctx, st);
 	if ((ret = cfg_load(ctx, &st->cfg)) || (ret = register_metrics(ctx, st)))
+		return ret;
+	if (st->cfg.scenario == SC_HWPOISON && (ret = ms_hwp_metrics(ctx, &st->hwp)))
 		return ret;
 	if (st->cfg.size_bytes != st->cfg.asked_bytes)
 		ms_note(ctx, "size %llu rounded up to %llu bytes (the granule)",

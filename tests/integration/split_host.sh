@@ -106,6 +106,18 @@ for c in hgm-continue hgm-fork hgm-unmap hgm-mapcount hgm-exit; do
 done
 say "hgm-continue: $(verdict hgm-continue) $(reason hgm-continue)"
 
+# hwpoison takes memory out of service: refused on the host without --allow-destructive (the
+# VM test vm_inject_paths.sh runs it); HGM's 4K variant SKIPs without MADV_SPLIT before that.
+for c in minor-hugetlb-hwpoison minor-hugetlb-1g-hwpoison; do
+	v=$(verdict "$c")
+	[ "$v" = SKIP ] && reason "$c" | grep -q -- --allow-destructive ||
+		fail "$c is $v on the host: $(reason "$c")"
+done
+case "$(verdict hgm-hwpoison):$(reason hgm-hwpoison)" in
+PASS:*|SKIP:"MADV_SPLIT not supported"*|SKIP:*destructive*) ;;
+*) fail "hgm-hwpoison is $(verdict hgm-hwpoison): $(reason hgm-hwpoison)" ;;
+esac
+
 for k in $knobs; do
 	now=$(cat "$k")
 	[ "$now" = "${before[$k]}" ] || fail "$k is '$now' after the run, was '${before[$k]}'"

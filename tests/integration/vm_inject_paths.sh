@@ -76,9 +76,27 @@ mode=copy
 size=64M
 memcg_max=32M
 duration=5s
+
+; hwpoison of one 4K piece of a shared hugetlb file: the whole huge page goes, then unpoison.
+[hugetlb-hwpoison]
+workload=hugetlb-minor
+backing=hugetlb
+scenario=hwpoison
+size=8M
+iterations=1
+
+; The same expecting HGM's promise (only the 4K piece lost): mainline must FAIL it.
+[hugetlb-hwpoison-4k]
+workload=hugetlb-minor
+backing=hugetlb
+scenario=hwpoison
+hwpoison_lost=4k
+size=8M
+iterations=1
 INI
 
-vm_run 0 --run-id paths --kernel "$kernel" "$WORK/paths.ini"
+# Exit 1: hugetlb-hwpoison-4k must FAIL (below); every other case must PASS.
+vm_run 1 --run-id paths --kernel "$kernel" "$WORK/paths.ini"
 cat "$WORK/out"
 r=$(only_run paths)
 "$RUNJSON" "$r" check
@@ -86,6 +104,16 @@ get() { "$RUNJSON" "$r" get cases "$@"; }
 [ "$(get 0 verdict)" = SKIP ] && skip "$(basename "$kernel") has no fault injection: $(get 0 reason)"
 i=0
 while read -r name verdict; do
+	if [ "$name" = hugetlb-hwpoison ]; then
+		hwp=$i
+		i=$((i + 1))
+		continue
+	fi
+	if [ "$name" = hugetlb-hwpoison-4k ]; then
+		hwp4k=$i
+		i=$((i + 1))
+		continue
+	fi
 	[ "$verdict" = PASS ] || fail "case $name is $verdict: $(get "$i" reason)"
 	checked=$(get "$i" repeats 0 inject invariants checked)
 	bad=$(get "$i" repeats 0 inject invariants failed)
@@ -111,3 +139,32 @@ grep -qx '    ok 1 fail-nth n=1 # EFAULT' "$WORK/out" || fail "no subtest for n=
 grep -q '^    not ok' "$WORK/out" && fail "a sub-result is not ok: $(grep '^    not ok' "$WORK/out")"
 say "sweeps: $(for k in 0 1 2 3 4 5; do printf '%s=[%s] ' "$(get $k name)" \
 	"$(get $k repeats 0 inject detail fail-nth | cut -c1-60)"; done)"
+# hwpoison (no injector: the workload poisons): every mapper loses the whole 2M page with
+# SIGBUS lsb 21, the poisoner is told at once, and unpoison-pfn (built in here) gives it back.
+[ -n "${hwp:-}" ] || fail "no hugetlb-hwpoison case in $r"
+v=$(get "$hwp" verdict)
+[ "$v" = PASS ] || fail "hugetlb-hwpoison is $v: $(get "$hwp" reason)"
+m() { get "$hwp" repeats 0 metrics "$@"; }
+lsb=$(m sigbus_lsb last)
+[ "$lsb" = 21 ] || fail "hugetlb-hwpoison: SIGBUS lsb $lsb, expected 21"
+[ "$(m poisoner_signalled last)" = 1 ] || fail "hugetlb-hwpoison: the poisoner was not signalled"
+[ "$(m hwpoison_ns count)" = 1 ] || fail "hugetlb-hwpoison: $(m hwpoison_ns count) poisonings"
+checks=$(get "$hwp" repeats 0 checks run)
+[ "$checks" -ge 20 ] || fail "hugetlb-hwpoison ran only $checks checks"
+get "$hwp" repeats 0 notes | grep -q 'no unpoison' &&
+	fail "hugetlb-hwpoison: no unpoison-pfn on a kernel with CONFIG_HWPOISON_INJECT=y"
+say "hugetlb-hwpoison: PASS, $checks checks, lsb 21," \
+	"madvise(MADV_HWPOISON) $(m hwpoison_ns p50) ns"
+# Expecting only the 4K piece lost, the checks must catch mainline losing the huge page: the
+# poisoned piece SIGBUSes with lsb 21, not 12, and the other 511 pieces SIGBUS too.
+[ -n "${hwp4k:-}" ] || fail "no hugetlb-hwpoison-4k case in $r"
+v=$(get "$hwp4k" verdict)
+[ "$v" = FAIL ] || fail "hugetlb-hwpoison-4k is $v on mainline, expected FAIL"
+f=$(get "$hwp4k" repeats 0 checks failures)
+echo "$f" | grep -q 'rest of the poisoned huge page keeps its data.*511 of 511' ||
+	fail "hugetlb-hwpoison-4k: the other 511 pieces were not seen lost: $f"
+echo "$f" | grep -q 'si_addr_lsb 12.*lsb 21' || fail "hugetlb-hwpoison-4k: no lsb 21 seen: $f"
+echo "$f" | grep -q '"child mapper: the rest of the poisoned huge page' ||
+	fail "hugetlb-hwpoison-4k: the child mapper did not see the huge page lost: $f"
+say "hugetlb-hwpoison-4k: FAIL as it must on mainline ($(get "$hwp4k" repeats 0 checks failed)" \
+	"failed checks)"
