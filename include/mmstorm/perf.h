@@ -73,8 +73,6 @@ void ms_perf_close(struct ms_perf *p);
 
 /* Check a spec without opening anything (suite parsing). 0, or -EINVAL with a message. */
 int ms_perf_spec_check(const char *spec, char *err, size_t errlen);
-/* spec with "default" expanded and every drop left out, as a list (or "none"). 0 or -errno. */
-int ms_perf_spec_without(const char *spec, const char *drop, char *out, size_t len);
 /* NULL when counting is compiled in, else why not ("libperf not built (...)"). */
 const char *ms_perf_unavailable(void);
 

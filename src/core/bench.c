@@ -64,13 +64,38 @@ static double ru_ns(const struct rusage *ru)
 	       (double)(ru->ru_utime.tv_usec + ru->ru_stime.tv_usec) * 1e3;
 }
 
-/* fork-storm through the full harness: forks per second from its own counters. */
+/*
+ * mmap-lock-wait in a case_end: sampled (with how many waits), or why not. A bench of the
+ * default set on a host without tracefs measures the counters alone: it must say so.
+ */
+static void lw_status(json_t *case_end, char *buf, size_t len)
+{
+	json_t *perf = json_object_get(case_end, "perf"), *e;
+	json_t *lw = json_object_get(perf, "mmap_lock_wait");
+	size_t i;
+
+	if (lw) {
+		snprintf(buf, len, "sampled, %lld waits in the last round",
+			 (long long)json_integer_value(json_object_get(lw, "pairs")));
+		return;
+	}
+	snprintf(buf, len, "not sampled");
+	json_array_foreach(json_object_get(perf, "skipped"), i, e)
+		if (!strcmp(json_string_value(json_object_get(e, "event")) ?: "", "mmap-lock-wait"))
+			snprintf(buf, len, "not sampled: %s",
+				 json_string_value(json_object_get(e, "reason")) ?: "?");
+}
+
+/*
+ * fork-storm through the full harness: forks per second from its own counters; CPU time per
+ * fork of the case's processes and of this one (the runner, where the sampler drains).
+ */
 static int run_fork_storm(struct ms_journal *j, const char *region, const char *size,
 			  unsigned workers, unsigned children, double secs, const char *perf,
-			  const char *mode, double *rate, double *cpu_ns)
+			  const char *mode, double *rate, double *cpu_ns, char *lw, size_t lwlen)
 {
-	struct rusage ru0, ru1;
-	char text[1024], err[512];
+	struct rusage ru0, ru1, self0, self1;
+	char text[2048], err[512];
 	struct capture_sink sink = { .base.event = capture_event };
 	struct ms_run_opts ro = { .run_id = "bench", .only_repeat = -1 };
 	struct ms_suite s = { 0 };
@@ -89,7 +114,9 @@ static int run_fork_storm(struct ms_journal *j, const char *region, const char *
 	}
 	ro.suite_path = "bench";
 	getrusage(RUSAGE_CHILDREN, &ru0);
+	getrusage(RUSAGE_SELF, &self0);
 	ret = ms_run_suite(&s, &ro, j, &sink.base, &sig);
+	getrusage(RUSAGE_SELF, &self1);
 	getrusage(RUSAGE_CHILDREN, &ru1);
 	ms_suite_free(&s);
 	if (ret < 0 || !sink.case_end)
@@ -105,8 +132,10 @@ static int run_fork_storm(struct ms_journal *j, const char *region, const char *
 	ns = (double)json_integer_value(json_object_get(sink.case_end, "duration_ns"));
 	*rate = ns > 0 ? (double)json_integer_value(m) / (ns / 1e9) : 0;
 	if (cpu_ns)
-		*cpu_ns = json_integer_value(m) > 0 ? (ru_ns(&ru1) - ru_ns(&ru0)) /
-			  (double)json_integer_value(m) : 0;
+		*cpu_ns = json_integer_value(m) > 0 ? (ru_ns(&ru1) - ru_ns(&ru0) +
+			  ru_ns(&self1) - ru_ns(&self0)) / (double)json_integer_value(m) : 0;
+	if (lw)
+		lw_status(sink.case_end, lw, lwlen);
 	json_decref(sink.case_end);
 	return 0;
 }
@@ -202,19 +231,23 @@ static double median(const double *v, unsigned n)
 }
 
 /*
- * What counting costs: fork-storm with perf=default counted per cgroup and per task against
- * perf=none. Each round runs the three; the order rotates so load from elsewhere hits all
- * alike. Overheads are medians of the per-round ratios to that round's perf=none, both of the
- * op rate (wall clock: what a user sees, but every other process on the machine moves it)
- * and of the CPU time per fork of the case's processes (what counting adds to each fork).
+ * What counting costs: fork-storm with perf=default counted per cgroup and per task, and the
+ * default set without the mmap_lock sampler, against perf=none. Each round runs the four; the
+ * order rotates so load from elsewhere hits all alike. Overheads are medians of the per-round
+ * ratios to that round's perf=none, both of the op rate (wall clock: what a user sees, but
+ * every other process on the machine moves it) and of the CPU time per fork (what counting
+ * adds to each fork): of the case's processes and of the runner (this process), where the
+ * sampler drains its ring buffers.
  */
 static const char *const perf_sides[][3] = {
 	{ "none", "auto", "perf=none" },
+	{ "default,-mmap-lock-wait", "cgroup", "perf=default,-mmap-lock-wait, cgroup" },
 	{ "default", "cgroup", "perf=default, perf_mode=cgroup" },
 	{ "default", "task", "perf=default, perf_mode=task (inherited)" },
 };
 
-#define NSIDES 3
+#define NSIDES 4
+#define BARE_SIDES 3
 
 struct perf_round {
 	double rate[NSIDES], cpu[NSIDES];
@@ -229,7 +262,8 @@ static void print_overhead(const char *what, unsigned side, const struct perf_ro
 	for (unsigned r = 0; r < rounds; r++)
 		col[r] = cpu ? (pr[r].cpu[0] > 0 ? pr[r].cpu[side] / pr[r].cpu[0] - 1 : 0) :
 			 (pr[r].rate[0] > 0 ? 1 - pr[r].rate[side] / pr[r].rate[0] : 0);
-	snprintf(label, sizeof(label), "overhead, perf_mode=%s, %s", perf_sides[side][1], what);
+	snprintf(label, sizeof(label), "overhead, %s%s, %s", side == 1 ? "counters only, " :
+		 "perf=default, perf_mode=", perf_sides[side][1], what);
 	printf("%-52s %9.2f%%     (target <= 2%%; per round:", label, 100.0 * median(col, rounds));
 	for (unsigned r = 0; r < rounds; r++)
 		printf(" %+.1f", 100.0 * col[r]);
@@ -312,21 +346,21 @@ static int bare_counted(struct ms_journal *j, unsigned side, double *cpu_ns)
 static int bench_perf_bare(struct ms_journal *j, unsigned rounds)
 {
 	static const char *const names[] = { "none", "cgroup", "task" };
-	double v[NSIDES][MAX_ROUNDS], med[NSIDES];
+	double v[BARE_SIDES][MAX_ROUNDS], med[BARE_SIDES];
 	int ret = 0;
 
 	for (unsigned r = 0; r < rounds && !ret; r++)
-		for (unsigned k = 0; k < NSIDES && !ret; k++)
-			ret = bare_counted(j, (r + k) % NSIDES, &v[(r + k) % NSIDES][r]);
+		for (unsigned k = 0; k < BARE_SIDES && !ret; k++)
+			ret = bare_counted(j, (r + k) % BARE_SIDES, &v[(r + k) % BARE_SIDES][r]);
 	if (ret) {
 		printf("%-52s %10s     (could not count: cgroup or counters unavailable)\n",
 		       "bare fork loop with 6 software counters", "SKIP");
 		return 0;
 	}
-	for (unsigned s = 0; s < NSIDES; s++)
+	for (unsigned s = 0; s < BARE_SIDES; s++)
 		med[s] = median(v[s], rounds);
 	printf("%-52s %10.0f ns CPU/fork\n", "bare fork/_exit/wait, nothing counted", med[0]);
-	for (unsigned s = 1; s < NSIDES; s++) {
+	for (unsigned s = 1; s < BARE_SIDES; s++) {
 		char label[96];
 
 		snprintf(label, sizeof(label), "  ... 6 software counters, perf_mode=%s", names[s]);
@@ -341,7 +375,7 @@ static int bench_perf(struct ms_journal *j, const char *size, unsigned workers,
 {
 	struct perf_round pr[MAX_ROUNDS];
 	double col[MAX_ROUNDS], cpu[MAX_ROUNDS];
-	char label[96];
+	char label[96], lw[512] = "not run";
 	int ret = 0;
 
 	if (ms_perf_unavailable()) {
@@ -355,11 +389,12 @@ static int bench_perf(struct ms_journal *j, const char *size, unsigned workers,
 
 			ret = run_fork_storm(j, "anon", size, workers, children, secs,
 					     perf_sides[s][0], perf_sides[s][1], &pr[r].rate[s],
-					     &pr[r].cpu[s]);
+					     &pr[r].cpu[s], s == 2 ? lw : NULL, sizeof(lw));
 		}
 	}
 	if (ret)
 		return ret;
+	printf("%-52s %s\n", "mmap-lock-wait in perf=default:", lw);
 	for (unsigned s = 0; s < NSIDES; s++) {
 		for (unsigned r = 0; r < rounds; r++) {
 			col[r] = pr[r].rate[s];
@@ -383,7 +418,8 @@ static void bench_usage(FILE *f)
 		   "  Prints the cost of recording one sample, the fork-storm op rate with full\n"
 		   "  instrumentation vs a bare fork/exit/wait loop in C, and vs stress-ng --fork\n"
 		   "  (when installed), and the overhead of perf counting (perf=default per\n"
-		   "  cgroup and per task vs perf=none; --perf: only that).\n"
+		   "  cgroup and per task, and the default counters without the mmap_lock\n"
+		   "  sampler, vs perf=none; --perf: only that).\n"
 		   "  `mmstorm bench --vm ...` measures the VM runner instead.\n");
 }
 
@@ -447,14 +483,14 @@ int ms_cmd_bench(int argc, char **argv)
 		/* ABAB, then BABA: drift on a shared machine must not favour one side. */
 		if (r % 2 == 0) {
 			ret = run_fork_storm(j, "anon", size, workers, children, secs, "default",
-					     "auto", &full[r], NULL);
+					     "auto", &full[r], NULL, NULL, 0);
 			if (!ret)
 				ret = run_bare((size_t)size_bytes, workers, children, secs, &bare[r]);
 		} else {
 			ret = run_bare((size_t)size_bytes, workers, children, secs, &bare[r]);
 			if (!ret)
 				ret = run_fork_storm(j, "anon", size, workers, children, secs,
-						     "default", "auto", &full[r], NULL);
+						     "default", "auto", &full[r], NULL, NULL, 0);
 		}
 		ratio[r] = bare[r] > 0 ? full[r] / bare[r] : 0;
 	}
@@ -475,7 +511,7 @@ int ms_cmd_bench(int argc, char **argv)
 		printf("%-52s %10s     (stress-ng not installed or no fork metrics)\n",
 		       "stress-ng --fork", "SKIP");
 	} else if (!run_fork_storm(j, "anon", "64K", workers, children, secs, "default",
-				     "auto", &small, NULL)) {
+				     "auto", &small, NULL, NULL, 0)) {
 		printf("%-52s %10.0f forks/s\n", "fork-storm, full instrumentation, 64K region", small);
 		printf("%-52s %10.0f forks/s\n", "stress-ng --fork (bogo ops/s, real time)", sng);
 		printf("%-52s %10.3f     (target >= 1.0)\n", "ratio fork-storm / stress-ng",

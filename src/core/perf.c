@@ -122,38 +122,84 @@ static int spec_item(const char *item, spec_fn fn, void *arg, char *err, size_t 
 	return fn ? fn(arg, item) : 0;
 }
 
-/* Walk the names of a spec, "default" expanded; fn NULL only validates. */
+/*
+ * Item i (0-based) of a comma list, trimmed, into buf (i must exist: *more of item i - 1).
+ * *more: another item follows. -E2BIG when it does not fit.
+ */
+static int spec_token(const char *s, unsigned i, char *buf, size_t len, bool *more)
+{
+	const char *b, *e;
+
+	for (; i; i--)
+		s = strchr(s, ',') + 1;
+	b = s;
+	e = s + strcspn(s, ",");
+	*more = *e == ',';
+	while (b < e && isspace((unsigned char)*b))
+		b++;
+	while (e > b && isspace((unsigned char)e[-1]))
+		e--;
+	if ((size_t)(e - b) >= len)
+		return -E2BIG;
+	memcpy(buf, b, (size_t)(e - b));
+	buf[e - b] = '\0';
+	return 0;
+}
+
+/* "-NAME" in the list takes NAME out of what the rest names (e.g. default,-mmap-lock-wait). */
+static bool spec_removes(const char *spec, const char *name)
+{
+	char item[EV_NAME_MAX];
+	bool more = true;
+
+	for (unsigned i = 0; more && !spec_token(spec, i, item, sizeof(item), &more); i++)
+		if (item[0] == '-' && !strcmp(item + 1, name))
+			return true;
+	return false;
+}
+
+struct spec_filter {
+	spec_fn fn;
+	void *arg;
+	const char *spec;
+};
+
+static int spec_filtered(void *arg, const char *name)
+{
+	struct spec_filter *f = arg;
+
+	return spec_removes(f->spec, name) ? 0 : f->fn(f->arg, name);
+}
+
+/* Walk the names of a spec, "default" expanded, "-NAME" left out; fn NULL only validates. */
 static int spec_walk(const char *spec, spec_fn fn, void *arg, char *err, size_t errlen)
 {
 	const char *s = spec && *spec ? spec : "default";
+	struct spec_filter f = { .fn = fn, .arg = arg, .spec = s };
 	char item[EV_NAME_MAX];
+	bool more = true;
 	int ret = 0;
 
 	if (!strcmp(s, "none"))
 		return 0;
-	while (!ret) {
-		size_t n = strcspn(s, ",");
-		const char *b = s, *e = s + n;
+	for (unsigned i = 0; more && !ret; i++) {
+		int t = spec_token(s, i, item, sizeof(item), &more);
 
-		while (b < e && isspace((unsigned char)*b))
-			b++;
-		while (e > b && isspace((unsigned char)e[-1]))
-			e--;
-		if (e == b || (size_t)(e - b) >= sizeof(item)) {
+		if (t || !item[0] || !strcmp(item, "-")) {
 			snprintf(err, errlen, "perf: %s event name in '%s'",
-				 e == b ? "empty" : "too long an", spec);
+				 t ? "too long an" : "empty", spec);
 			return -EINVAL;
 		}
-		memcpy(item, b, (size_t)(e - b));
-		item[e - b] = '\0';
-		if (!strcmp(item, "none")) {
-			snprintf(err, errlen, "perf: 'none' cannot be part of a list ('%s')", spec);
+		if (!strcmp(item, "none") || !strcmp(item, "-default") ||
+		    !strcmp(item, "-none")) {
+			snprintf(err, errlen, "perf: '%s' cannot be part of a list ('%s')", item,
+				 spec);
 			return -EINVAL;
 		}
-		ret = spec_item(item, fn, arg, err, errlen);
-		if (!s[n])
-			break;
-		s += n + 1;
+		if (item[0] == '-')
+			ret = spec_item(item + 1, NULL, NULL, err, errlen);
+		else
+			ret = spec_item(item, fn ? spec_filtered : NULL, &f, err, errlen);
 	}
 	return ret;
 }
@@ -176,41 +222,6 @@ bool ms_perf_lockwait_wanted(const char *spec)
 	char err[256];
 
 	return !spec_walk(spec, find_lockwait, &found, err, sizeof(err)) && found;
-}
-
-struct spec_out {
-	const char *drop;
-	char *out;
-	size_t len, used;
-};
-
-static int spec_append(void *arg, const char *name)
-{
-	struct spec_out *o = arg;
-	int n;
-
-	if (!strcmp(name, o->drop))
-		return 0;
-	n = snprintf(o->out + o->used, o->len - o->used, "%s%s", o->used ? "," : "", name);
-	if (n < 0 || (size_t)n >= o->len - o->used)
-		return -ENOSPC;
-	o->used += (size_t)n;
-	return 0;
-}
-
-int ms_perf_spec_without(const char *spec, const char *drop, char *out, size_t len)
-{
-	struct spec_out o = { .drop = drop, .out = out, .len = len };
-	char err[256];
-	int ret;
-
-	if (!len)
-		return -ENOSPC;
-	out[0] = '\0';
-	ret = spec_walk(spec, spec_append, &o, err, sizeof(err));
-	if (!ret && !o.used)
-		ms_strlcpy(out, "none", len);
-	return ret;
 }
 
 static int skip_add(json_t *skipped, const char *event, const char *reason)

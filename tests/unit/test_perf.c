@@ -103,11 +103,13 @@ START_TEST(test_spec_check)
 	static const char *const good[] = {
 		"default", "none", "", "page-faults", "page-faults, task-clock",
 		"default,kmem:kmalloc", "tlb:tlb_flush", "huge_memory:*split*", "cycles",
-		"dTLB-load-misses,iTLB-load-misses",
+		"dTLB-load-misses,iTLB-load-misses", "default,-mmap-lock-wait", "mmap-lock-wait",
+		"default,-tlb:tlb_flush,-cycles",
 	};
 	static const char *const bad[] = {
 		"pagefaults", "page-faults,,task-clock", "none,page-faults", "tlb:", ":x",
-		"../../etc:passwd", "tlb:tlb/flush", "sys*:x", ",",
+		"../../etc:passwd", "tlb:tlb/flush", "sys*:x", ",", "-default", "default,-",
+		"default,-nosuch-event", "default,-none",
 	};
 	char err[256];
 
@@ -123,8 +125,39 @@ START_TEST(test_spec_check)
 	}
 	ck_assert_int_eq(ms_perf_spec_check("page-faults,bogus-event", err, sizeof(err)), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, "'bogus-event'"));
+	/* The runner samples mmap_lock waits for the default set, unless the list takes it out. */
+	ck_assert(ms_perf_lockwait_wanted("default"));
+	ck_assert(ms_perf_lockwait_wanted(NULL));
+	ck_assert(ms_perf_lockwait_wanted("page-faults,mmap-lock-wait"));
+	ck_assert(!ms_perf_lockwait_wanted("default,-mmap-lock-wait"));
+	ck_assert(!ms_perf_lockwait_wanted("none"));
+	ck_assert(!ms_perf_lockwait_wanted("page-faults"));
 }
 END_TEST
+
+/* "-NAME" takes an event out of the default set: neither counted nor listed as skipped. */
+START_TEST(test_spec_remove)
+{
+	json_t *skipped, *counts;
+	struct ms_perf *p;
+
+	if (ms_perf_unavailable())
+		return;
+	p = open_ok("default,-page-faults,-tlb:tlb_flush,-cycles", &skipped);
+	ck_assert_ptr_nonnull(p);
+	counts = ms_perf_read(p);
+	ck_assert_ptr_null(json_object_get(counts, "page-faults"));
+	ck_assert_ptr_nonnull(json_object_get(counts, "minor-faults"));
+	ck_assert(!skipped_has(skipped, "tlb:tlb_flush", NULL));
+	ck_assert(!skipped_has(skipped, "cycles", NULL));
+	ck_assert_ptr_null(json_object_get(counts, "tlb:tlb_flush"));
+	ck_assert_ptr_null(json_object_get(counts, "cycles"));
+	json_decref(counts);
+	json_decref(skipped);
+	ms_perf_close(p);
+}
+END_TEST
+
 
 START_TEST(test_open_none)
 {
@@ -721,6 +754,7 @@ int main(void)
 
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_spec_check);
+	tcase_add_test(tc, test_spec_remove);
 	tcase_add_test(tc, test_open_none);
 	tcase_add_test(tc, test_compiled_out);
 	tcase_add_test(tc, test_inherit_grandchild);
