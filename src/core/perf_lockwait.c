@@ -114,6 +114,8 @@ void ms_lw_flush(struct ms_lw *lw, uint64_t upto)
 {
 	size_t n = 0;
 
+	if (!lw->npend)
+		return;
 	qsort(lw->pend, lw->npend, sizeof(*lw->pend), sample_cmp);
 	while (n < lw->npend && lw->pend[n].time_ns <= upto)
 		pair_one(lw, &lw->pend[n++]);
