@@ -1,6 +1,7 @@
 /* `mmstorm bench`: what mmstorm's own measuring costs, against bare loops and stress-ng. */
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/core.h"
+#include "core/perf_lockwait.h"
 #include "mmstorm/journal.h"
 #include "mmstorm/perf.h"
 #include "mmstorm/report.h"
@@ -247,7 +249,7 @@ static const char *const perf_sides[][3] = {
 };
 
 #define NSIDES 4
-#define BARE_SIDES 3
+#define BARE_SIDES 4
 
 struct perf_round {
 	double rate[NSIDES], cpu[NSIDES];
@@ -282,20 +284,25 @@ static double rusage_ns(int who)
 	return ru_ns(&ru);
 }
 
-/* In a child of the bench: count it (or not), then fork/_exit/wait; CPU ns per fork or < 0. */
-static double bare_counted_child(struct ms_journal *j, unsigned side)
+/*
+ * In a child of the bench: count it (or not), then fork/_exit/wait; CPU ns per fork or < 0.
+ * gate >= 0: wait for the parent to attach the mmap_lock sampler first.
+ */
+static double bare_counted_child(struct ms_journal *j, unsigned side, int gate)
 {
 	struct ms_perf *p = NULL;
 	json_t *skipped = NULL;
 	double t0;
-	char why[512];
+	char why[512], go;
 	int fd = -1, ret = 0;
 
 	if (side == 1 && !(ret = ms_perf_cgroup_enter(j, &fd, why, sizeof(why))))
 		ret = ms_perf_open_cgroup(&p, SW_SIX, fd, &skipped);
 	else if (side == 2)
 		ret = ms_perf_open(&p, SW_SIX, &skipped);
-	if (ret || (side && (!p || json_array_size(skipped))) || ms_perf_enable(p))
+	if (ret || (side && side < 3 && (!p || json_array_size(skipped))) || ms_perf_enable(p))
+		return -1;
+	if (gate >= 0 && read(gate, &go, 1) != 1)
 		return -1;
 	t0 = rusage_ns(RUSAGE_SELF) + rusage_ns(RUSAGE_CHILDREN);
 	for (unsigned i = 0; i < BARE_FORKS; i++) {
@@ -314,59 +321,105 @@ static double bare_counted_child(struct ms_journal *j, unsigned side)
 	return t0 / BARE_FORKS;
 }
 
-static int bare_counted(struct ms_journal *j, unsigned side, double *cpu_ns)
+/*
+ * Side 3: the child sampled from here as the runner samples a case (inherited mmap_lock
+ * tracepoints, buffers drained every 20 ms); our own CPU time for draining is added.
+ */
+static int bare_sampled_wait(pid_t pid, int res, int gate, double *self_ns, char *why,
+			     size_t len)
+{
+	struct ms_lw_sampler *s;
+	uint64_t win[2] = { 0, 0 };
+	struct pollfd pf = { .fd = res, .events = POLLIN };
+	double t0 = rusage_ns(RUSAGE_SELF);
+	int ret = ms_perf_lockwait_open(&s, pid, why, len);
+
+	win[0] = ms_now_ns();
+	if (write(gate, "g", 1) != 1 && !ret)
+		ret = -EIO;
+	while (!ret && poll(&pf, 1, 20) == 0)
+		ms_lw_sampler_drain(s, &win[0], &win[1]);
+	ms_lw_sampler_stop(s, &win[0], &win[1]);
+	ms_lw_sampler_close(s);
+	*self_ns = rusage_ns(RUSAGE_SELF) - t0;
+	return ret;
+}
+
+static int bare_counted(struct ms_journal *j, unsigned side, double *cpu_ns, char *why,
+			size_t len)
 {
 	long mark = ms_journal_mark(j);
-	int pfd[2], status;
+	int pfd[2], gate[2] = { -1, -1 }, status, ret = 0;
+	double self_ns = 0;
 	pid_t pid;
 
-	if (mark < 0 || pipe(pfd))
+	if (mark < 0 || pipe(pfd) || (side == 3 && pipe(gate)))
 		return mark < 0 ? (int)mark : -errno;
 	pid = fork();
 	if (pid == 0) {
-		double v = bare_counted_child(j, side);
+		double v = bare_counted_child(j, side, gate[0]);
 
 		_exit(write(pfd[1], &v, sizeof(v)) == sizeof(v) ? 0 : 1);
 	}
 	close(pfd[1]);
+	if (pid > 0 && side == 3)
+		ret = bare_sampled_wait(pid, pfd[0], gate[1], &self_ns, why, len);
+	if (gate[0] >= 0) {
+		close(gate[0]);
+		close(gate[1]);
+	}
 	if (pid < 0 || read(pfd[0], cpu_ns, sizeof(*cpu_ns)) != sizeof(*cpu_ns))
 		*cpu_ns = -1;
+	else
+		*cpu_ns += self_ns / BARE_FORKS;
 	close(pfd[0]);
 	if (pid > 0)
 		waitpid(pid, &status, 0);
 	/* The cgroup goes once its only process is gone. */
 	ms_journal_restore_to(j, mark, NULL);
-	return *cpu_ns < 0 ? -EIO : 0;
+	return ret ? ret : *cpu_ns < 0 ? -EIO : 0;
 }
 
 /*
  * Where the cost is, without the harness: a bare fork/_exit/wait loop of a small process in
- * a process counted per cgroup, per task (inherited), or not at all; CPU time per fork.
+ * a process counted per cgroup, per task (inherited), sampled for mmap_lock waits from its
+ * parent (where tracefs is mounted), or not at all; CPU time per fork.
  */
 static int bench_perf_bare(struct ms_journal *j, unsigned rounds)
 {
-	static const char *const names[] = { "none", "cgroup", "task" };
+	static const char *const names[] = { "none", "6 software counters, perf_mode=cgroup",
+		"6 software counters, perf_mode=task", "mmap-lock-wait sampler" };
 	double v[BARE_SIDES][MAX_ROUNDS], med[BARE_SIDES];
+	unsigned nsides = BARE_SIDES;
+	struct ms_lw_sampler *probe;
+	char why[1024] = "";
 	int ret = 0;
 
+	/* Without tracefs (or the tracepoints) the other three still tell. */
+	if (ms_perf_lockwait_open(&probe, getpid(), why, sizeof(why)))
+		nsides = 3;
+	ms_lw_sampler_close(probe);
 	for (unsigned r = 0; r < rounds && !ret; r++)
-		for (unsigned k = 0; k < BARE_SIDES && !ret; k++)
-			ret = bare_counted(j, (r + k) % BARE_SIDES, &v[(r + k) % BARE_SIDES][r]);
+		for (unsigned k = 0; k < nsides && !ret; k++)
+			ret = bare_counted(j, (r + k) % nsides, &v[(r + k) % nsides][r], why,
+					   sizeof(why));
 	if (ret) {
 		printf("%-52s %10s     (could not count: cgroup or counters unavailable)\n",
 		       "bare fork loop with 6 software counters", "SKIP");
 		return 0;
 	}
-	for (unsigned s = 0; s < BARE_SIDES; s++)
+	for (unsigned s = 0; s < nsides; s++)
 		med[s] = median(v[s], rounds);
 	printf("%-52s %10.0f ns CPU/fork\n", "bare fork/_exit/wait, nothing counted", med[0]);
-	for (unsigned s = 1; s < BARE_SIDES; s++) {
+	for (unsigned s = 1; s < nsides; s++) {
 		char label[96];
 
-		snprintf(label, sizeof(label), "  ... 6 software counters, perf_mode=%s", names[s]);
+		snprintf(label, sizeof(label), "  ... %s", names[s]);
 		printf("%-52s %+10.0f ns CPU/fork (%+.1f%%)\n", label, med[s] - med[0],
 		       100.0 * (med[s] / med[0] - 1));
 	}
+	if (nsides == 3)
+		printf("%-52s %10s     (%s)\n", "  ... mmap-lock-wait sampler", "SKIP", why);
 	return 0;
 }
 
