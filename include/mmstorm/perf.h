@@ -40,19 +40,9 @@ int ms_perf_open(struct ms_perf **pp, const char *spec, json_t **skipped);
  */
 int ms_perf_open_cgroup(struct ms_perf **pp, const char *spec, int cgroup_fd, json_t **skipped);
 /*
- * "mmap-lock-wait" (in the default set): the time each mmap_lock acquisition of the counted
- * processes waited, from samples of mmap_lock:mmap_lock_start_locking and
- * mmap_lock_acquire_returned paired per thread (needs tracefs, like every tracepoint).
- * ms_perf_lockwait() says whether it was opened; then give it a histogram (ns) before
- * ms_perf_enable(). ms_perf_lockwait_json(): {"pairs", "unpaired_starts",
- * "acquires_without_start", "lost", "dropped"} after ms_perf_disable(), NULL if it never ran:
- * lost are samples the kernel dropped (buffer full); an acquire without a start is mostly
- * mmap_write_downgrade() (munmap, mremap, brk), which acquires a read lock without waiting.
+ * "mmap-lock-wait" (in the default set) is not counted here: the runner samples it from outside
+ * the case process (src/core/perf_lockwait.h); ms_perf_open() accepts the name and ignores it.
  */
-struct ms_hist;
-bool ms_perf_lockwait(const struct ms_perf *p);
-void ms_perf_lockwait_hist(struct ms_perf *p, struct ms_hist *h);
-json_t *ms_perf_lockwait_json(const struct ms_perf *p);
 
 /* perf_mode= of a case, in the suite's order of choices. */
 enum ms_perf_mode { MS_PERF_AUTO, MS_PERF_CGROUP, MS_PERF_TASK };

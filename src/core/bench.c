@@ -1,6 +1,7 @@
 /* `mmstorm bench`: what mmstorm's own measuring costs, against bare loops and stress-ng. */
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/core.h"
+#include "core/perf_lockwait.h"
 #include "mmstorm/journal.h"
 #include "mmstorm/perf.h"
 #include "mmstorm/report.h"
@@ -64,13 +66,38 @@ static double ru_ns(const struct rusage *ru)
 	       (double)(ru->ru_utime.tv_usec + ru->ru_stime.tv_usec) * 1e3;
 }
 
-/* fork-storm through the full harness: forks per second from its own counters. */
+/*
+ * mmap-lock-wait in a case_end: sampled (with how many waits), or why not. A bench of the
+ * default set on a host without tracefs measures the counters alone: it must say so.
+ */
+static void lw_status(json_t *case_end, char *buf, size_t len)
+{
+	json_t *perf = json_object_get(case_end, "perf"), *e;
+	json_t *lw = json_object_get(perf, "mmap_lock_wait");
+	size_t i;
+
+	if (lw) {
+		snprintf(buf, len, "sampled, %lld waits in the last round",
+			 (long long)json_integer_value(json_object_get(lw, "pairs")));
+		return;
+	}
+	snprintf(buf, len, "not sampled");
+	json_array_foreach(json_object_get(perf, "skipped"), i, e)
+		if (!strcmp(json_string_value(json_object_get(e, "event")) ?: "", "mmap-lock-wait"))
+			snprintf(buf, len, "not sampled: %s",
+				 json_string_value(json_object_get(e, "reason")) ?: "?");
+}
+
+/*
+ * fork-storm through the full harness: forks per second from its own counters; CPU time per
+ * fork of the case's processes and of this one (the runner, where the sampler drains).
+ */
 static int run_fork_storm(struct ms_journal *j, const char *region, const char *size,
 			  unsigned workers, unsigned children, double secs, const char *perf,
-			  const char *mode, double *rate, double *cpu_ns)
+			  const char *mode, double *rate, double *cpu_ns, char *lw, size_t lwlen)
 {
-	struct rusage ru0, ru1;
-	char text[1024], err[512];
+	struct rusage ru0, ru1, self0, self1;
+	char text[2048], err[512];
 	struct capture_sink sink = { .base.event = capture_event };
 	struct ms_run_opts ro = { .run_id = "bench", .only_repeat = -1 };
 	struct ms_suite s = { 0 };
@@ -89,7 +116,9 @@ static int run_fork_storm(struct ms_journal *j, const char *region, const char *
 	}
 	ro.suite_path = "bench";
 	getrusage(RUSAGE_CHILDREN, &ru0);
+	getrusage(RUSAGE_SELF, &self0);
 	ret = ms_run_suite(&s, &ro, j, &sink.base, &sig);
+	getrusage(RUSAGE_SELF, &self1);
 	getrusage(RUSAGE_CHILDREN, &ru1);
 	ms_suite_free(&s);
 	if (ret < 0 || !sink.case_end)
@@ -105,8 +134,10 @@ static int run_fork_storm(struct ms_journal *j, const char *region, const char *
 	ns = (double)json_integer_value(json_object_get(sink.case_end, "duration_ns"));
 	*rate = ns > 0 ? (double)json_integer_value(m) / (ns / 1e9) : 0;
 	if (cpu_ns)
-		*cpu_ns = json_integer_value(m) > 0 ? (ru_ns(&ru1) - ru_ns(&ru0)) /
-			  (double)json_integer_value(m) : 0;
+		*cpu_ns = json_integer_value(m) > 0 ? (ru_ns(&ru1) - ru_ns(&ru0) +
+			  ru_ns(&self1) - ru_ns(&self0)) / (double)json_integer_value(m) : 0;
+	if (lw)
+		lw_status(sink.case_end, lw, lwlen);
 	json_decref(sink.case_end);
 	return 0;
 }
@@ -202,19 +233,23 @@ static double median(const double *v, unsigned n)
 }
 
 /*
- * What counting costs: fork-storm with perf=default counted per cgroup and per task against
- * perf=none. Each round runs the three; the order rotates so load from elsewhere hits all
- * alike. Overheads are medians of the per-round ratios to that round's perf=none, both of the
- * op rate (wall clock: what a user sees, but every other process on the machine moves it)
- * and of the CPU time per fork of the case's processes (what counting adds to each fork).
+ * What counting costs: fork-storm with perf=default counted per cgroup and per task, and the
+ * default set without the mmap_lock sampler, against perf=none. Each round runs the four; the
+ * order rotates so load from elsewhere hits all alike. Overheads are medians of the per-round
+ * ratios to that round's perf=none, both of the op rate (wall clock: what a user sees, but
+ * every other process on the machine moves it) and of the CPU time per fork (what counting
+ * adds to each fork): of the case's processes and of the runner (this process), where the
+ * sampler drains its ring buffers.
  */
 static const char *const perf_sides[][3] = {
 	{ "none", "auto", "perf=none" },
+	{ "default,-mmap-lock-wait", "cgroup", "perf=default,-mmap-lock-wait, cgroup" },
 	{ "default", "cgroup", "perf=default, perf_mode=cgroup" },
 	{ "default", "task", "perf=default, perf_mode=task (inherited)" },
 };
 
-#define NSIDES 3
+#define NSIDES 4
+#define BARE_SIDES 4
 
 struct perf_round {
 	double rate[NSIDES], cpu[NSIDES];
@@ -229,7 +264,8 @@ static void print_overhead(const char *what, unsigned side, const struct perf_ro
 	for (unsigned r = 0; r < rounds; r++)
 		col[r] = cpu ? (pr[r].cpu[0] > 0 ? pr[r].cpu[side] / pr[r].cpu[0] - 1 : 0) :
 			 (pr[r].rate[0] > 0 ? 1 - pr[r].rate[side] / pr[r].rate[0] : 0);
-	snprintf(label, sizeof(label), "overhead, perf_mode=%s, %s", perf_sides[side][1], what);
+	snprintf(label, sizeof(label), "overhead, %s%s, %s", side == 1 ? "counters only, " :
+		 "perf=default, perf_mode=", perf_sides[side][1], what);
 	printf("%-52s %9.2f%%     (target <= 2%%; per round:", label, 100.0 * median(col, rounds));
 	for (unsigned r = 0; r < rounds; r++)
 		printf(" %+.1f", 100.0 * col[r]);
@@ -248,20 +284,25 @@ static double rusage_ns(int who)
 	return ru_ns(&ru);
 }
 
-/* In a child of the bench: count it (or not), then fork/_exit/wait; CPU ns per fork or < 0. */
-static double bare_counted_child(struct ms_journal *j, unsigned side)
+/*
+ * In a child of the bench: count it (or not), then fork/_exit/wait; CPU ns per fork or < 0.
+ * gate >= 0: wait for the parent to attach the mmap_lock sampler first.
+ */
+static double bare_counted_child(struct ms_journal *j, unsigned side, int gate)
 {
 	struct ms_perf *p = NULL;
 	json_t *skipped = NULL;
 	double t0;
-	char why[512];
+	char why[512], go;
 	int fd = -1, ret = 0;
 
 	if (side == 1 && !(ret = ms_perf_cgroup_enter(j, &fd, why, sizeof(why))))
 		ret = ms_perf_open_cgroup(&p, SW_SIX, fd, &skipped);
 	else if (side == 2)
 		ret = ms_perf_open(&p, SW_SIX, &skipped);
-	if (ret || (side && (!p || json_array_size(skipped))) || ms_perf_enable(p))
+	if (ret || (side && side < 3 && (!p || json_array_size(skipped))) || ms_perf_enable(p))
+		return -1;
+	if (gate >= 0 && read(gate, &go, 1) != 1)
 		return -1;
 	t0 = rusage_ns(RUSAGE_SELF) + rusage_ns(RUSAGE_CHILDREN);
 	for (unsigned i = 0; i < BARE_FORKS; i++) {
@@ -280,59 +321,105 @@ static double bare_counted_child(struct ms_journal *j, unsigned side)
 	return t0 / BARE_FORKS;
 }
 
-static int bare_counted(struct ms_journal *j, unsigned side, double *cpu_ns)
+/*
+ * Side 3: the child sampled from here as the runner samples a case (inherited mmap_lock
+ * tracepoints, buffers drained every 20 ms); our own CPU time for draining is added.
+ */
+static int bare_sampled_wait(pid_t pid, int res, int gate, double *self_ns, char *why,
+			     size_t len)
+{
+	struct ms_lw_sampler *s;
+	uint64_t win[2] = { 0, 0 };
+	struct pollfd pf = { .fd = res, .events = POLLIN };
+	double t0 = rusage_ns(RUSAGE_SELF);
+	int ret = ms_perf_lockwait_open(&s, pid, why, len);
+
+	win[0] = ms_now_ns();
+	if (write(gate, "g", 1) != 1 && !ret)
+		ret = -EIO;
+	while (!ret && poll(&pf, 1, 20) == 0)
+		ms_lw_sampler_drain(s, &win[0], &win[1]);
+	ms_lw_sampler_stop(s, &win[0], &win[1]);
+	ms_lw_sampler_close(s);
+	*self_ns = rusage_ns(RUSAGE_SELF) - t0;
+	return ret;
+}
+
+static int bare_counted(struct ms_journal *j, unsigned side, double *cpu_ns, char *why,
+			size_t len)
 {
 	long mark = ms_journal_mark(j);
-	int pfd[2], status;
+	int pfd[2], gate[2] = { -1, -1 }, status, ret = 0;
+	double self_ns = 0;
 	pid_t pid;
 
-	if (mark < 0 || pipe(pfd))
+	if (mark < 0 || pipe(pfd) || (side == 3 && pipe(gate)))
 		return mark < 0 ? (int)mark : -errno;
 	pid = fork();
 	if (pid == 0) {
-		double v = bare_counted_child(j, side);
+		double v = bare_counted_child(j, side, gate[0]);
 
 		_exit(write(pfd[1], &v, sizeof(v)) == sizeof(v) ? 0 : 1);
 	}
 	close(pfd[1]);
+	if (pid > 0 && side == 3)
+		ret = bare_sampled_wait(pid, pfd[0], gate[1], &self_ns, why, len);
+	if (gate[0] >= 0) {
+		close(gate[0]);
+		close(gate[1]);
+	}
 	if (pid < 0 || read(pfd[0], cpu_ns, sizeof(*cpu_ns)) != sizeof(*cpu_ns))
 		*cpu_ns = -1;
+	else
+		*cpu_ns += self_ns / BARE_FORKS;
 	close(pfd[0]);
 	if (pid > 0)
 		waitpid(pid, &status, 0);
 	/* The cgroup goes once its only process is gone. */
 	ms_journal_restore_to(j, mark, NULL);
-	return *cpu_ns < 0 ? -EIO : 0;
+	return ret ? ret : *cpu_ns < 0 ? -EIO : 0;
 }
 
 /*
  * Where the cost is, without the harness: a bare fork/_exit/wait loop of a small process in
- * a process counted per cgroup, per task (inherited), or not at all; CPU time per fork.
+ * a process counted per cgroup, per task (inherited), sampled for mmap_lock waits from its
+ * parent (where tracefs is mounted), or not at all; CPU time per fork.
  */
 static int bench_perf_bare(struct ms_journal *j, unsigned rounds)
 {
-	static const char *const names[] = { "none", "cgroup", "task" };
-	double v[NSIDES][MAX_ROUNDS], med[NSIDES];
+	static const char *const names[] = { "none", "6 software counters, perf_mode=cgroup",
+		"6 software counters, perf_mode=task", "mmap-lock-wait sampler" };
+	double v[BARE_SIDES][MAX_ROUNDS], med[BARE_SIDES];
+	unsigned nsides = BARE_SIDES;
+	struct ms_lw_sampler *probe;
+	char why[1024] = "";
 	int ret = 0;
 
+	/* Without tracefs (or the tracepoints) the other three still tell. */
+	if (ms_perf_lockwait_open(&probe, getpid(), why, sizeof(why)))
+		nsides = 3;
+	ms_lw_sampler_close(probe);
 	for (unsigned r = 0; r < rounds && !ret; r++)
-		for (unsigned k = 0; k < NSIDES && !ret; k++)
-			ret = bare_counted(j, (r + k) % NSIDES, &v[(r + k) % NSIDES][r]);
+		for (unsigned k = 0; k < nsides && !ret; k++)
+			ret = bare_counted(j, (r + k) % nsides, &v[(r + k) % nsides][r], why,
+					   sizeof(why));
 	if (ret) {
 		printf("%-52s %10s     (could not count: cgroup or counters unavailable)\n",
 		       "bare fork loop with 6 software counters", "SKIP");
 		return 0;
 	}
-	for (unsigned s = 0; s < NSIDES; s++)
+	for (unsigned s = 0; s < nsides; s++)
 		med[s] = median(v[s], rounds);
 	printf("%-52s %10.0f ns CPU/fork\n", "bare fork/_exit/wait, nothing counted", med[0]);
-	for (unsigned s = 1; s < NSIDES; s++) {
+	for (unsigned s = 1; s < nsides; s++) {
 		char label[96];
 
-		snprintf(label, sizeof(label), "  ... 6 software counters, perf_mode=%s", names[s]);
+		snprintf(label, sizeof(label), "  ... %s", names[s]);
 		printf("%-52s %+10.0f ns CPU/fork (%+.1f%%)\n", label, med[s] - med[0],
 		       100.0 * (med[s] / med[0] - 1));
 	}
+	if (nsides == 3)
+		printf("%-52s %10s     (%s)\n", "  ... mmap-lock-wait sampler", "SKIP", why);
 	return 0;
 }
 
@@ -341,7 +428,7 @@ static int bench_perf(struct ms_journal *j, const char *size, unsigned workers,
 {
 	struct perf_round pr[MAX_ROUNDS];
 	double col[MAX_ROUNDS], cpu[MAX_ROUNDS];
-	char label[96];
+	char label[96], lw[512] = "not run";
 	int ret = 0;
 
 	if (ms_perf_unavailable()) {
@@ -355,11 +442,12 @@ static int bench_perf(struct ms_journal *j, const char *size, unsigned workers,
 
 			ret = run_fork_storm(j, "anon", size, workers, children, secs,
 					     perf_sides[s][0], perf_sides[s][1], &pr[r].rate[s],
-					     &pr[r].cpu[s]);
+					     &pr[r].cpu[s], s == 2 ? lw : NULL, sizeof(lw));
 		}
 	}
 	if (ret)
 		return ret;
+	printf("%-52s %s\n", "mmap-lock-wait in perf=default:", lw);
 	for (unsigned s = 0; s < NSIDES; s++) {
 		for (unsigned r = 0; r < rounds; r++) {
 			col[r] = pr[r].rate[s];
@@ -383,7 +471,8 @@ static void bench_usage(FILE *f)
 		   "  Prints the cost of recording one sample, the fork-storm op rate with full\n"
 		   "  instrumentation vs a bare fork/exit/wait loop in C, and vs stress-ng --fork\n"
 		   "  (when installed), and the overhead of perf counting (perf=default per\n"
-		   "  cgroup and per task vs perf=none; --perf: only that).\n"
+		   "  cgroup and per task, and the default counters without the mmap_lock\n"
+		   "  sampler, vs perf=none; --perf: only that).\n"
 		   "  `mmstorm bench --vm ...` measures the VM runner instead.\n");
 }
 
@@ -447,14 +536,14 @@ int ms_cmd_bench(int argc, char **argv)
 		/* ABAB, then BABA: drift on a shared machine must not favour one side. */
 		if (r % 2 == 0) {
 			ret = run_fork_storm(j, "anon", size, workers, children, secs, "default",
-					     "auto", &full[r], NULL);
+					     "auto", &full[r], NULL, NULL, 0);
 			if (!ret)
 				ret = run_bare((size_t)size_bytes, workers, children, secs, &bare[r]);
 		} else {
 			ret = run_bare((size_t)size_bytes, workers, children, secs, &bare[r]);
 			if (!ret)
 				ret = run_fork_storm(j, "anon", size, workers, children, secs,
-						     "default", "auto", &full[r], NULL);
+						     "default", "auto", &full[r], NULL, NULL, 0);
 		}
 		ratio[r] = bare[r] > 0 ? full[r] / bare[r] : 0;
 	}
@@ -475,7 +564,7 @@ int ms_cmd_bench(int argc, char **argv)
 		printf("%-52s %10s     (stress-ng not installed or no fork metrics)\n",
 		       "stress-ng --fork", "SKIP");
 	} else if (!run_fork_storm(j, "anon", "64K", workers, children, secs, "default",
-				     "auto", &small, NULL)) {
+				     "auto", &small, NULL, NULL, 0)) {
 		printf("%-52s %10.0f forks/s\n", "fork-storm, full instrumentation, 64K region", small);
 		printf("%-52s %10.0f forks/s\n", "stress-ng --fork (bogo ops/s, real time)", sng);
 		printf("%-52s %10.3f     (target >= 1.0)\n", "ratio fork-storm / stress-ng",

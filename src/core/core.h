@@ -55,6 +55,13 @@ struct ms_shm {
 	uint64_t iterations;
 	int phase;			/* enum ms_phase reached */
 	int stop;			/* set by the runner: stop iterating */
+	/*
+	 * The run window of perf samples taken from outside (mmap-lock-wait): 0 = not reached, 1 =
+	 * the clock is being read, else ms_now_ns(). Stored 1 first, so a reader that sees 0 after
+	 * its own clock read knows the time will be later than its read.
+	 */
+	uint64_t run_start_ns;
+	uint64_t run_end_ns;
 	char perf[MS_PERF_JSON_MAX];	/* {"counters": {...}, "skipped": [...]} as JSON text */
 	struct ms_hist hists[MS_MAX_HISTS];
 };

@@ -69,9 +69,9 @@ static const char *const default_tracepoints[] = {
 
 /*
  * Not a counter: the distribution of mmap_lock wait times, from sampling the two mmap_lock
- * tracepoints (perf_lockwait.h).
+ * tracepoints. The runner samples it from outside the case (perf_lockwait.h); the case skips it.
  */
-#define LOCKWAIT "mmap-lock-wait"
+#define LOCKWAIT MS_PERF_LOCKWAIT
 
 static const struct builtin_event *builtin_find(const char *name)
 {
@@ -109,6 +109,8 @@ static int spec_item(const char *item, spec_fn fn, void *arg, char *err, size_t 
 			ret = fn ? fn(arg, builtins[i].name) : 0;
 		for (size_t i = 0; i < MS_ARRAY_SIZE(default_tracepoints) && !ret; i++)
 			ret = fn ? fn(arg, default_tracepoints[i]) : 0;
+		if (!ret && fn)
+			ret = fn(arg, LOCKWAIT);
 		return ret;
 	}
 	if (!builtin_find(item) && !tracepoint_name_ok(item) && strcmp(item, LOCKWAIT)) {
@@ -120,38 +122,84 @@ static int spec_item(const char *item, spec_fn fn, void *arg, char *err, size_t 
 	return fn ? fn(arg, item) : 0;
 }
 
-/* Walk the names of a spec, "default" expanded; fn NULL only validates. */
+/*
+ * Item i (0-based) of a comma list, trimmed, into buf (i must exist: *more of item i - 1).
+ * *more: another item follows. -E2BIG when it does not fit.
+ */
+static int spec_token(const char *s, unsigned i, char *buf, size_t len, bool *more)
+{
+	const char *b, *e;
+
+	for (; i; i--)
+		s = strchr(s, ',') + 1;
+	b = s;
+	e = s + strcspn(s, ",");
+	*more = *e == ',';
+	while (b < e && isspace((unsigned char)*b))
+		b++;
+	while (e > b && isspace((unsigned char)e[-1]))
+		e--;
+	if ((size_t)(e - b) >= len)
+		return -E2BIG;
+	memcpy(buf, b, (size_t)(e - b));
+	buf[e - b] = '\0';
+	return 0;
+}
+
+/* "-NAME" in the list takes NAME out of what the rest names (e.g. default,-mmap-lock-wait). */
+static bool spec_removes(const char *spec, const char *name)
+{
+	char item[EV_NAME_MAX];
+	bool more = true;
+
+	for (unsigned i = 0; more && !spec_token(spec, i, item, sizeof(item), &more); i++)
+		if (item[0] == '-' && !strcmp(item + 1, name))
+			return true;
+	return false;
+}
+
+struct spec_filter {
+	spec_fn fn;
+	void *arg;
+	const char *spec;
+};
+
+static int spec_filtered(void *arg, const char *name)
+{
+	struct spec_filter *f = arg;
+
+	return spec_removes(f->spec, name) ? 0 : f->fn(f->arg, name);
+}
+
+/* Walk the names of a spec, "default" expanded, "-NAME" left out; fn NULL only validates. */
 static int spec_walk(const char *spec, spec_fn fn, void *arg, char *err, size_t errlen)
 {
 	const char *s = spec && *spec ? spec : "default";
+	struct spec_filter f = { .fn = fn, .arg = arg, .spec = s };
 	char item[EV_NAME_MAX];
+	bool more = true;
 	int ret = 0;
 
 	if (!strcmp(s, "none"))
 		return 0;
-	while (!ret) {
-		size_t n = strcspn(s, ",");
-		const char *b = s, *e = s + n;
+	for (unsigned i = 0; more && !ret; i++) {
+		int t = spec_token(s, i, item, sizeof(item), &more);
 
-		while (b < e && isspace((unsigned char)*b))
-			b++;
-		while (e > b && isspace((unsigned char)e[-1]))
-			e--;
-		if (e == b || (size_t)(e - b) >= sizeof(item)) {
+		if (t || !item[0] || !strcmp(item, "-")) {
 			snprintf(err, errlen, "perf: %s event name in '%s'",
-				 e == b ? "empty" : "too long an", spec);
+				 t ? "too long an" : "empty", spec);
 			return -EINVAL;
 		}
-		memcpy(item, b, (size_t)(e - b));
-		item[e - b] = '\0';
-		if (!strcmp(item, "none")) {
-			snprintf(err, errlen, "perf: 'none' cannot be part of a list ('%s')", spec);
+		if (!strcmp(item, "none") || !strcmp(item, "-default") ||
+		    !strcmp(item, "-none")) {
+			snprintf(err, errlen, "perf: '%s' cannot be part of a list ('%s')", item,
+				 spec);
 			return -EINVAL;
 		}
-		ret = spec_item(item, fn, arg, err, errlen);
-		if (!s[n])
-			break;
-		s += n + 1;
+		if (item[0] == '-')
+			ret = spec_item(item + 1, NULL, NULL, err, errlen);
+		else
+			ret = spec_item(item, fn ? spec_filtered : NULL, &f, err, errlen);
 	}
 	return ret;
 }
@@ -159,6 +207,21 @@ static int spec_walk(const char *spec, spec_fn fn, void *arg, char *err, size_t 
 int ms_perf_spec_check(const char *spec, char *err, size_t errlen)
 {
 	return spec_walk(spec, NULL, NULL, err, errlen);
+}
+
+static int find_lockwait(void *arg, const char *name)
+{
+	if (!strcmp(name, LOCKWAIT))
+		*(bool *)arg = true;
+	return 0;
+}
+
+bool ms_perf_lockwait_wanted(const char *spec)
+{
+	bool found = false;
+	char err[256];
+
+	return !spec_walk(spec, find_lockwait, &found, err, sizeof(err)) && found;
 }
 
 static int skip_add(json_t *skipped, const char *event, const char *reason)
@@ -201,22 +264,12 @@ int ms_perf_open_cgroup(struct ms_perf **pp, const char *spec, int cgroup_fd, js
 	return ms_perf_open(pp, spec, skipped);
 }
 
-bool ms_perf_lockwait(const struct ms_perf *p)
+int ms_perf_lockwait_open(struct ms_lw_sampler **sp, pid_t pid, char *why, size_t len)
 {
-	(void)p;
-	return false;
-}
-
-void ms_perf_lockwait_hist(struct ms_perf *p, struct ms_hist *h)
-{
-	(void)p;
-	(void)h;
-}
-
-json_t *ms_perf_lockwait_json(const struct ms_perf *p)
-{
-	(void)p;
-	return NULL;
+	(void)pid;
+	*sp = NULL;
+	snprintf(why, len, "%s", ms_perf_unavailable());
+	return -ENOTSUP;
 }
 
 const char *ms_perf_mode(const struct ms_perf *p)
@@ -262,8 +315,6 @@ struct ms_perf {
 	struct perf_cpu_map *cpus;		/* cgroup mode: the online CPUs */
 	int cgroup_fd;				/* -1: task mode */
 	struct perf_ev dummy;			/* cgroup mode: see open_dummy() */
-	struct ms_lw_sampler *lw;		/* mmap-lock-wait, if it could be opened */
-	struct ms_hist *lw_hist;
 	json_t *skipped;			/* borrowed while opening */
 	char tracefs[256];			/* "" when not mounted */
 	unsigned n;
@@ -505,13 +556,13 @@ static int add_tracepoint_glob(struct ms_perf *p, const char *sys, const char *g
 	return ret;
 }
 
-static int tracepoint_id(const struct ms_perf *p, const char *name, uint64_t *id, char *why,
+static int tracepoint_id(const char *tracefs, const char *name, uint64_t *id, char *why,
 			 size_t len)
 {
 	char path[512], buf[32];
 	ssize_t n;
 
-	snprintf(path, sizeof(path), "%s/events/mmap_lock/%s/id", p->tracefs, name);
+	snprintf(path, sizeof(path), "%s/events/mmap_lock/%s/id", tracefs, name);
 	if ((n = ms_read_file(path, buf, sizeof(buf))) < 0) {
 		snprintf(why, len, "no tracepoint mmap_lock:%s on this kernel (%s: %s)", name,
 			 path, strerror((int)-n));
@@ -521,21 +572,26 @@ static int tracepoint_id(const struct ms_perf *p, const char *name, uint64_t *id
 	return 0;
 }
 
-static int add_lockwait(struct ms_perf *p)
+#define NO_TRACEFS "tracefs is not mounted (mmstorm does not mount it on a host: mount -t " \
+		   "tracefs nodev /sys/kernel/tracing)"
+
+int ms_perf_lockwait_open(struct ms_lw_sampler **sp, pid_t pid, char *why, size_t len)
 {
-	char why[900];
+	char tracefs[256];
 	uint64_t start, acq;
 	int ret;
 
-	if (p->lw)
-		return 0;
-	if (tracepoint_id(p, "mmap_lock_start_locking", &start, why, sizeof(why)) ||
-	    tracepoint_id(p, "mmap_lock_acquire_returned", &acq, why, sizeof(why)))
-		return skip_add(p->skipped, LOCKWAIT, why);
-	ret = ms_lw_sampler_open(&p->lw, start, acq, why, sizeof(why));
-	if (ret == -ENOMEM)
+	*sp = NULL;
+	find_tracefs(tracefs, sizeof(tracefs));
+	if (!tracefs[0]) {
+		snprintf(why, len, NO_TRACEFS);
+		return -ENOENT;
+	}
+	libperf_init(libperf_quiet);
+	if ((ret = tracepoint_id(tracefs, "mmap_lock_start_locking", &start, why, len)) ||
+	    (ret = tracepoint_id(tracefs, "mmap_lock_acquire_returned", &acq, why, len)))
 		return ret;
-	return ret ? skip_add(p->skipped, LOCKWAIT, why) : 0;
+	return ms_lw_sampler_open(sp, pid, start, acq, why, len);
 }
 
 static int open_one(void *arg, const char *name)
@@ -547,11 +603,11 @@ static int open_one(void *arg, const char *name)
 
 	if (b)
 		return add_event(p, b->name, b->type, b->config);
-	if (!p->tracefs[0])
-		return skip_add(p->skipped, name, "tracefs is not mounted (mmstorm does not mount "
-				"it on a host: mount -t tracefs nodev /sys/kernel/tracing)");
+	/* The runner samples it on the case from outside (ms_perf_lockwait_open()). */
 	if (!strcmp(name, LOCKWAIT))
-		return add_lockwait(p);
+		return 0;
+	if (!p->tracefs[0])
+		return skip_add(p->skipped, name, NO_TRACEFS);
 	tp = strchr(name, ':') + 1;
 	ms_strlcpy(sys, name, (size_t)(tp - name));
 	if (strpbrk(tp, "*?"))
@@ -611,7 +667,7 @@ static int perf_open(struct ms_perf **pp, const char *spec, int cgroup_fd, json_
 	if ((ret = spec_walk(spec, open_one, p, err, sizeof(err))))
 		goto out_close;
 	p->skipped = NULL;
-	if (!p->n && !p->lw)
+	if (!p->n)
 		goto out_close;
 	*pp = p;
 	return 0;
@@ -675,34 +731,12 @@ static int for_each_ioctl(struct ms_perf *p, int (*op)(struct perf_evsel *), uns
 
 int ms_perf_enable(struct ms_perf *p)
 {
-	int ret = for_each_ioctl(p, perf_evsel__enable, PERF_EVENT_IOC_ENABLE);
-
-	if (!ret && p && p->lw && p->lw_hist)
-		ret = ms_lw_sampler_start(p->lw, p->lw_hist);
-	return ret;
+	return for_each_ioctl(p, perf_evsel__enable, PERF_EVENT_IOC_ENABLE);
 }
 
 int ms_perf_disable(struct ms_perf *p)
 {
-	if (p)
-		ms_lw_sampler_stop(p->lw);
 	return for_each_ioctl(p, perf_evsel__disable, PERF_EVENT_IOC_DISABLE);
-}
-
-bool ms_perf_lockwait(const struct ms_perf *p)
-{
-	return p && p->lw;
-}
-
-void ms_perf_lockwait_hist(struct ms_perf *p, struct ms_hist *h)
-{
-	if (p)
-		p->lw_hist = h;
-}
-
-json_t *ms_perf_lockwait_json(const struct ms_perf *p)
-{
-	return p ? ms_lw_sampler_json(p->lw) : NULL;
 }
 
 /* The sum over the CPUs, as perf_evsel__read() gives it for one task counter. */
@@ -758,7 +792,6 @@ void ms_perf_close(struct ms_perf *p)
 {
 	if (!p)
 		return;
-	ms_lw_sampler_close(p->lw);
 	for (unsigned i = 0; i < p->n; i++)
 		if (p->ev[i].fds)
 			close_fds(p->ev[i].fds, perf_cpu_map__nr(p->cpus));

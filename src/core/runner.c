@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "core/core.h"
+#include "core/perf_lockwait.h"
 #include "mmstorm/inject.h"
 #include "mmstorm/invariants.h"
 #include "mmstorm/journal.h"
@@ -150,14 +151,7 @@ static void perf_store(struct ms_ctx *ctx, struct ms_perf *perf, json_t *skipped
 {
 	json_t *o = json_pack("{s:s, s:o, s:O}", "mode", ms_perf_mode(perf), "counters",
 			      ms_perf_read(perf), "skipped", skipped);
-	json_t *lw = ms_perf_lockwait_json(perf);
-	size_t n;
-
-	if (o && lw)
-		json_object_set_new(o, "mmap_lock_wait", lw);
-	else
-		json_decref(lw);
-	n = o ? json_dumpb(o, ctx->shm->perf, sizeof(ctx->shm->perf) - 1, JSON_COMPACT) : 0;
+	size_t n = o ? json_dumpb(o, ctx->shm->perf, sizeof(ctx->shm->perf) - 1, JSON_COMPACT) : 0;
 
 	if (!n || n >= sizeof(ctx->shm->perf))
 		snprintf(ctx->shm->perf, sizeof(ctx->shm->perf), "{\"error\": \"perf counters "
@@ -210,19 +204,15 @@ static int perf_open_case(struct ms_ctx *ctx, struct ms_perf **perf, json_t **sk
 	return 0;
 }
 
-/* After the workload's own metrics, so their ids stay as the workload registered them. */
-static void perf_lockwait_metric(struct ms_ctx *ctx, struct ms_perf *perf)
+/* The runner samples from outside with this window (ms_lw_sampler_drain()). */
+static uint64_t mark_time(uint64_t *slot)
 {
-	int id;
+	uint64_t t;
 
-	if (!ms_perf_lockwait(perf))
-		return;
-	id = ms_metric(ctx, "perf.mmap_lock_wait_ns", MS_M_HIST, "ns");
-	if (id < 0) {
-		ms_note(ctx, "perf: no metric slot left for perf.mmap_lock_wait_ns");
-		return;
-	}
-	ms_perf_lockwait_hist(perf, &ctx->shm->hists[ctx->shm->defs[id].slot]);
+	__atomic_store_n(slot, 1, __ATOMIC_SEQ_CST);
+	t = ms_now_ns();
+	__atomic_store_n(slot, t, __ATOMIC_SEQ_CST);
+	return t;
 }
 
 static int case_main(struct ms_ctx *ctx, const struct ms_run_opts *o)
@@ -259,9 +249,8 @@ static int case_main(struct ms_ctx *ctx, const struct ms_run_opts *o)
 		goto out_disarm;
 	if (wl->setup && (ret = wl->setup(ctx)))
 		goto out_teardown;
-	perf_lockwait_metric(ctx, perf);
 	ctx->shm->phase = MS_PH_RUN;
-	ctx->start_ns = ms_now_ns();
+	ctx->start_ns = mark_time(&ctx->shm->run_start_ns);
 	ctx->deadline_ns = c->duration_ns ? ctx->start_ns + (uint64_t)c->duration_ns : 0;
 	ms_perf_enable(perf);
 	for (uint64_t it = 0; !c->iterations || it < c->iterations; it++) {
@@ -280,6 +269,7 @@ out_disarm:
 	while (armed--)
 		if (c->inj[armed]->disarm)
 			c->inj[armed]->disarm(ctx);
+	mark_time(&ctx->shm->run_end_ns);
 	ms_perf_disable(perf);
 	if (perf_skipped)
 		perf_store(ctx, perf, perf_skipped);
@@ -358,7 +348,9 @@ static void reap_group(pid_t pgid)
 	}
 }
 
-static int wait_case(pid_t pid, int64_t timeout_ns, struct case_watch *w)
+/* Every 20 ms: page tables sampled, and the mmap_lock sample buffers (if any) drained. */
+static int wait_case(pid_t pid, int64_t timeout_ns, struct case_watch *w,
+		     struct ms_lw_sampler *lw, struct ms_shm *shm)
 {
 	uint64_t start = ms_now_ns(), deadline = start + (uint64_t)timeout_ns;
 	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
@@ -373,6 +365,7 @@ static int wait_case(pid_t pid, int64_t timeout_ns, struct case_watch *w)
 			break;
 		}
 		sample_pagetables(w);
+		ms_lw_sampler_drain(lw, &shm->run_start_ns, &shm->run_end_ns);
 		if (ms_interrupt_sig || ms_now_ns() >= deadline) {
 			w->timed_out = !ms_interrupt_sig;
 			kill(-pid, SIGKILL);
@@ -511,12 +504,55 @@ static void perf_as_metrics(json_t *metrics, const json_t *perf)
 	}
 }
 
+/*
+ * mmap-lock-wait, sampled on the case from here: a sampler inside the case (a reader thread,
+ * its stack, buffers and ring-buffer mappings) would change the page tables the workloads
+ * measure (thp-split's exact VmPTE checks failed with it).
+ */
+struct case_lw {
+	bool wanted;
+	struct ms_lw_sampler *s;
+	char why[1024];			/* why not sampled, for the case's "skipped" list */
+};
+
+/* After the case's processes are gone; the metric comes after the workload's own. */
+static void lw_finish(struct ms_ctx *ctx, struct case_lw *lw)
+{
+	int id;
+
+	if (!lw->s)
+		return;
+	ms_lw_sampler_stop(lw->s, &ctx->shm->run_start_ns, &ctx->shm->run_end_ns);
+	if (ctx->shm->run_start_ns <= 1)
+		return;
+	id = ms_metric(ctx, "perf.mmap_lock_wait_ns", MS_M_HIST, "ns");
+	if (id < 0) {
+		ms_note(ctx, "perf: no metric slot left for perf.mmap_lock_wait_ns");
+		return;
+	}
+	ms_hist_merge(&ctx->shm->hists[ctx->shm->defs[id].slot], ms_lw_sampler_hist(lw->s));
+}
+
+static void lw_into_perf(json_t *pj, const struct ms_shm *shm, const struct case_lw *lw)
+{
+	json_t *skipped = json_object_get(pj, "skipped");
+
+	if (!lw->wanted || !json_is_array(skipped))
+		return;
+	if (!lw->s)
+		json_array_append_new(skipped, json_pack("{s:s, s:o}", "event", MS_PERF_LOCKWAIT,
+							 "reason", json_text(lw->why)));
+	else if (shm->run_start_ns > 1)
+		json_object_set_new(pj, "mmap_lock_wait", ms_lw_sampler_json(lw->s));
+}
+
 static int run_repeat(const struct ms_suite *s, const struct ms_run_opts *o,
 		      struct ms_journal *j, struct ms_sink *sink, unsigned idx, unsigned rep,
 		      enum ms_verdict *out)
 {
 	const struct ms_case *c = &s->cases[idx];
 	struct case_watch w = { 0 };
+	struct case_lw lw = { .wanted = false };
 	json_t *pj, *perf_rec = NULL;
 	json_t *metrics;
 	int gate[2] = { -1, -1 };
@@ -573,7 +609,9 @@ static int run_repeat(const struct ms_suite *s, const struct ms_run_opts *o,
 	if ((ret = ms_inject_case_begin(&ctx, o->suite_path)))
 		goto out_journal;
 
-	if (o->perf_record_dir && pipe2(gate, O_CLOEXEC) < 0) {
+	lw.wanted = !ms_perf_unavailable() && ms_perf_lockwait_wanted(c->perf);
+	/* The case waits at a gate until perf record or the mmap_lock sampler follows it. */
+	if ((o->perf_record_dir || lw.wanted) && pipe2(gate, O_CLOEXEC) < 0) {
 		ret = -errno;
 		goto out_journal;
 	}
@@ -586,6 +624,8 @@ static int run_repeat(const struct ms_suite *s, const struct ms_run_opts *o,
 	if (pid == 0)
 		case_child(&ctx, o, getppid(), gate);
 	setpgid(pid, pid);	/* also in the child: whichever runs first */
+	if (lw.wanted)
+		ms_perf_lockwait_open(&lw.s, pid, lw.why, sizeof(lw.why));
 	if (o->perf_record_dir) {
 		char why[256];
 		int pr;
@@ -600,12 +640,15 @@ static int run_repeat(const struct ms_suite *s, const struct ms_run_opts *o,
 		} else if (pr) {
 			perf_rec = json_pack("{s:s}", "error", strerror(-pr));
 		}
+	}
+	if (gate[1] >= 0) {
 		close(gate[0]);
 		if (write(gate[1], "g", 1) != 1)
-			perror("perf-record gate");
+			perror("case gate");
 		close(gate[1]);
 	}
-	wait_case(pid, c->timeout_ns, &w);
+	wait_case(pid, c->timeout_ns, &w, lw.s, ctx.shm);
+	lw_finish(&ctx, &lw);
 	if (perf_pid > 0) {
 		json_t *top = NULL;
 		int pr = ms_perf_record_stop(prdir, perf_pid, &top);
@@ -638,6 +681,7 @@ static int run_repeat(const struct ms_suite *s, const struct ms_run_opts *o,
 	if (artifacts)
 		json_object_set_new(ev, "artifacts", artifacts);
 	if ((pj = perf_json(ctx.shm))) {
+		lw_into_perf(pj, ctx.shm, &lw);
 		perf_as_metrics(metrics, pj);
 		json_object_set_new(ev, "perf", pj);
 	}
@@ -666,6 +710,7 @@ out_journal:
 	rm_tree(ctx.tmpdir);
 	if (ret == 0)
 		ret = emit(sink, ev);
+	ms_lw_sampler_close(lw.s);
 out_shm:
 	ms_inject_case_free(&ctx);
 	ms_shm_free(ctx.shm);

@@ -2,7 +2,8 @@
 # Tracepoint counts in a guest: the debug bzImage (tracefs mounted by the agent) reports
 # tlb:tlb_flush and kmem:mm_page_alloc for fork-storm cases of the quick suite, in case_end.perf
 # and among the metrics as perf.<event> counters; a fork-storm with lock_threads reports its
-# mmap_lock wait distribution (perf.mmap_lock_wait_ns). One boot runs both cases.
+# mmap_lock wait distribution (perf.mmap_lock_wait_ns) from perf=default, and thp-split's exact
+# VmPTE checks pass with that sampler on. One boot runs the three cases.
 . "$(dirname "$0")/vm_common.bash"
 need_vm
 kernel=$(shared_bzimage)
@@ -20,8 +21,10 @@ size=4M
 action=touch
 workers=2
 lock_threads=4
-perf=default,mmap-lock-wait
 EOF2
+# Exact VmPTE checks while the default set samples mmap_lock waits from the runner.
+printf '\n' >> "$WORK/p.ini"
+sed -n '/^\[thp-split-fork-cow\]/,/^$/p' configs/quick.ini >> "$WORK/p.ini"
 vm_run 0 --run-id p --kernel "$kernel" "$WORK/p.ini"
 r=$(only_run p)
 "$RUNJSON" "$r" check
@@ -48,3 +51,10 @@ say "guest mmap_lock waits ($mode mode): $lw;" \
     "p99.9 $("$RUNJSON" "$r" get cases 1 repeats 0 metrics perf.mmap_lock_wait_ns p999) ns"
 [ "$pairs" -gt 0 ] || fail "no mmap_lock wait recorded in the guest"
 [ "$count" = "$pairs" ] || fail "histogram holds $count waits, $pairs pairs"
+
+v=$("$RUNJSON" "$r" verdict thp-split-fork-cow)
+[ "$v" = PASS ] ||
+	fail "thp-split-fork-cow with the sampler on: $v: $("$RUNJSON" "$r" get cases 2 reason)"
+lw=$("$RUNJSON" "$r" get cases 2 repeats 0 perf mmap_lock_wait) ||
+	fail "thp-split-fork-cow not sampled: $("$RUNJSON" "$r" get cases 2 repeats 0 perf skipped)"
+say "thp-split-fork-cow: PASS with the sampler on: $lw"

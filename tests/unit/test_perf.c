@@ -19,6 +19,8 @@
 #include <mmstorm/perf.h>
 #include <mmstorm/workload.h>
 
+#include "core/perf_lockwait.h"
+
 #define PAGE 4096UL
 #define TOUCH_PAGES 2048UL	/* touched by a grandchild while counting */
 #define EARLY_PAGES 16384UL	/* touched before counting is enabled: must not count */
@@ -101,11 +103,13 @@ START_TEST(test_spec_check)
 	static const char *const good[] = {
 		"default", "none", "", "page-faults", "page-faults, task-clock",
 		"default,kmem:kmalloc", "tlb:tlb_flush", "huge_memory:*split*", "cycles",
-		"dTLB-load-misses,iTLB-load-misses",
+		"dTLB-load-misses,iTLB-load-misses", "default,-mmap-lock-wait", "mmap-lock-wait",
+		"default,-tlb:tlb_flush,-cycles",
 	};
 	static const char *const bad[] = {
 		"pagefaults", "page-faults,,task-clock", "none,page-faults", "tlb:", ":x",
-		"../../etc:passwd", "tlb:tlb/flush", "sys*:x", ",",
+		"../../etc:passwd", "tlb:tlb/flush", "sys*:x", ",", "-default", "default,-",
+		"default,-nosuch-event", "default,-none",
 	};
 	char err[256];
 
@@ -121,8 +125,39 @@ START_TEST(test_spec_check)
 	}
 	ck_assert_int_eq(ms_perf_spec_check("page-faults,bogus-event", err, sizeof(err)), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, "'bogus-event'"));
+	/* The runner samples mmap_lock waits for the default set, unless the list takes it out. */
+	ck_assert(ms_perf_lockwait_wanted("default"));
+	ck_assert(ms_perf_lockwait_wanted(NULL));
+	ck_assert(ms_perf_lockwait_wanted("page-faults,mmap-lock-wait"));
+	ck_assert(!ms_perf_lockwait_wanted("default,-mmap-lock-wait"));
+	ck_assert(!ms_perf_lockwait_wanted("none"));
+	ck_assert(!ms_perf_lockwait_wanted("page-faults"));
 }
 END_TEST
+
+/* "-NAME" takes an event out of the default set: neither counted nor listed as skipped. */
+START_TEST(test_spec_remove)
+{
+	json_t *skipped, *counts;
+	struct ms_perf *p;
+
+	if (ms_perf_unavailable())
+		return;
+	p = open_ok("default,-page-faults,-tlb:tlb_flush,-cycles", &skipped);
+	ck_assert_ptr_nonnull(p);
+	counts = ms_perf_read(p);
+	ck_assert_ptr_null(json_object_get(counts, "page-faults"));
+	ck_assert_ptr_nonnull(json_object_get(counts, "minor-faults"));
+	ck_assert(!skipped_has(skipped, "tlb:tlb_flush", NULL));
+	ck_assert(!skipped_has(skipped, "cycles", NULL));
+	ck_assert_ptr_null(json_object_get(counts, "tlb:tlb_flush"));
+	ck_assert_ptr_null(json_object_get(counts, "cycles"));
+	json_decref(counts);
+	json_decref(skipped);
+	ms_perf_close(p);
+}
+END_TEST
+
 
 START_TEST(test_open_none)
 {
@@ -539,61 +574,93 @@ static bool private_tracefs(void)
 	return true;
 }
 
+/* Threads contending for the process's mmap_lock; 1 if any of them failed. */
+static int contend(char *region)
+{
+	pthread_t th[4];
+	void *rv;
+	int bad = 0;
+
+	for (int i = 0; i < 4; i++)
+		if (pthread_create(&th[i], NULL, i % 2 ? lock_reader : lock_writer,
+				   region + (i / 2) * 64 * PAGE))
+			return 1;
+	for (int i = 0; i < 4; i++)
+		bad |= pthread_join(th[i], &rv) || rv;
+	return bad;
+}
+
+/* The window a case stores for the runner: 1 first, then the time (see ms_lw_sampler_drain). */
+static void mark(uint64_t *slot)
+{
+	__atomic_store_n(slot, 1, __ATOMIC_SEQ_CST);
+	__atomic_store_n(slot, ms_now_ns(), __ATOMIC_SEQ_CST);
+}
+
 /*
- * Real samples: threads of this process contend for its mmap_lock while mmap-lock-wait
- * samples it (tracefs mounted in a private mount namespace only). Every recorded wait is a
- * pair; the stats say how many samples were lost or unpaired.
+ * Real samples, taken as the runner takes them: from outside, on a child opened while it waits
+ * at a gate (tracefs mounted in a private mount namespace only). The child's threads, made
+ * after the open, contend for its mmap_lock before and inside its run window; only the waits
+ * inside are recorded, the others are counted as outside_run.
  */
 START_TEST(test_lockwait_private_ns)
 {
-	pthread_t th[4];
-	struct ms_perf *p;
-	struct ms_hist *h = malloc(sizeof(*h));
-	json_t *skipped, *st;
-	char *region;
-	void *rv;
+	uint64_t *win = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct ms_lw_sampler *s = NULL;
+	const struct ms_hist *h;
+	char why[1024], go = 'g';
+	int gate[2], status;
+	json_t *st;
+	pid_t pid;
 
-	ck_assert_ptr_nonnull(h);
-	ms_hist_init(h);
-	if (ms_perf_unavailable() || !private_tracefs()) {
-		free(h);
+	ck_assert_ptr_ne(win, MAP_FAILED);
+	if (ms_perf_unavailable() || !private_tracefs())
+		return;
+	ck_assert_int_eq(pipe(gate), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		char *region = mmap(NULL, 2 * 64 * PAGE, PROT_READ | PROT_WRITE,
+				    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (region == MAP_FAILED || read(gate[0], &go, 1) != 1 || contend(region))
+			_exit(1);
+		mark(&win[0]);
+		if (contend(region))
+			_exit(1);
+		mark(&win[1]);
+		_exit(0);
+	}
+	if (ms_perf_lockwait_open(&s, pid, why, sizeof(why))) {
+		printf("# mmap-lock-wait: %s\n", why);
+		/* Only a kernel without the tracepoints may refuse, and then says so. */
+		ck_assert_msg(strstr(why, "mmap_lock"), "%s", why);
+		ck_assert_int_eq(write(gate[1], &go, 1), 1);
+		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 		return;
 	}
-	p = open_ok("mmap-lock-wait", &skipped);
-	diag("mmap-lock-wait skipped", skipped);
-	if (!ms_perf_lockwait(p)) {
-		/* Only a kernel without the tracepoints may skip it, and then says so. */
-		ck_assert(skipped_has(skipped, "mmap-lock-wait", "mmap_lock"));
-		goto out;
+	ck_assert_int_eq(write(gate[1], &go, 1), 1);
+	while (waitpid(pid, &status, WNOHANG) == 0) {
+		ms_lw_sampler_drain(s, &win[0], &win[1]);
+		usleep(20000);
 	}
-	region = mmap(NULL, 2 * 64 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-		      -1, 0);
-	ck_assert_ptr_ne(region, MAP_FAILED);
-	ms_perf_lockwait_hist(p, h);
-	ck_assert_int_eq(ms_perf_enable(p), 0);
-	for (int i = 0; i < 4; i++)
-		ck_assert_int_eq(pthread_create(&th[i], NULL, i % 2 ? lock_reader : lock_writer,
-						region + (i / 2) * 64 * PAGE), 0);
-	for (int i = 0; i < 4; i++) {
-		ck_assert_int_eq(pthread_join(th[i], &rv), 0);
-		ck_assert_ptr_null(rv);
-	}
-	ck_assert_int_eq(ms_perf_disable(p), 0);
-	st = ms_perf_lockwait_json(p);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ms_lw_sampler_stop(s, &win[0], &win[1]);
+	h = ms_lw_sampler_hist(s);
+	st = ms_lw_sampler_json(s);
 	diag("mmap-lock-wait", st);
 	printf("# waits: %llu, p50 %llu ns, max %llu ns\n", (unsigned long long)h->count,
 	       (unsigned long long)ms_hist_percentile(h, 50), (unsigned long long)h->max);
 	ck_assert_int_gt(json_integer_value(json_object_get(st, "pairs")), 1000);
 	ck_assert_uint_eq(h->count, (uint64_t)json_integer_value(json_object_get(st, "pairs")));
+	/* The first round of contention, before the window, is seen and not recorded. */
+	ck_assert_int_gt(json_integer_value(json_object_get(st, "outside_run")), 1000);
 	ck_assert(json_is_integer(json_object_get(st, "lost")));
 	ck_assert(json_is_integer(json_object_get(st, "unpaired_starts")));
 	ck_assert(json_is_integer(json_object_get(st, "acquires_without_start")));
 	json_decref(st);
-	munmap(region, 2 * 64 * PAGE);
-out:
-	json_decref(skipped);
-	ms_perf_close(p);
-	free(h);
+	ms_lw_sampler_close(s);
+	munmap(win, PAGE);
 }
 END_TEST
 
@@ -687,6 +754,7 @@ int main(void)
 
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_spec_check);
+	tcase_add_test(tc, test_spec_remove);
 	tcase_add_test(tc, test_open_none);
 	tcase_add_test(tc, test_compiled_out);
 	tcase_add_test(tc, test_inherit_grandchild);
