@@ -233,8 +233,8 @@ static double median(const double *v, unsigned n)
 }
 
 /*
- * What counting costs: fork-storm with perf=default counted per cgroup and per task, and the
- * default set without the mmap_lock sampler, against perf=none. Each round runs the four; the
+ * What counting costs: fork-storm with perf=default (the counters) per cgroup and per task, and
+ * the default set plus the mmap_lock sampler, against perf=none. Each round runs the four; the
  * order rotates so load from elsewhere hits all alike. Overheads are medians of the per-round
  * ratios to that round's perf=none, both of the op rate (wall clock: what a user sees, but
  * every other process on the machine moves it) and of the CPU time per fork (what counting
@@ -243,7 +243,7 @@ static double median(const double *v, unsigned n)
  */
 static const char *const perf_sides[][3] = {
 	{ "none", "auto", "perf=none" },
-	{ "default,-mmap-lock-wait", "cgroup", "perf=default,-mmap-lock-wait, cgroup" },
+	{ "default,mmap-lock-wait", "cgroup", "perf=default,mmap-lock-wait, cgroup" },
 	{ "default", "cgroup", "perf=default, perf_mode=cgroup" },
 	{ "default", "task", "perf=default, perf_mode=task (inherited)" },
 };
@@ -264,9 +264,11 @@ static void print_overhead(const char *what, unsigned side, const struct perf_ro
 	for (unsigned r = 0; r < rounds; r++)
 		col[r] = cpu ? (pr[r].cpu[0] > 0 ? pr[r].cpu[side] / pr[r].cpu[0] - 1 : 0) :
 			 (pr[r].rate[0] > 0 ? 1 - pr[r].rate[side] / pr[r].rate[0] : 0);
-	snprintf(label, sizeof(label), "overhead, %s%s, %s", side == 1 ? "counters only, " :
+	snprintf(label, sizeof(label), "overhead, %s%s, %s", side == 1 ? "with the sampler, " :
 		 "perf=default, perf_mode=", perf_sides[side][1], what);
-	printf("%-52s %9.2f%%     (target <= 2%%; per round:", label, 100.0 * median(col, rounds));
+	/* The 2 % target is counting's (issue 12); the sampler is opt-in and priced apart. */
+	printf("%-52s %9.2f%%     (%sper round:", label, 100.0 * median(col, rounds),
+	       side == 1 ? "" : "target <= 2%; ");
 	for (unsigned r = 0; r < rounds; r++)
 		printf(" %+.1f", 100.0 * col[r]);
 	printf(")\n");
@@ -442,12 +444,12 @@ static int bench_perf(struct ms_journal *j, const char *size, unsigned workers,
 
 			ret = run_fork_storm(j, "anon", size, workers, children, secs,
 					     perf_sides[s][0], perf_sides[s][1], &pr[r].rate[s],
-					     &pr[r].cpu[s], s == 2 ? lw : NULL, sizeof(lw));
+					     &pr[r].cpu[s], s == 1 ? lw : NULL, sizeof(lw));
 		}
 	}
 	if (ret)
 		return ret;
-	printf("%-52s %s\n", "mmap-lock-wait in perf=default:", lw);
+	printf("%-52s %s\n", "mmap-lock-wait in perf=default,mmap-lock-wait:", lw);
 	for (unsigned s = 0; s < NSIDES; s++) {
 		for (unsigned r = 0; r < rounds; r++) {
 			col[r] = pr[r].rate[s];

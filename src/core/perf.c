@@ -109,8 +109,11 @@ static int spec_item(const char *item, spec_fn fn, void *arg, char *err, size_t 
 			ret = fn ? fn(arg, builtins[i].name) : 0;
 		for (size_t i = 0; i < MS_ARRAY_SIZE(default_tracepoints) && !ret; i++)
 			ret = fn ? fn(arg, default_tracepoints[i]) : 0;
-		if (!ret && fn)
-			ret = fn(arg, LOCKWAIT);
+		/*
+		 * Not LOCKWAIT: sampling costs every fork of the case a quarter to a third of its
+		 * CPU time (inherited sampling events are copied into each child), which would
+		 * skew the very latencies the default set is there to explain (docs/perf.md).
+		 */
 		return ret;
 	}
 	if (!builtin_find(item) && !tracepoint_name_ok(item) && strcmp(item, LOCKWAIT)) {

@@ -23,7 +23,7 @@ workload=fork-storm
 region=anon
 size=${size_mb}M
 action=write-all
-perf=default
+perf=default,mmap-lock-wait
 
 [fork-missing-tp]
 workload=fork-storm
@@ -148,13 +148,13 @@ action=touch
 lock_threads=4
 perf=page-faults,mmap_lock:mmap_lock_start_locking,mmap-lock-wait
 
-# Exact VmPTE checks with the sampler on (perf=default): a sampler inside the case process
+# Exact VmPTE checks with the sampler on: a sampler inside the case process
 # (a reader thread, buffers, ring-buffer mappings) made this fail with one page table too many.
 [thp-split-sampled]
 workload=thp-split
 path=fork-cow
 iterations=3
-perf=default
+perf=default,mmap-lock-wait
 EOF2
 unshare -m bash -c 'mount --make-rprivate / && mount -t tracefs nodev /sys/kernel/tracing &&
 	exec "$0" run --results "$1/results" --run-id lw "$1/lw.ini"' "$MMSTORM" "$WORK" \

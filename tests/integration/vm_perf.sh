@@ -2,14 +2,14 @@
 # Tracepoint counts in a guest: the debug bzImage (tracefs mounted by the agent) reports
 # tlb:tlb_flush and kmem:mm_page_alloc for fork-storm cases of the quick suite, in case_end.perf
 # and among the metrics as perf.<event> counters; a fork-storm with lock_threads reports its
-# mmap_lock wait distribution (perf.mmap_lock_wait_ns) from perf=default, and thp-split's exact
-# VmPTE checks pass with that sampler on. One boot runs the three cases.
+# mmap_lock wait distribution (perf.mmap_lock_wait_ns) with perf=default,mmap-lock-wait, and
+# thp-split's exact VmPTE checks pass with that sampler on. One boot runs the three cases.
 . "$(dirname "$0")/vm_common.bash"
 need_vm
 kernel=$(shared_bzimage)
 [ -n "$kernel" ] || skip "no ../shared/kernels/bzImage (a kernel with tracefs and the tracepoints)"
 cd "$MMSTORM_SOURCE_DIR"
-printf '[global]\nduration=2s\nworkers=1\nchildren=4\nperf=default\n' > "$WORK/p.ini"
+printf '[global]\nduration=2s\nworkers=1\nchildren=4\nperf=default,mmap-lock-wait\n' > "$WORK/p.ini"
 sed -n '/^\[fork-anon\]/,/^$/p' configs/quick.ini >> "$WORK/p.ini"
 # Threads of each worker contend for its mmap_lock while it forks.
 cat >> "$WORK/p.ini" <<EOF2
@@ -22,7 +22,7 @@ action=touch
 workers=2
 lock_threads=4
 EOF2
-# Exact VmPTE checks while the default set samples mmap_lock waits from the runner.
+# Exact VmPTE checks while the runner samples mmap_lock waits.
 printf '\n' >> "$WORK/p.ini"
 sed -n '/^\[thp-split-fork-cow\]/,/^$/p' configs/quick.ini >> "$WORK/p.ini"
 vm_run 0 --run-id p --kernel "$kernel" "$WORK/p.ini"

@@ -125,9 +125,11 @@ START_TEST(test_spec_check)
 	}
 	ck_assert_int_eq(ms_perf_spec_check("page-faults,bogus-event", err, sizeof(err)), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, "'bogus-event'"));
-	/* The runner samples mmap_lock waits for the default set, unless the list takes it out. */
-	ck_assert(ms_perf_lockwait_wanted("default"));
-	ck_assert(ms_perf_lockwait_wanted(NULL));
+	/* The runner samples mmap_lock waits only when the list names it: not for the default set. */
+	ck_assert(!ms_perf_lockwait_wanted("default"));
+	ck_assert(!ms_perf_lockwait_wanted(NULL));
+	ck_assert(ms_perf_lockwait_wanted("default,mmap-lock-wait"));
+	ck_assert(!ms_perf_lockwait_wanted("default,mmap-lock-wait,-mmap-lock-wait"));
 	ck_assert(ms_perf_lockwait_wanted("page-faults,mmap-lock-wait"));
 	ck_assert(!ms_perf_lockwait_wanted("default,-mmap-lock-wait"));
 	ck_assert(!ms_perf_lockwait_wanted("none"));
