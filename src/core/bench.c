@@ -473,9 +473,8 @@ static void bench_usage(FILE *f)
 		   "  Prints the cost of recording one sample, the fork-storm op rate with full\n"
 		   "  instrumentation vs a bare fork/exit/wait loop in C, and vs stress-ng --fork\n"
 		   "  (when installed), and the overhead of perf counting (perf=default per\n"
-		   "  cgroup and per task, and the default counters without the mmap_lock\n"
-		   "  sampler, vs perf=none; --perf: only that).\n"
-		   "  `mmstorm bench --vm ...` measures the VM runner instead.\n");
+		   "  cgroup and per task, and with the mmap_lock sampler added, vs perf=none;\n"
+		   "  --perf: only that).\n"		   "  `mmstorm bench --vm ...` measures the VM runner instead.\n");
 }
 
 int ms_cmd_bench(int argc, char **argv)
