@@ -22,6 +22,8 @@
  *   fork p0 nth=3              (fail-nth: the 3rd fault site of the fork fails)
  *   pfn-map p0 0+2             pfn-munmap p0 1+1   pfn-mremap p0 0+2 -> 0+1   pfn-mprotect p0 1+1 r
  *   pin p0 0+2                 (vmsplice: a FOLL_GET reference)   unpin p0 pin=0
+ *   pin-uring p0 0+2           (io_uring fixed buffer: FOLL_PIN | FOLL_WRITE | FOLL_LONGTERM)
+ *   pin-gup p0 0+2 r           (gup_test long-term pin, R/O; rw: FOLL_WRITE too)
  *
  * An op the model says cannot happen in its context (a dead process, an unmapped range, a
  * range registered with another userfaultfd) is skipped, not run: that keeps every subsequence
@@ -37,7 +39,7 @@ enum ms_fz_kind {
 	MS_FZ_PAGEOUT, MS_FZ_MREMAP, MS_FZ_MUNMAP, MS_FZ_MPROTECT, MS_FZ_MIGRATE,
 	MS_FZ_UFFD_REG, MS_FZ_UFFD_WP,
 	MS_FZ_PFN_MAP, MS_FZ_PFN_MUNMAP, MS_FZ_PFN_MREMAP, MS_FZ_PFN_MPROTECT,
-	MS_FZ_PIN, MS_FZ_UNPIN,
+	MS_FZ_PIN, MS_FZ_UNPIN, MS_FZ_PIN_URING, MS_FZ_PIN_GUP,
 	MS_FZ_KIND_COUNT
 };
 
@@ -46,6 +48,12 @@ enum ms_fz_kind {
 #define MS_FZ_F_ON	0x1	/* UFFD_WP: protect (else unprotect) */
 #define MS_FZ_F_READ	0x1	/* MPROTECT, PFN_MPROTECT */
 #define MS_FZ_F_WRITE	0x2
+
+/* PIN, PIN_URING, PIN_GUP: the op takes a reference that UNPIN reads back. */
+static inline bool ms_fz_is_pin(unsigned kind)
+{
+	return kind == MS_FZ_PIN || kind == MS_FZ_PIN_URING || kind == MS_FZ_PIN_GUP;
+}
 
 struct ms_fz_op {
 	uint8_t kind;		/* enum ms_fz_kind */
@@ -68,6 +76,7 @@ struct ms_fz_gen_cfg {
 	uint32_t max_ops;
 	uint16_t nslots, npages;
 	bool uffd, pfn, nth, migrate;
+	bool uring, gup;		/* FOLL_PIN pins: io_uring fixed buffers, gup_test */
 };
 
 const char *ms_fz_kind_name(unsigned kind);
@@ -110,6 +119,7 @@ struct ms_fz_model {
 	uint8_t reg[MS_FZ_MAX_SLOTS];		/* MS_FZ_UFFD_* of process 0's slot */
 	uint8_t wp[MS_FZ_MAX_SLOTS];		/* MS_FZ_WP_* */
 	uint8_t pfn[MS_FZ_MAX_PROCS][MS_FZ_PFN_SLOTS];	/* MS_FZ_PFN_* */
+	uint8_t pin_kind[16];			/* the op kind that took each model pin id */
 };
 
 int ms_fz_model_init(struct ms_fz_model *m, const struct ms_fz_seq *s);

@@ -31,10 +31,12 @@ static void fzc_usage(FILE *f)
 	fprintf(f,
 		"usage: mmstorm fuzz [--host | --kernel IMG] [--seed S | --seeds S1,S2,..]\n"
 		"                    [--budget TIME] [--max-ops N] [--slots N] [--max-shrink N]\n"
-		"                    [--ops all|-uffd,-pfn,-nth] [--results DIR] [--run-id ID]\n"
+		"                    [--ops all|-uffd,-pfn,-nth,-pinfoll] [--results DIR]\n"
+		"                    [--run-id ID]\n"
 		"       mmstorm fuzz --replay FILE [--host | --kernel IMG]\n\n"
 		"Random sequences of fork, write, madvise, mremap, munmap, mprotect, migration,\n"
-		"userfaultfd-wp registration and protection, vmsplice references, /dev/mem pfnmap\n"
+		"userfaultfd-wp registration and protection, vmsplice references, FOLL_PIN pins\n"
+		"(io_uring fixed buffers, gup_test), /dev/mem pfnmap\n"
 		"mappings and fail-nth forks, checked against the reference model after every op.\n"
 		"A failing sequence is shrunk and written, with a standalone C reproducer, to\n"
 		"RESULTS/RUN-ID/fuzz/.\n"
@@ -225,10 +227,13 @@ static void print_counts(json_t *fz)
 	       (long long)json_integer_value(json_object_get(fz, "transitions")));
 	json_object_foreach(counts, k, v)
 		printf(" %s %lld", k, (long long)json_integer_value(v));
-	printf("\nfuzz: op groups: uffd %s, pfnmap %s, fail-nth %s; PAT check %s\n",
+	printf("\nfuzz: op groups: uffd %s, pfnmap %s, fail-nth %s, pin-uring %s, pin-gup %s; "
+	       "PAT check %s\n",
 	       json_is_true(json_object_get(fz, "uffd")) ? "on" : "off",
 	       json_is_true(json_object_get(fz, "pfn")) ? "on" : "off",
 	       json_is_true(json_object_get(fz, "nth")) ? "on" : "off",
+	       json_is_true(json_object_get(fz, "pin_uring")) ? "on" : "off",
+	       json_is_true(json_object_get(fz, "pin_gup")) ? "on" : "off",
 	       json_is_true(json_object_get(fz, "pat_checked")) ? "on" : "off");
 }
 

@@ -77,7 +77,7 @@ static const char *const rt_kind[MS_FZ_KIND_COUNT] = {
 	"MS_FZRT_COLD", "MS_FZRT_PAGEOUT", "MS_FZRT_MREMAP", "MS_FZRT_MUNMAP", "MS_FZRT_MPROTECT",
 	"MS_FZRT_MIGRATE", "MS_FZRT_UFFD_REG", "MS_FZRT_UFFD_WP", "MS_FZRT_PFN_MAP",
 	"MS_FZRT_PFN_MUNMAP", "MS_FZRT_PFN_MREMAP", "MS_FZRT_PFN_MPROTECT", "MS_FZRT_PIN",
-	"MS_FZRT_UNPIN",
+	"MS_FZRT_UNPIN", "MS_FZRT_PIN_URING", "MS_FZRT_PIN_GUP",
 };
 
 /* The runtime's text, without the include of its own header (pasted just before). */
@@ -123,7 +123,7 @@ static void put_op(struct emit *e, const struct ms_fz_op *op, const struct ms_rm
 	fprintf(e->f, "\t{ .kind = %s, .proc = %u, .flags = %u, .nth = %u, .first = %u, .n = %u, "
 		".to = %u, .n2 = %u, .child = %u", rt_kind[op->kind], op->proc, op->flags, op->nth,
 		op->first, op->n, op->to, op->n2, child);
-	if (op->kind == MS_FZ_PIN)
+	if (ms_fz_is_pin(op->kind))
 		fprintf(e->f, ", .pin = %u", r->out);
 	if (op->kind == MS_FZ_UNPIN) {
 		fprintf(e->f, ", .pin = %u, .alt_mask = 0x%llxULL", op->pin,

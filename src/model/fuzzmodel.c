@@ -11,12 +11,13 @@ static const uint8_t rm_kind[MS_FZ_KIND_COUNT] = {
 	[MS_FZ_PAGEOUT] = MS_RM_PAGEOUT, [MS_FZ_MREMAP] = MS_RM_MREMAP,
 	[MS_FZ_MUNMAP] = MS_RM_MUNMAP, [MS_FZ_MPROTECT] = MS_RM_MPROTECT,
 	[MS_FZ_MIGRATE] = MS_RM_MIGRATE,
-	[MS_FZ_PIN] = MS_RM_PIN, [MS_FZ_UNPIN] = MS_RM_UNPIN,
+	[MS_FZ_PIN] = MS_RM_PIN, [MS_FZ_UNPIN] = MS_RM_UNPIN, [MS_FZ_PIN_URING] = MS_RM_PIN,
+	[MS_FZ_PIN_GUP] = MS_RM_PIN,
 };
 
 static bool is_rm_op(unsigned kind)
 {
-	return kind <= MS_FZ_MIGRATE || kind == MS_FZ_PIN || kind == MS_FZ_UNPIN;
+	return kind <= MS_FZ_MIGRATE || ms_fz_is_pin(kind) || kind == MS_FZ_UNPIN;
 }
 
 int ms_fz_model_init(struct ms_fz_model *m, const struct ms_fz_seq *s)
@@ -51,6 +52,10 @@ static void to_rm(const struct ms_fz_op *op, struct ms_rm_op *r)
 		r->flags = op->flags;
 	else if (op->kind == MS_FZ_PIN)
 		r->flags = MS_RM_PF_GET;	/* vmsplice */
+	else if (op->kind == MS_FZ_PIN_URING)
+		r->flags = MS_RM_PF_WRITE | MS_RM_PF_LONGTERM;	/* io_pin_pages() */
+	else if (op->kind == MS_FZ_PIN_GUP)
+		r->flags = MS_RM_PF_LONGTERM | (op->flags & MS_FZ_F_WRITE ? MS_RM_PF_WRITE : 0);
 	r->pin = op->pin;
 }
 
@@ -155,6 +160,13 @@ int ms_fz_model_check(const struct ms_fz_model *m, const struct ms_fz_op *op, un
 		if (ms_rm_pin_info(m->rm, op->pin, &owner, NULL, NULL, NULL))
 			return -EINVAL;
 		return owner == op->proc ? 0 : -EINVAL;
+	}
+	if (op->kind == MS_FZ_PIN_GUP) {
+		/* gup_test holds one long-term pin test at a time, system-wide. */
+		for (unsigned k = 0; k < MS_RM_MAX_PINS; k++)
+			if (m->pin_kind[k] == MS_FZ_PIN_GUP &&
+			    !ms_rm_pin_info(m->rm, k, NULL, NULL, NULL, NULL))
+				return -EINVAL;
 	}
 	if (op->kind >= MS_FZ_PFN_MAP && op->kind <= MS_FZ_PFN_MPROTECT)
 		return check_pfn(m, op);
@@ -296,6 +308,15 @@ static void apply_rm_side(struct ms_fz_model *m, const struct ms_fz_op *op, unsi
 	case MS_FZ_DONTNEED:		/* anonymous: no PTE marker keeps the bit */
 		set_wp(m, op->first, op->n, MS_FZ_WP_OFF);
 		break;
+	case MS_FZ_PIN_URING:
+	case MS_FZ_PIN_GUP:
+		/*
+		 * A FOLL_WRITE pin faults like a write (the monitor unprotects); a R/O FOLL_PIN
+		 * unshares, and wp_page_copy() keeps the bit on the copy.
+		 */
+		if (op->kind == MS_FZ_PIN_URING || (op->flags & MS_FZ_F_WRITE))
+			set_wp(m, op->first, op->n, MS_FZ_WP_OFF);
+		break;
 	case MS_FZ_FREE:
 	case MS_FZ_MIGRATE:
 		set_wp(m, op->first, op->n, MS_FZ_WP_ANY);
@@ -328,6 +349,8 @@ int ms_fz_model_apply(struct ms_fz_model *m, const struct ms_fz_op *op, struct m
 	if ((ret = ms_rm_apply(m->rm, &r)))
 		return ret;
 	apply_rm_side(m, op, r.out);
+	if (ms_fz_is_pin(op->kind) && r.out < sizeof(m->pin_kind))
+		m->pin_kind[r.out] = op->kind;
 	if (rm_op)
 		*rm_op = r;
 	return 0;

@@ -15,7 +15,8 @@ static const char *const kind_names[MS_FZ_KIND_COUNT] = {
 	[MS_FZ_UFFD_REG] = "uffd-reg", [MS_FZ_UFFD_WP] = "uffd-wp",
 	[MS_FZ_PFN_MAP] = "pfn-map", [MS_FZ_PFN_MUNMAP] = "pfn-munmap",
 	[MS_FZ_PFN_MREMAP] = "pfn-mremap", [MS_FZ_PFN_MPROTECT] = "pfn-mprotect",
-	[MS_FZ_PIN] = "pin", [MS_FZ_UNPIN] = "unpin",
+	[MS_FZ_PIN] = "pin", [MS_FZ_UNPIN] = "unpin", [MS_FZ_PIN_URING] = "pin-uring",
+	[MS_FZ_PIN_GUP] = "pin-gup",
 };
 
 const char *ms_fz_kind_name(unsigned kind)
@@ -35,7 +36,7 @@ static bool has_to(unsigned kind)
 
 static bool has_prot(unsigned kind)
 {
-	return kind == MS_FZ_MPROTECT || kind == MS_FZ_PFN_MPROTECT;
+	return kind == MS_FZ_MPROTECT || kind == MS_FZ_PFN_MPROTECT || kind == MS_FZ_PIN_GUP;
 }
 
 static const char *prot_str(unsigned f)
@@ -241,7 +242,8 @@ static const uint8_t weights[MS_FZ_KIND_COUNT] = {
 	[MS_FZ_MUNMAP] = 2, [MS_FZ_MPROTECT] = 6, [MS_FZ_MIGRATE] = 1,
 	[MS_FZ_UFFD_REG] = 6, [MS_FZ_UFFD_WP] = 10,
 	[MS_FZ_PFN_MAP] = 4, [MS_FZ_PFN_MUNMAP] = 3, [MS_FZ_PFN_MREMAP] = 3,
-	[MS_FZ_PFN_MPROTECT] = 3, [MS_FZ_PIN] = 4, [MS_FZ_UNPIN] = 4,
+	[MS_FZ_PFN_MPROTECT] = 3, [MS_FZ_PIN] = 4, [MS_FZ_UNPIN] = 6, [MS_FZ_PIN_URING] = 4,
+	[MS_FZ_PIN_GUP] = 3,
 };
 
 static bool allowed(const struct ms_fz_gen_cfg *g, unsigned k)
@@ -250,6 +252,10 @@ static bool allowed(const struct ms_fz_gen_cfg *g, unsigned k)
 		return g->uffd;
 	if (k >= MS_FZ_PFN_MAP && k <= MS_FZ_PFN_MPROTECT)
 		return g->pfn;
+	if (k == MS_FZ_PIN_URING)
+		return g->uring;
+	if (k == MS_FZ_PIN_GUP)
+		return g->gup;
 	return k != MS_FZ_MIGRATE || g->migrate;
 }
 
@@ -319,6 +325,8 @@ static void gen_op(struct ms_fz_op *op, const struct ms_fz_gen_cfg *g, unsigned 
 		op->flags = MS_FZ_F_ON;
 	if (k == MS_FZ_UNPIN)
 		op->pin = (uint8_t)below(rng, 4);
+	if (k == MS_FZ_PIN_GUP)
+		op->flags = MS_FZ_F_READ | (below(rng, 2) ? MS_FZ_F_WRITE : 0);
 	if (k == MS_FZ_FORK && g->nth && below(rng, 4) == 0)
 		op->nth = (uint16_t)(1 + below(rng, 40));
 }

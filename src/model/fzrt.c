@@ -28,6 +28,24 @@
 #endif
 #define FZRT_GOLDEN 0x9e3779b97f4a7c15ULL
 #define FZRT_PM_UFFD_WP (1ULL << 57)
+#ifndef SYS_io_uring_setup
+#define SYS_io_uring_setup 425
+#define SYS_io_uring_enter 426
+#define SYS_io_uring_register 427
+#endif
+#ifndef MFD_CLOEXEC
+#define MFD_CLOEXEC 1U
+#endif
+
+/* mm/gup_test.h (CONFIG_GUP_TEST), not a uapi header */
+struct fzrt_pin_lt {
+	uint64_t addr, size;
+	uint32_t flags;
+};
+#define FZRT_PIN_LT_START _IOW('g', 7, struct fzrt_pin_lt)
+#define FZRT_PIN_LT_STOP _IO('g', 8)
+#define FZRT_PIN_LT_READ _IOW('g', 9, uint64_t)
+#define FZRT_PIN_LT_WRITE 1
 
 struct fzrt_reply {
 	int ret;
@@ -249,17 +267,11 @@ static int pfn_op(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
 }
 
 /* A FOLL_GET reference: the pages spliced into a pipe, held until UNPIN reads them back. */
-static int pin_take(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
+static int splice_pin(char *addr, size_t len)
 {
-	struct iovec iov = { slot(rt, false, op->first), (size_t)op->n * MS_FZRT_PAGE };
+	struct iovec iov = { addr, len };
 	int fd[2], ret = 0;
 
-	if (op->pin < 0 || op->pin >= MS_FZRT_PINS)
-		return -EINVAL;
-	/* The id is free in the model: an fd here is a copy fork() left of a parent's pin. */
-	if (rt->pin_fd[op->pin] >= 0)
-		close(rt->pin_fd[op->pin]);
-	rt->pin_fd[op->pin] = -1;
 	if (pipe2(fd, O_CLOEXEC))
 		return -errno;
 	if (iov.iov_len > 65536 && fcntl(fd[1], F_SETPIPE_SZ, (int)iov.iov_len) < 0)
@@ -277,46 +289,218 @@ static int pin_take(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
 	close(fd[1]);
 	if (ret)
 		close(fd[0]);
+	return ret ? ret : fd[0];
+}
+
+/*
+ * FOLL_PIN | FOLL_WRITE | FOLL_LONGTERM, as RDMA and io_uring fixed buffers take them: the
+ * range registered as buffer 0 of a new ring (IORING_REGISTER_BUFFERS pins it at once).
+ */
+static int uring_pin(char *addr, size_t len, struct io_uring_params *p)
+{
+	struct iovec iov = { addr, len };
+	int fd, ret;
+
+	memset(p, 0, sizeof(*p));
+	if ((fd = (int)syscall(SYS_io_uring_setup, 2, p)) < 0)
+		return -errno;
+	if (syscall(SYS_io_uring_register, fd, IORING_REGISTER_BUFFERS, &iov, 1)) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+/* FOLL_PIN | FOLL_LONGTERM (| FOLL_WRITE) through gup_test: one such pin system-wide. */
+static int gup_pin(char *addr, size_t len, bool write)
+{
+	struct fzrt_pin_lt args = { (uintptr_t)addr, len, write ? FZRT_PIN_LT_WRITE : 0 };
+	int fd = open("/sys/kernel/debug/gup_test", O_RDWR | O_CLOEXEC), ret;
+
+	if (fd < 0)
+		return errno == ENOENT ? -ENOSYS : -errno;
+	if (ioctl(fd, FZRT_PIN_LT_START, &args)) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+static int pin_take(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
+{
+	char *a = slot(rt, false, op->first);
+	size_t len = (size_t)op->n * MS_FZRT_PAGE;
+	int k = op->pin, fd;
+
+	if (k < 0 || k >= MS_FZRT_PINS)
+		return -EINVAL;
+	if (op->kind == MS_FZRT_PIN_URING)
+		fd = uring_pin(a, len, &rt->pin_ring[k]);
+	else if (op->kind == MS_FZRT_PIN_GUP)
+		fd = gup_pin(a, len, op->flags & 2);
 	else
-		rt->pin_fd[op->pin] = fd[0];
+		fd = splice_pin(a, len);
+	if (fd < 0)
+		return fd;
+	rt->pin_fd[k] = fd;
+	rt->pin_kind[k] = op->kind;
+	rt->pin_addr[k] = a;
+	return 0;
+}
+
+/* Submit one sqe and reap its completion: the rings are mapped only for this. */
+static int uring_submit(int fd, const struct io_uring_params *p,
+			const struct io_uring_sqe *want)
+{
+	size_t sq_len = p->sq_off.array + p->sq_entries * sizeof(unsigned);
+	size_t cq_len = p->cq_off.cqes + p->cq_entries * sizeof(struct io_uring_cqe);
+	size_t sqe_len = p->sq_entries * sizeof(struct io_uring_sqe);
+	bool single = p->features & IORING_FEAT_SINGLE_MMAP;
+	char *sq, *cq = MAP_FAILED;
+	struct io_uring_sqe *sqe = MAP_FAILED;
+	struct io_uring_cqe *cqe;
+	unsigned *tail, head;
+	int ret;
+
+	if (single && cq_len > sq_len)
+		sq_len = cq_len;
+	sq = mmap(NULL, sq_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, IORING_OFF_SQ_RING);
+	if (sq == MAP_FAILED)
+		return -errno;
+	cq = single ? sq : mmap(NULL, cq_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+				IORING_OFF_CQ_RING);
+	if (cq != MAP_FAILED)
+		sqe = mmap(NULL, sqe_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, IORING_OFF_SQES);
+	if (cq == MAP_FAILED || sqe == MAP_FAILED) {
+		ret = -errno;
+		goto out;
+	}
+	tail = (unsigned *)(sq + p->sq_off.tail);
+	sqe[0] = *want;
+	((unsigned *)(sq + p->sq_off.array))[*tail & *(unsigned *)(sq + p->sq_off.ring_mask)] = 0;
+	__atomic_store_n(tail, *tail + 1, __ATOMIC_RELEASE);
+	if (syscall(SYS_io_uring_enter, fd, 1, 1, IORING_ENTER_GETEVENTS, NULL, 0) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	head = __atomic_load_n((unsigned *)(cq + p->cq_off.head), __ATOMIC_ACQUIRE);
+	if (head == __atomic_load_n((unsigned *)(cq + p->cq_off.tail), __ATOMIC_ACQUIRE)) {
+		ret = -EIO;
+		goto out;
+	}
+	cqe = (struct io_uring_cqe *)(cq + p->cq_off.cqes) +
+	      (head & *(unsigned *)(cq + p->cq_off.ring_mask));
+	ret = cqe->res;
+	__atomic_store_n((unsigned *)(cq + p->cq_off.head), head + 1, __ATOMIC_RELEASE);
+out:
+	munmap(sqe == MAP_FAILED ? NULL : sqe, sqe == MAP_FAILED ? 0 : sqe_len);
+	if (!single && cq != MAP_FAILED)
+		munmap(cq, cq_len);
+	munmap(sq, sq_len);
+	return ret;
+}
+
+/*
+ * What the registered buffer holds, read by the kernel through the pin (IORING_OP_WRITE_FIXED
+ * into a memfd), not through the process's page tables: that is what a device would see.
+ */
+static int uring_read(struct ms_fzrt *rt, int k, int ring, size_t len, void *buf)
+{
+	struct io_uring_sqe sqe;
+	int mfd = (int)syscall(SYS_memfd_create, "fzrt-pin", MFD_CLOEXEC), ret;
+
+	if (mfd < 0)
+		return -errno;
+	memset(&sqe, 0, sizeof(sqe));
+	sqe.opcode = IORING_OP_WRITE_FIXED;
+	sqe.fd = mfd;
+	sqe.addr = (uintptr_t)rt->pin_addr[k];
+	sqe.len = (unsigned)len;
+	sqe.buf_index = 0;
+	ret = uring_submit(ring, &rt->pin_ring[k], &sqe);
+	if (ret >= 0)
+		ret = ret == (int)len && pread(mfd, buf, len, 0) == (ssize_t)len ? 0 : -EIO;
+	close(mfd);
+	return ret;
+}
+
+static int pipe_read(int fd, char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = read(fd, buf, len);
+
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* The pinned pages as the pin holds them, then the pin dropped. */
+static int pin_drop(struct ms_fzrt *rt, int k, void *buf, size_t len)
+{
+	int fd = rt->pin_fd[k], ret = 0;
+	uint64_t to = (uintptr_t)buf;
+
+	rt->pin_fd[k] = -1;
+	if (rt->pin_kind[k] == MS_FZRT_PIN_URING) {
+		if (buf)
+			ret = uring_read(rt, k, fd, len, buf);
+		/* Unpinned here, not later by the ring's asynchronous teardown. */
+		if (syscall(SYS_io_uring_register, fd, IORING_UNREGISTER_BUFFERS, NULL, 0) &&
+		    !ret)
+			ret = -errno;
+	} else if (rt->pin_kind[k] == MS_FZRT_PIN_GUP) {
+		if (buf && ioctl(fd, FZRT_PIN_LT_READ, &to))
+			ret = -errno;
+		if (ioctl(fd, FZRT_PIN_LT_STOP) && !ret)
+			ret = -errno;
+	} else if (buf) {
+		ret = pipe_read(fd, buf, len);
+	}
+	close(fd);
 	return ret;
 }
 
 /* Read the pinned pages back and compare them with what the model says the pin holds. */
 static int pin_release(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
 {
-	static uint64_t page[MS_FZRT_PAGE / 8];
-	int fd, ret = 0;
+	size_t len = (size_t)op->n * MS_FZRT_PAGE;
+	char *buf;
+	int ret;
 
-	if (op->pin < 0 || op->pin >= MS_FZRT_PINS || (fd = rt->pin_fd[op->pin]) < 0)
+	if (op->pin < 0 || op->pin >= MS_FZRT_PINS || rt->pin_fd[op->pin] < 0 || op->n <= 0)
 		return -EINVAL;
-	rt->pin_fd[op->pin] = -1;
+	if (!(buf = malloc(len)))
+		return -ENOMEM;
+	ret = pin_drop(rt, op->pin, buf, len);
 	for (int i = 0; i < op->n && !ret; i++) {
-		size_t got = 0;
-		long off;
+		const char *page = buf + (size_t)i * MS_FZRT_PAGE;
+		long off = ms_fzrt_diff(page, op->fill[i]);
 		uint64_t word;
 
-		while (got < MS_FZRT_PAGE) {
-			ssize_t n = read(fd, (char *)page + got, MS_FZRT_PAGE - got);
-
-			if (n <= 0) {
-				ret = n < 0 ? -errno : -EIO;
-				break;
-			}
-			got += (size_t)n;
-		}
-		if (ret || (off = ms_fzrt_diff(page, op->fill[i])) < 0 ||
-		    ((op->alt_mask >> i & 1) && ms_fzrt_diff(page, op->alt[i]) < 0))
+		if (off < 0 || ((op->alt_mask >> i & 1) && ms_fzrt_diff(page, op->alt[i]) < 0))
 			continue;
 		word = op->fill[i] ? op->fill[i] ^ ((uint64_t)(off / 8 + 1) * FZRT_GOLDEN) : 0;
 		rt->bad->page = i;
 		rt->bad->off = off;
 		rt->bad->want = ((unsigned char *)&word)[off % 8];
-		rt->bad->got = ((unsigned char *)page)[off];
+		rt->bad->got = (unsigned char)page[off];
 		ret = MS_FZRT_PIN_DIFF;
 	}
-	close(fd);
+	free(buf);
 	return ret;
+}
+
+/* The pins this process holds, dropped now: a pinner's exit must not leave one to a worker. */
+static void pins_drop_all(struct ms_fzrt *rt)
+{
+	for (int k = 0; k < MS_FZRT_PINS; k++)
+		if (rt->pin_fd[k] >= 0)
+			pin_drop(rt, k, NULL, 0);
 }
 
 static int mem_op(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
@@ -348,6 +532,8 @@ static int mem_op(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
 	case MS_FZRT_UFFD_WP:
 		return uffd_wp(rt, a, len, op->flags & 1);
 	case MS_FZRT_PIN:
+	case MS_FZRT_PIN_URING:
+	case MS_FZRT_PIN_GUP:
 		return pin_take(rt, op);
 	case MS_FZRT_UNPIN:
 		return pin_release(rt, op);
@@ -403,14 +589,22 @@ static void child_loop(struct ms_fzrt *rt, int me)
 			close(rt->rep[p][0]);
 		rt->cmd[p][1] = rt->rep[p][0] = -1;
 	}
+	/* The parent's pins stay the parent's: fork gave this process copies of their fds. */
+	for (int k = 0; k < MS_FZRT_PINS; k++) {
+		if (rt->pin_fd[k] >= 0)
+			close(rt->pin_fd[k]);
+		rt->pin_fd[k] = -1;
+	}
 	rt->monitor = false;		/* the thread stayed in the parent */
 	for (;;) {
 		pid_t pid = 0;
 
 		if (read(rt->cmd[me][0], &op, sizeof(op)) != (ssize_t)sizeof(op))
 			_exit(1);
-		if (op.kind == MS_FZRT_EXIT)
+		if (op.kind == MS_FZRT_EXIT) {
+			pins_drop_all(rt);
 			_exit(0);
+		}
 		r.ret = op.kind == MS_FZRT_FORK ? do_fork(rt, &op, &pid) : mem_op(rt, &op);
 		r.pid = (int)pid;
 		if (write(rt->rep[me][1], &r, sizeof(r)) != (ssize_t)sizeof(r))
@@ -664,9 +858,7 @@ void ms_fzrt_fini(struct ms_fzrt *rt)
 		}
 	if (rt->mem_fd >= 0)
 		close(rt->mem_fd);
-	for (int i = 0; i < MS_FZRT_PINS; i++)
-		if (rt->pin_fd[i] >= 0)
-			close(rt->pin_fd[i]);
+	pins_drop_all(rt);
 	if (rt->bad)
 		munmap(rt->bad, MS_FZRT_PAGE);
 	rt->bad = NULL;

@@ -2,6 +2,7 @@
 #ifndef MMSTORM_FZRT_H
 #define MMSTORM_FZRT_H
 
+#include <linux/io_uring.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -25,7 +26,7 @@ enum {
 	MS_FZRT_PAGEOUT, MS_FZRT_MREMAP, MS_FZRT_MUNMAP, MS_FZRT_MPROTECT, MS_FZRT_MIGRATE,
 	MS_FZRT_UFFD_REG, MS_FZRT_UFFD_WP,
 	MS_FZRT_PFN_MAP, MS_FZRT_PFN_MUNMAP, MS_FZRT_PFN_MREMAP, MS_FZRT_PFN_MPROTECT,
-	MS_FZRT_PIN, MS_FZRT_UNPIN,
+	MS_FZRT_PIN, MS_FZRT_UNPIN, MS_FZRT_PIN_URING, MS_FZRT_PIN_GUP,
 };
 
 struct ms_fzrt_op {
@@ -51,7 +52,14 @@ struct ms_fzrt {
 	int pidfd[MS_FZRT_PROCS];
 	int cmd[MS_FZRT_PROCS][2], rep[MS_FZRT_PROCS][2];
 	unsigned wp_faults;		/* resolved by the monitor */
-	int pin_fd[MS_FZRT_PINS];	/* PIN: the read end of the vmsplice pipe (in the pinner) */
+	/*
+	 * A pin in the process that took it: PIN the read end of the vmsplice pipe, PIN_URING the
+	 * io_uring whose buffer 0 is the pinned range, PIN_GUP the gup_test file.
+	 */
+	int pin_fd[MS_FZRT_PINS];
+	int pin_kind[MS_FZRT_PINS];
+	char *pin_addr[MS_FZRT_PINS];	/* PIN_URING: the registered address */
+	struct io_uring_params pin_ring[MS_FZRT_PINS];
 	struct ms_fzrt_bad {		/* MAP_SHARED: a PIN_DIFF's first differing byte */
 		int page;
 		long off;

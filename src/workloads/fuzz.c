@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <linux/io_uring.h>
 
 #include "model/fzrt.h"
 #include "mmstorm/fuzz.h"
@@ -28,6 +29,7 @@
 #define FZ_SEQ_TIMEOUT_MS 60000
 
 _Static_assert((int)MS_FZRT_UNPIN == (int)MS_FZ_UNPIN &&
+	       (int)MS_FZRT_PIN_GUP == (int)MS_FZ_PIN_GUP &&
 	       (int)MS_FZRT_UFFD_REG == (int)MS_FZ_UFFD_REG,
 	       "the runtime's op kinds are fuzz.h's");
 _Static_assert(MS_FZRT_PROCS == MS_FZ_MAX_PROCS && MS_FZRT_MAX_N == MS_FZ_MAX_SLOTS,
@@ -64,7 +66,7 @@ struct fz {
 	int64_t budget_ns, shrink_ns;
 	unsigned max_shrink;
 	bool judge_kmsg, have_pat;
-	char no_uffd[160], no_pfn[160], no_nth[160];
+	char no_uffd[160], no_pfn[160], no_nth[160], no_uring[160], no_gup[160];
 	struct fz_res *res;
 	struct ms_kmsg_watch kw;
 	/* totals */
@@ -156,7 +158,7 @@ static void observe(struct ms_fz_model *m, struct ms_fzrt *rt, const struct ms_f
 /* Model first where the model may refuse (then the op is skipped, not run). */
 static bool model_first(const struct ms_fz_op *op)
 {
-	if (op->kind == MS_FZ_PIN || op->kind == MS_FZ_UNPIN)
+	if (ms_fz_is_pin(op->kind) || op->kind == MS_FZ_UNPIN)
 		return true;
 	return op->kind <= MS_FZ_MIGRATE && !(op->kind == MS_FZ_FORK && op->nth);
 }
@@ -189,7 +191,7 @@ static bool step(struct ms_fz_model *m, struct ms_fzrt *rt, const struct ms_fz_o
 	if (model_first(op)) {
 		if (ms_fz_model_apply(m, op, &rm))
 			return true;
-		rop.pin = op->kind == MS_FZ_PIN ? rm.out : op->pin;
+		rop.pin = ms_fz_is_pin(op->kind) ? rm.out : op->pin;
 		for (unsigned k = 0; op->kind == MS_FZ_WRITE && k < op->n; k++)
 			rop.fill[k] = ms_rm_fill(m->rm, &rm, k);
 	}
@@ -491,7 +493,7 @@ static const struct ms_param fuzz_params[] = {
 	{ "max_shrink", MS_P_INT, "400", "", 0, 100000, NULL,
 	  "candidate sequences the shrinker may run" },
 	{ "ops", MS_P_STRING, "all", "", 1, 0, NULL,
-	  "all, or a comma list of groups to leave out: -uffd, -pfn, -nth" },
+	  "all, or a comma list of groups to leave out: -uffd, -pfn, -nth, -pinfoll" },
 	{ "kmsg", MS_P_ENUM, "auto", "", 1, 0, kmsg_modes,
 	  "kernel log lines: judge (a WARNING fails the sequence), report, or auto: judge in a "
 	  "VM guest, report on the host (other processes write there too)" },
@@ -530,6 +532,31 @@ static bool uffd_usable(char *why, size_t len)
 	}
 	close(fd);
 	return true;
+}
+
+static bool uring_usable(char *why, size_t len)
+{
+	struct io_uring_params p;
+	int fd;
+
+	memset(&p, 0, sizeof(p));
+	fd = (int)syscall(SYS_io_uring_setup, 1, &p);
+	if (fd < 0) {
+		snprintf(why, len, "io_uring_setup: %s%s", strerror(errno),
+			 errno == EPERM ? " (kernel.io_uring_disabled?)" : "");
+		return false;
+	}
+	close(fd);
+	return true;
+}
+
+static bool gup_test_usable(char *why, size_t len)
+{
+	if (!access("/sys/kernel/debug/gup_test", R_OK | W_OK))
+		return true;
+	snprintf(why, len, "/sys/kernel/debug/gup_test: %s (needs CONFIG_GUP_TEST and debugfs)",
+		 strerror(errno));
+	return false;
 }
 
 /* fail-nth counts only sleeping allocations where ignore-gfp-wait is off: as fail_nth.c does. */
@@ -607,6 +634,8 @@ static void load_ops(struct fz *f)
 	f->g.uffd = !strstr(ops, "-uffd") && uffd_usable(f->no_uffd, sizeof(f->no_uffd));
 	f->g.pfn = !strstr(ops, "-pfn") && devmem_mappable(f->no_pfn, sizeof(f->no_pfn));
 	f->g.nth = !strstr(ops, "-nth") && nth_usable(f->ctx, f->no_nth, sizeof(f->no_nth));
+	f->g.uring = !strstr(ops, "-pinfoll") && uring_usable(f->no_uring, sizeof(f->no_uring));
+	f->g.gup = !strstr(ops, "-pinfoll") && gup_test_usable(f->no_gup, sizeof(f->no_gup));
 	f->g.migrate = !access("/proc/sys/vm/compact_memory", W_OK);
 	if (!f->g.uffd)
 		ms_note(f->ctx, "no uffd ops: %s", *f->no_uffd ? f->no_uffd : "left out");
@@ -614,6 +643,10 @@ static void load_ops(struct fz *f)
 		ms_note(f->ctx, "no pfnmap ops: %s", *f->no_pfn ? f->no_pfn : "left out");
 	if (!f->g.nth)
 		ms_note(f->ctx, "no fail-nth ops: %s", *f->no_nth ? f->no_nth : "left out");
+	if (!f->g.uring)
+		ms_note(f->ctx, "no pin-uring ops: %s", *f->no_uring ? f->no_uring : "left out");
+	if (!f->g.gup)
+		ms_note(f->ctx, "no pin-gup ops: %s", *f->no_gup ? f->no_gup : "left out");
 }
 
 static int fuzz_setup(struct ms_ctx *ctx)
@@ -685,6 +718,8 @@ static void write_artifacts(struct fz *f, json_t *replay)
 		      "nth", f->g.nth, "pat_checked", f->have_pat);
 	if (!a)
 		return;
+	json_object_set_new(json_object_get(a, "fuzz"), "pin_uring", json_boolean(f->g.uring));
+	json_object_set_new(json_object_get(a, "fuzz"), "pin_gup", json_boolean(f->g.gup));
 	if (replay)
 		json_object_set_new(json_object_get(a, "fuzz"), "replay", replay);
 	snprintf(path, sizeof(path), "%s/artifacts.json", ms_tmpdir(f->ctx));
