@@ -122,7 +122,8 @@ static void put_op(struct emit *e, const struct ms_fz_op *op, const struct ms_rm
 {
 	fprintf(e->f, "\t{ .kind = %s, .proc = %u, .flags = %u, .nth = %u, .first = %u, .n = %u, "
 		".to = %u, .n2 = %u, .child = %u", rt_kind[op->kind], op->proc, op->flags, op->nth,
-		op->first, op->n, op->to, op->n2, child);
+		op->first, op->kind == MS_FZ_UNPIN ? (unsigned)pin->n : op->n, op->to, op->n2,
+		child);
 	if (ms_fz_is_pin(op->kind))
 		fprintf(e->f, ", .pin = %u", r->out);
 	if (op->kind == MS_FZ_UNPIN) {
