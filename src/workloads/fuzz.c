@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -552,6 +553,16 @@ static bool uring_usable(char *why, size_t len)
 
 static bool gup_test_usable(char *why, size_t len)
 {
+	struct utsname u;
+	unsigned major = 0, minor = 0;
+
+	/* The model says what 6.2 on does: a R/O long-term pin unshares the shared zero page. */
+	if (uname(&u) || sscanf(u.release, "%u.%u", &major, &minor) != 2 ||
+	    major * 1000 + minor < 6002) {
+		snprintf(why, len, "kernel %s: before 6.2 a R/O long-term pin may hold the shared "
+			 "zero page, which the model does not cover", u.release);
+		return false;
+	}
 	if (!access("/sys/kernel/debug/gup_test", R_OK | W_OK))
 		return true;
 	snprintf(why, len, "/sys/kernel/debug/gup_test: %s (needs CONFIG_GUP_TEST and debugfs)",

@@ -22,6 +22,10 @@ done
 if grep -q '"uffd": true' "$stats"; then
 	[ "$(num uffd-reg)" -gt 0 ] && [ "$(num uffd-wp)" -gt 0 ] || fail "uffd on, no uffd op ran"
 fi
+# FOLL_PIN pins (io_uring fixed buffers) and their read-back through the pin ran.
+if grep -q '"pin_uring": true' "$stats"; then
+	[ "$(num pin-uring)" -gt 0 ] && [ "$(num unpin)" -gt 0 ] || fail "pin-uring on, none ran"
+fi
 # A glob, not `ls | head`: with pipefail, ls dies of SIGPIPE once the corpus outgrows a pipe write.
 corpus=("$dir"/corpus/*.seq)
 first=${corpus[0]}
