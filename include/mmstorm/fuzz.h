@@ -24,6 +24,11 @@
  *   pin p0 0+2                 (vmsplice: a FOLL_GET reference)   unpin p0 pin=0
  *   pin-uring p0 0+2           (io_uring fixed buffer: FOLL_PIN | FOLL_WRITE | FOLL_LONGTERM)
  *   pin-gup p0 0+2 r           (gup_test long-term pin, R/O; rw: FOLL_WRITE too)
+ *   collapse p0                (MADV_COLLAPSE of the window's PMD; only in a THP window)
+ *
+ * "window 16 16 thp" makes the window the start of one 2 MiB-aligned, MADV_HUGEPAGE, R/W
+ * anonymous mapping (every slot mapped; the rest of the PMD is there but not tracked), so
+ * the first write faults in a THP and partial mprotect/munmap/mremap/dontneed split it.
  *
  * An op the model says cannot happen in its context (a dead process, an unmapped range, a
  * range registered with another userfaultfd) is skipped, not run: that keeps every subsequence
@@ -39,7 +44,7 @@ enum ms_fz_kind {
 	MS_FZ_PAGEOUT, MS_FZ_MREMAP, MS_FZ_MUNMAP, MS_FZ_MPROTECT, MS_FZ_MIGRATE,
 	MS_FZ_UFFD_REG, MS_FZ_UFFD_WP,
 	MS_FZ_PFN_MAP, MS_FZ_PFN_MUNMAP, MS_FZ_PFN_MREMAP, MS_FZ_PFN_MPROTECT,
-	MS_FZ_PIN, MS_FZ_UNPIN, MS_FZ_PIN_URING, MS_FZ_PIN_GUP,
+	MS_FZ_PIN, MS_FZ_UNPIN, MS_FZ_PIN_URING, MS_FZ_PIN_GUP, MS_FZ_COLLAPSE,
 	MS_FZ_KIND_COUNT
 };
 
@@ -67,6 +72,7 @@ struct ms_fz_op {
 
 struct ms_fz_seq {
 	uint16_t nslots, npages;
+	bool thp;		/* the window is the start of a THP-able PMD */
 	uint32_t nops;
 	struct ms_fz_op ops[MS_FZ_MAX_OPS];
 };
@@ -77,6 +83,7 @@ struct ms_fz_gen_cfg {
 	uint16_t nslots, npages;
 	bool uffd, pfn, nth, migrate;
 	bool uring, gup;		/* FOLL_PIN pins: io_uring fixed buffers, gup_test */
+	bool thp;			/* a third of the sequences in a THP window */
 };
 
 const char *ms_fz_kind_name(unsigned kind);
@@ -116,6 +123,7 @@ struct ms_rm_op;
 struct ms_fz_model {
 	struct ms_rm *rm;
 	uint16_t nslots;
+	bool thp;				/* the sequence's window is a THP window */
 	uint8_t reg[MS_FZ_MAX_SLOTS];		/* MS_FZ_UFFD_* of process 0's slot */
 	uint8_t wp[MS_FZ_MAX_SLOTS];		/* MS_FZ_WP_* */
 	uint8_t pfn[MS_FZ_MAX_PROCS][MS_FZ_PFN_SLOTS];	/* MS_FZ_PFN_* */

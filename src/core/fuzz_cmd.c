@@ -227,14 +227,21 @@ static void print_counts(json_t *fz)
 	       (long long)json_integer_value(json_object_get(fz, "transitions")));
 	json_object_foreach(counts, k, v)
 		printf(" %s %lld", k, (long long)json_integer_value(v));
-	printf("\nfuzz: op groups: uffd %s, pfnmap %s, fail-nth %s, pin-uring %s, pin-gup %s; "
+	printf("\nfuzz: op groups: uffd %s, pfnmap %s, fail-nth %s, pin-uring %s, pin-gup %s, THP %s; "
 	       "PAT check %s\n",
 	       json_is_true(json_object_get(fz, "uffd")) ? "on" : "off",
 	       json_is_true(json_object_get(fz, "pfn")) ? "on" : "off",
 	       json_is_true(json_object_get(fz, "nth")) ? "on" : "off",
 	       json_is_true(json_object_get(fz, "pin_uring")) ? "on" : "off",
 	       json_is_true(json_object_get(fz, "pin_gup")) ? "on" : "off",
+	       json_is_true(json_object_get(fz, "thp")) ? "on" : "off",
 	       json_is_true(json_object_get(fz, "pat_checked")) ? "on" : "off");
+	if (json_is_true(json_object_get(fz, "thp"))) {
+		printf("fuzz: /proc/vmstat (system-wide) while it ran:");
+		json_object_foreach(json_object_get(fz, "thp_vmstat"), k, v)
+			printf(" %s %lld", k, (long long)json_integer_value(v));
+		printf("\n");
+	}
 }
 
 static void replay_cmd(const struct fzc *o, const char *seq, char *buf, size_t len)

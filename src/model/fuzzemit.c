@@ -41,7 +41,7 @@ static const char *const main_text =
 	"\tchar msg[512];\n"
 	"\tint bad = 0, ret;\n\n"
 	"\tsetvbuf(stdout, NULL, _IONBF, 0);\n"
-	"\tif ((ret = ms_fzrt_init(&rt, NSLOTS, NPAGES))) {\n"
+	"\tif ((ret = ms_fzrt_init(&rt, NSLOTS, NPAGES, THP))) {\n"
 	"\t\tprintf(\"SKIP: cannot set up the window: %s\\n\", strerror(-ret));\n"
 	"\t\treturn 4;\n"
 	"\t}\n"
@@ -77,7 +77,7 @@ static const char *const rt_kind[MS_FZ_KIND_COUNT] = {
 	"MS_FZRT_COLD", "MS_FZRT_PAGEOUT", "MS_FZRT_MREMAP", "MS_FZRT_MUNMAP", "MS_FZRT_MPROTECT",
 	"MS_FZRT_MIGRATE", "MS_FZRT_UFFD_REG", "MS_FZRT_UFFD_WP", "MS_FZRT_PFN_MAP",
 	"MS_FZRT_PFN_MUNMAP", "MS_FZRT_PFN_MREMAP", "MS_FZRT_PFN_MPROTECT", "MS_FZRT_PIN",
-	"MS_FZRT_UNPIN", "MS_FZRT_PIN_URING", "MS_FZRT_PIN_GUP",
+	"MS_FZRT_UNPIN", "MS_FZRT_PIN_URING", "MS_FZRT_PIN_GUP", "MS_FZRT_COLLAPSE",
 };
 
 /* The runtime's text, without the include of its own header (pasted just before). */
@@ -255,8 +255,8 @@ int ms_fz_emit_c(FILE *f, const struct ms_fz_seq *s, const struct ms_fz_emit_opt
 		goto out;
 	put_head(&e, o);
 	put_runtime(f);
-	fprintf(f, "\n/* ---- the sequence ---- */\n#define NSLOTS %u\n#define NPAGES %u\n\n"
-		"static const struct ms_fzrt_op ops[] = {\n", s->nslots, s->npages);
+	fprintf(f, "\n/* ---- the sequence ---- */\n#define NSLOTS %u\n#define NPAGES %u\n#define THP %d\n\n"
+		"static const struct ms_fzrt_op ops[] = {\n", s->nslots, s->npages, s->thp);
 	if ((ret = walk(&e, 0, ran)))
 		goto out;
 	put_tables(&e);

@@ -32,6 +32,7 @@ int ms_fz_model_init(struct ms_fz_model *m, const struct ms_fz_seq *s)
 	if (!s->nslots || s->nslots > MS_FZ_MAX_SLOTS || s->npages > s->nslots)
 		return -EINVAL;
 	m->nslots = s->nslots;
+	m->thp = s->thp;
 	return ms_rm_new(&m->rm, &cfg);
 }
 
@@ -155,6 +156,11 @@ int ms_fz_model_check(const struct ms_fz_model *m, const struct ms_fz_op *op, un
 	    !ms_rm_alive(m->rm, op->proc))
 		return -EINVAL;
 	if (op->nth && op->kind != MS_FZ_FORK)
+		return -EINVAL;
+	/* A THP window only; a vmsplice reference there: see allowed() in fuzzseq.c. */
+	if (op->kind == MS_FZ_COLLAPSE)
+		return m->thp ? 0 : -EINVAL;
+	if (op->kind == MS_FZ_PIN && m->thp)
 		return -EINVAL;
 	if (op->kind == MS_FZ_UNPIN) {
 		unsigned owner;
@@ -340,6 +346,8 @@ int ms_fz_model_apply(struct ms_fz_model *m, const struct ms_fz_op *op, struct m
 	struct ms_rm_op r;
 	int ret;
 
+	if (op->kind == MS_FZ_COLLAPSE)
+		return 0;	/* contents, pins and uffd-wp bits stay as they are */
 	if (!is_rm_op(op->kind)) {
 		if (op->kind >= MS_FZ_PFN_MAP)
 			apply_pfn(m, op);

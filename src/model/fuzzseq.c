@@ -16,7 +16,7 @@ static const char *const kind_names[MS_FZ_KIND_COUNT] = {
 	[MS_FZ_PFN_MAP] = "pfn-map", [MS_FZ_PFN_MUNMAP] = "pfn-munmap",
 	[MS_FZ_PFN_MREMAP] = "pfn-mremap", [MS_FZ_PFN_MPROTECT] = "pfn-mprotect",
 	[MS_FZ_PIN] = "pin", [MS_FZ_UNPIN] = "unpin", [MS_FZ_PIN_URING] = "pin-uring",
-	[MS_FZ_PIN_GUP] = "pin-gup",
+	[MS_FZ_PIN_GUP] = "pin-gup", [MS_FZ_COLLAPSE] = "collapse",
 };
 
 const char *ms_fz_kind_name(unsigned kind)
@@ -26,7 +26,8 @@ const char *ms_fz_kind_name(unsigned kind)
 
 static bool has_range(unsigned kind)
 {
-	return kind != MS_FZ_FORK && kind != MS_FZ_EXIT && kind != MS_FZ_UNPIN;
+	return kind != MS_FZ_FORK && kind != MS_FZ_EXIT && kind != MS_FZ_UNPIN &&
+	       kind != MS_FZ_COLLAPSE;
 }
 
 static bool has_to(unsigned kind)
@@ -77,7 +78,8 @@ char *ms_fz_seq_text(const struct ms_fz_seq *s, const char *sep)
 
 	if (!buf)
 		return NULL;
-	n = (size_t)snprintf(buf, cap, "window %u %u", s->nslots, s->npages);
+	n = (size_t)snprintf(buf, cap, "window %u %u%s", s->nslots, s->npages,
+			     s->thp ? " thp" : "");
 	for (uint32_t i = 0; i < s->nops && n < cap; i++) {
 		n += (size_t)snprintf(buf + n, cap - n, "%s", sep);
 		if (n < cap)
@@ -180,17 +182,19 @@ static char *trim(char *s)
 static int parse_line(struct ms_fz_seq *s, char *line, unsigned lineno, char *err, size_t errlen)
 {
 	unsigned a, b;
-	char why[160];
+	char why[160], mode[8] = "";
 
 	line = trim(line);
 	if (!*line)
 		return 0;
 	if (!strncmp(line, "window ", 7)) {
-		if (sscanf(line + 7, "%u %u", &a, &b) != 2 || !a || a > MS_FZ_MAX_SLOTS || b > a)
-			return fail(err, errlen, "line %u: window NSLOTS NPAGES (1..%d)", lineno,
-				    MS_FZ_MAX_SLOTS);
+		if (sscanf(line + 7, "%u %u %7s", &a, &b, mode) < 2 || !a || a > MS_FZ_MAX_SLOTS ||
+		    b > a || (*mode && (strcmp(mode, "thp") || b != a)))
+			return fail(err, errlen, "line %u: window NSLOTS NPAGES [thp] (1..%d; thp: "
+				    "NPAGES = NSLOTS)", lineno, MS_FZ_MAX_SLOTS);
 		s->nslots = (uint16_t)a;
 		s->npages = (uint16_t)b;
+		s->thp = *mode != 0;
 		return 0;
 	}
 	if (s->nops == MS_FZ_MAX_OPS)
@@ -243,11 +247,18 @@ static const uint8_t weights[MS_FZ_KIND_COUNT] = {
 	[MS_FZ_UFFD_REG] = 6, [MS_FZ_UFFD_WP] = 10,
 	[MS_FZ_PFN_MAP] = 4, [MS_FZ_PFN_MUNMAP] = 3, [MS_FZ_PFN_MREMAP] = 3,
 	[MS_FZ_PFN_MPROTECT] = 3, [MS_FZ_PIN] = 4, [MS_FZ_UNPIN] = 6, [MS_FZ_PIN_URING] = 4,
-	[MS_FZ_PIN_GUP] = 3,
+	[MS_FZ_PIN_GUP] = 3, [MS_FZ_COLLAPSE] = 4,
 };
 
-static bool allowed(const struct ms_fz_gen_cfg *g, unsigned k)
+static bool allowed(const struct ms_fz_gen_cfg *g, unsigned k, bool thp)
 {
+	/*
+	 * In a THP window a fork copies a whole pinned THP for the child where the model (one
+	 * page a folio) copies the pinned page only: nothing tells them apart but a FOLL_GET
+	 * reference (vmsplice), which follows the owner's writes only to an exclusive page.
+	 */
+	if (k == MS_FZ_COLLAPSE || k == MS_FZ_PIN)
+		return k == MS_FZ_COLLAPSE ? thp : !thp;
 	if (k == MS_FZ_UFFD_REG || k == MS_FZ_UFFD_WP)
 		return g->uffd;
 	if (k >= MS_FZ_PFN_MAP && k <= MS_FZ_PFN_MPROTECT)
@@ -259,15 +270,15 @@ static bool allowed(const struct ms_fz_gen_cfg *g, unsigned k)
 	return k != MS_FZ_MIGRATE || g->migrate;
 }
 
-static unsigned pick_kind(const struct ms_fz_gen_cfg *g, uint64_t *rng)
+static unsigned pick_kind(const struct ms_fz_gen_cfg *g, bool thp, uint64_t *rng)
 {
 	unsigned total = 0, r, k;
 
 	for (k = 0; k < MS_FZ_KIND_COUNT; k++)
-		total += allowed(g, k) ? weights[k] : 0;
+		total += allowed(g, k, thp) ? weights[k] : 0;
 	r = below(rng, total);
 	for (k = 0; k < MS_FZ_KIND_COUNT; k++) {
-		unsigned w = allowed(g, k) ? weights[k] : 0;
+		unsigned w = allowed(g, k, thp) ? weights[k] : 0;
 
 		if (r < w)
 			break;
@@ -284,10 +295,10 @@ static void gen_range(struct ms_fz_op *op, unsigned nslots, uint64_t *rng)
 	op->first = (uint16_t)below(rng, nslots - op->n + 1);
 }
 
-static void gen_op(struct ms_fz_op *op, const struct ms_fz_gen_cfg *g, unsigned procs,
+static void gen_op(struct ms_fz_op *op, const struct ms_fz_gen_cfg *g, bool thp, unsigned procs,
 		   const struct ms_fz_op *prev, uint64_t *rng)
 {
-	unsigned k = pick_kind(g, rng);
+	unsigned k = pick_kind(g, thp, rng);
 	bool pfn = k >= MS_FZ_PFN_MAP && k <= MS_FZ_PFN_MPROTECT;
 	unsigned slots = pfn ? MS_FZ_PFN_SLOTS : g->nslots;
 
@@ -338,8 +349,13 @@ void ms_fz_generate(struct ms_fz_seq *s, const struct ms_fz_gen_cfg *g, uint64_t
 	memset(s, 0, sizeof(*s));
 	s->nslots = g->nslots;
 	s->npages = g->npages;
+	/* A third in a THP window, every slot mapped (the PMD is one VMA). */
+	if (g->thp && below(rng, 3) == 0) {
+		s->thp = true;
+		s->npages = s->nslots;
+	}
 	for (unsigned i = 0; i < nops && i < MS_FZ_MAX_OPS; i++) {
-		gen_op(&s->ops[i], g, procs, i ? &s->ops[below(rng, i)] : NULL, rng);
+		gen_op(&s->ops[i], g, s->thp, procs, i ? &s->ops[below(rng, i)] : NULL, rng);
 		if (s->ops[i].kind == MS_FZ_FORK && procs < MS_FZ_MAX_PROCS)
 			procs++;
 		s->nops++;

@@ -23,6 +23,9 @@
 #ifndef MADV_PAGEOUT
 #define MADV_PAGEOUT 21
 #endif
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25
+#endif
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
 #endif
@@ -46,6 +49,7 @@ struct fzrt_pin_lt {
 #define FZRT_PIN_LT_STOP _IO('g', 8)
 #define FZRT_PIN_LT_READ _IOW('g', 9, uint64_t)
 #define FZRT_PIN_LT_WRITE 1
+#define FZRT_PIN_LT_FAST 2
 
 struct fzrt_reply {
 	int ret;
@@ -312,10 +316,16 @@ static int uring_pin(char *addr, size_t len, struct io_uring_params *p)
 	return fd;
 }
 
-/* FOLL_PIN | FOLL_LONGTERM (| FOLL_WRITE) through gup_test: one such pin system-wide. */
+/*
+ * FOLL_PIN | FOLL_LONGTERM (| FOLL_WRITE) through gup_test: one such pin system-wide. The fast
+ * variant: plain pin_user_pages() may not drop mmap_lock, so a write fault on a uffd-wp page
+ * cannot wait for the monitor and fails with EFAULT; pin_user_pages_fast() falls back to a
+ * slow path that may, as io_uring's pinning does.
+ */
 static int gup_pin(char *addr, size_t len, bool write)
 {
-	struct fzrt_pin_lt args = { (uintptr_t)addr, len, write ? FZRT_PIN_LT_WRITE : 0 };
+	struct fzrt_pin_lt args = { (uintptr_t)addr, len,
+				    FZRT_PIN_LT_FAST | (write ? FZRT_PIN_LT_WRITE : 0) };
 	int fd = open("/sys/kernel/debug/gup_test", O_RDWR | O_CLOEXEC), ret;
 
 	if (fd < 0)
@@ -503,6 +513,20 @@ static void pins_drop_all(struct ms_fzrt *rt)
 			pin_drop(rt, k, NULL, 0);
 }
 
+/*
+ * MADV_COLLAPSE of the window's PMD. It may refuse (a VMA boundary or a uffd-wp bit inside,
+ * a pinned page, no free huge page): madvise_collapse_errno() says so with EINVAL, EAGAIN,
+ * EBUSY or ENOMEM. The contents must be the same either way, which is what is checked.
+ */
+static int collapse(struct ms_fzrt *rt)
+{
+	if (!rt->thp)
+		return -EINVAL;
+	if (!madvise(rt->win, MS_FZRT_PMD, MADV_COLLAPSE))
+		return 0;
+	return errno == EINVAL || errno == EAGAIN || errno == EBUSY || errno == ENOMEM ? 0 : -errno;
+}
+
 static int mem_op(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
 {
 	static const int advice[] = {
@@ -531,6 +555,8 @@ static int mem_op(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
 		return uffd_reg(rt, a, len, op->flags & 1);
 	case MS_FZRT_UFFD_WP:
 		return uffd_wp(rt, a, len, op->flags & 1);
+	case MS_FZRT_COLLAPSE:
+		return collapse(rt);
 	case MS_FZRT_PIN:
 	case MS_FZRT_PIN_URING:
 	case MS_FZRT_PIN_GUP:
@@ -797,10 +823,39 @@ int ms_fzrt_check(struct ms_fzrt *rt, const struct ms_fzrt_want *w, unsigned nw,
 	return MS_FZRT_OK;
 }
 
-int ms_fzrt_init(struct ms_fzrt *rt, unsigned nslots, unsigned npages)
+/*
+ * The window, a guard page, the /dev/mem window. A THP window starts a 2 MiB-aligned PMD that
+ * is all R/W and MADV_HUGEPAGE (the slots are its first pages); otherwise MADV_NOHUGEPAGE keeps
+ * the slots base pages even where THP is "always".
+ */
+static int map_windows(struct ms_fzrt *rt)
 {
-	size_t len = ((size_t)nslots + 1 + MS_FZRT_PFN_SLOTS) * MS_FZRT_PAGE;
-	char *base;
+	size_t span = rt->thp ? MS_FZRT_PMD : rt->nslots * MS_FZRT_PAGE;
+	size_t map = rt->thp ? MS_FZRT_PMD : rt->npages * MS_FZRT_PAGE;
+	size_t len = span + (1 + MS_FZRT_PFN_SLOTS) * MS_FZRT_PAGE + (rt->thp ? MS_FZRT_PMD : 0);
+	char *base = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (base == MAP_FAILED)
+		return -errno;
+	rt->base = base;
+	rt->len = len;
+	rt->win = base;
+	if (rt->thp)
+		rt->win = (char *)(((uintptr_t)base + MS_FZRT_PMD - 1) & ~(MS_FZRT_PMD - 1));
+	rt->pwin = rt->win + span + MS_FZRT_PAGE;
+	if (map && mmap(rt->win, map, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
+		return -errno;
+	if (rt->thp)
+		return madvise(rt->win, MS_FZRT_PMD, MADV_HUGEPAGE) ? -errno : 0;
+	if (madvise(base, len, MADV_NOHUGEPAGE) && errno != EINVAL)
+		return -errno;
+	return 0;
+}
+
+int ms_fzrt_init(struct ms_fzrt *rt, unsigned nslots, unsigned npages, bool thp)
+{
+	int ret;
 
 	memset(rt, 0, sizeof(*rt));
 	rt->uffd[0] = rt->uffd[1] = rt->uffd[2] = rt->mem_fd = -1;
@@ -808,10 +863,11 @@ int ms_fzrt_init(struct ms_fzrt *rt, unsigned nslots, unsigned npages)
 		rt->pidfd[p] = rt->cmd[p][0] = rt->cmd[p][1] = rt->rep[p][0] = rt->rep[p][1] = -1;
 	for (int i = 0; i < MS_FZRT_PINS; i++)
 		rt->pin_fd[i] = -1;
-	if (nslots > MS_FZRT_MAX_N || npages > nslots)
+	if (nslots > MS_FZRT_MAX_N || npages > nslots || (thp && npages != nslots))
 		return -EINVAL;
 	rt->nslots = nslots;
 	rt->npages = npages;
+	rt->thp = thp;
 	/* The detail of a pin mismatch, written by whichever process held the pin. */
 	rt->bad = mmap(NULL, MS_FZRT_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
 		       -1, 0);
@@ -819,17 +875,8 @@ int ms_fzrt_init(struct ms_fzrt *rt, unsigned nslots, unsigned npages)
 		rt->bad = NULL;
 		return -errno;
 	}
-	base = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (base == MAP_FAILED)
-		return -errno;
-	rt->win = base;
-	rt->pwin = base + ((size_t)nslots + 1) * MS_FZRT_PAGE;
-	if (npages && mmap(base, npages * MS_FZRT_PAGE, PROT_READ | PROT_WRITE,
-			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
-		return -errno;
-	/* 4 KiB pages stay 4 KiB even where THP is "always": slots are base pages. */
-	if (madvise(base, len, MADV_NOHUGEPAGE) && errno != EINVAL)
-		return -errno;
+	if ((ret = map_windows(rt)))
+		return ret;
 	for (int p = 0; p < MS_FZRT_PROCS; p++)
 		if (pipe2(rt->cmd[p], O_CLOEXEC) || pipe2(rt->rep[p], O_CLOEXEC))
 			return -errno;
@@ -862,9 +909,9 @@ void ms_fzrt_fini(struct ms_fzrt *rt)
 	if (rt->bad)
 		munmap(rt->bad, MS_FZRT_PAGE);
 	rt->bad = NULL;
-	if (rt->win)
-		munmap(rt->win, ((size_t)rt->nslots + 1 + MS_FZRT_PFN_SLOTS) * MS_FZRT_PAGE);
-	rt->win = NULL;
+	if (rt->base)
+		munmap(rt->base, rt->len);
+	rt->base = rt->win = NULL;
 }
 
 long ms_fzrt_pat_entries(void)

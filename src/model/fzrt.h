@@ -20,6 +20,7 @@
 #define MS_FZRT_SKIP 1			/* the op does not fit the VMA layout: not run */
 #define MS_FZRT_PIN_DIFF 2		/* UNPIN: the reference held other bytes (rt->bad says) */
 #define MS_FZRT_PINS 16
+#define MS_FZRT_PMD (2UL << 20)		/* a THP window: the window starts one PMD this big */
 
 enum {
 	MS_FZRT_WRITE, MS_FZRT_FORK, MS_FZRT_EXIT, MS_FZRT_DONTNEED, MS_FZRT_FREE, MS_FZRT_COLD,
@@ -27,6 +28,7 @@ enum {
 	MS_FZRT_UFFD_REG, MS_FZRT_UFFD_WP,
 	MS_FZRT_PFN_MAP, MS_FZRT_PFN_MUNMAP, MS_FZRT_PFN_MREMAP, MS_FZRT_PFN_MPROTECT,
 	MS_FZRT_PIN, MS_FZRT_UNPIN, MS_FZRT_PIN_URING, MS_FZRT_PIN_GUP,
+	MS_FZRT_COLLAPSE,
 };
 
 struct ms_fzrt_op {
@@ -42,7 +44,10 @@ struct ms_fzrt_op {
 
 struct ms_fzrt {
 	char *win, *pwin;		/* the window and the /dev/mem window, same in all procs */
+	char *base;			/* the reservation holding both */
+	size_t len;
 	unsigned nslots, npages;
+	bool thp;
 	int uffd[3];			/* [1] plain, [2] UFFD_FEATURE_EVENT_REMAP; -1 until used */
 	bool monitor;
 	pthread_t mon;
@@ -67,8 +72,11 @@ struct ms_fzrt {
 	} *bad;
 };
 
-/* Reserve the windows, map the first npages R/W, make the pipes. 0 or -errno. */
-int ms_fzrt_init(struct ms_fzrt *rt, unsigned nslots, unsigned npages);
+/*
+ * Reserve the windows, map the first npages R/W, make the pipes. thp: the window starts a
+ * 2 MiB-aligned MADV_HUGEPAGE R/W mapping of one PMD (npages == nslots). 0 or -errno.
+ */
+int ms_fzrt_init(struct ms_fzrt *rt, unsigned nslots, unsigned npages, bool thp);
 /*
  * Run op in its process (forwarded to a child when op->proc != 0). 0, -errno of the failing
  * call, or MS_FZRT_SKIP. FORK with nth > 0 may fail with the injected error; an EXIT returns

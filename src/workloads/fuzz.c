@@ -28,8 +28,10 @@
 #define FZ_REPLAY_PARAMS 8
 #define FZ_CORPUS_MAX 64
 #define FZ_SEQ_TIMEOUT_MS 60000
+#define FZ_THP_STATS 6
 
 _Static_assert((int)MS_FZRT_UNPIN == (int)MS_FZ_UNPIN &&
+	       (int)MS_FZRT_COLLAPSE == (int)MS_FZ_COLLAPSE &&
 	       (int)MS_FZRT_PIN_GUP == (int)MS_FZ_PIN_GUP &&
 	       (int)MS_FZRT_UFFD_REG == (int)MS_FZ_UFFD_REG,
 	       "the runtime's op kinds are fuzz.h's");
@@ -67,11 +69,12 @@ struct fz {
 	int64_t budget_ns, shrink_ns;
 	unsigned max_shrink;
 	bool judge_kmsg, have_pat;
-	char no_uffd[160], no_pfn[160], no_nth[160], no_uring[160], no_gup[160];
+	char no_uffd[160], no_pfn[160], no_nth[160], no_uring[160], no_gup[160], no_thp[160];
 	struct fz_res *res;
 	struct ms_kmsg_watch kw;
 	/* totals */
 	uint64_t nseq, counts[MS_FZ_KIND_COUNT];
+	uint64_t thp0[FZ_THP_STATS];	/* /proc/vmstat when the first sequence began */
 	uint8_t trans[MS_FZ_KIND_COUNT][MS_FZ_STATES];
 	unsigned ntrans;
 	json_t *corpus, *failures;
@@ -239,7 +242,7 @@ static int worker(const struct ms_fz_seq *s, struct fz_res *r)
 		bad(r, FZ_ERROR, -1, "model: %s", strerror(-ret));
 		return 0;
 	}
-	if ((ret = ms_fzrt_init(&rt, s->nslots, s->npages))) {
+	if ((ret = ms_fzrt_init(&rt, s->nslots, s->npages, s->thp))) {
 		bad(r, FZ_ERROR, -1, "window: %s", strerror(-ret));
 		goto out;
 	}
@@ -494,7 +497,7 @@ static const struct ms_param fuzz_params[] = {
 	{ "max_shrink", MS_P_INT, "400", "", 0, 100000, NULL,
 	  "candidate sequences the shrinker may run" },
 	{ "ops", MS_P_STRING, "all", "", 1, 0, NULL,
-	  "all, or a comma list of groups to leave out: -uffd, -pfn, -nth, -pinfoll" },
+	  "all, or a comma list of groups to leave out: -uffd, -pfn, -nth, -pinfoll, -thp" },
 	{ "kmsg", MS_P_ENUM, "auto", "", 1, 0, kmsg_modes,
 	  "kernel log lines: judge (a WARNING fails the sequence), report, or auto: judge in a "
 	  "VM guest, report on the host (other processes write there too)" },
@@ -638,6 +641,69 @@ static int fuzz_probe(struct ms_ctx *ctx)
 	return 0;
 }
 
+/* THP counters of /proc/vmstat, system-wide: what the THP window's ops did (and others). */
+static const char *const thp_stats[FZ_THP_STATS] = {
+	"thp_fault_alloc", "thp_fault_fallback", "thp_split_pmd", "thp_split_page",
+	"thp_collapse_alloc", "thp_collapse_alloc_failed",
+};
+
+static void read_thp_stats(uint64_t *v)
+{
+	FILE *f = fopen("/proc/vmstat", "re");
+	char key[64];
+	unsigned long long n;
+
+	memset(v, 0, FZ_THP_STATS * sizeof(*v));
+	if (!f)
+		return;
+	while (fscanf(f, "%63s %llu", key, &n) == 2)
+		for (unsigned i = 0; i < FZ_THP_STATS; i++)
+			if (!strcmp(key, thp_stats[i]))
+				v[i] = n;
+	fclose(f);
+}
+
+/*
+ * THP windows need THP for madvise (journalled if it was "never") and MADV_COLLAPSE (6.1+):
+ * tried on a scratch PMD, where EINVAL means the kernel has no MADV_COLLAPSE.
+ */
+static bool thp_usable(struct ms_ctx *ctx, char *why, size_t len)
+{
+	const char *knob = "/sys/kernel/mm/transparent_hugepage/enabled";
+	char buf[128] = "", *p, *win;
+	int fd = open(knob, O_RDONLY | O_CLOEXEC), ret = 0;
+	ssize_t n;
+
+	if (fd < 0 || (n = read(fd, buf, sizeof(buf) - 1)) < 0) {
+		snprintf(why, len, "%s: %s", knob, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return false;
+	}
+	close(fd);
+	if (strstr(buf, "[never]") && (ret = ms_knob_write(ctx, knob, "madvise"))) {
+		snprintf(why, len, "%s is never and cannot be changed: %s", knob, strerror(-ret));
+		return false;
+	}
+	p = mmap(NULL, 2 * MS_FZRT_PMD, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		 0);
+	if (p == MAP_FAILED) {
+		snprintf(why, len, "mmap: %s", strerror(errno));
+		return false;
+	}
+	win = (char *)(((uintptr_t)p + MS_FZRT_PMD - 1) & ~(MS_FZRT_PMD - 1));
+	if (madvise(win, MS_FZRT_PMD, MADV_HUGEPAGE))
+		ret = -errno;
+	win[0] = 1;
+	if (!ret && madvise(win, MS_FZRT_PMD, 25 /* MADV_COLLAPSE */) && errno == EINVAL)
+		ret = -EINVAL;
+	munmap(p, 2 * MS_FZRT_PMD);
+	if (ret)
+		snprintf(why, len, "MADV_HUGEPAGE/MADV_COLLAPSE: %s (MADV_COLLAPSE is 6.1+)",
+			 strerror(-ret));
+	return !ret;
+}
+
 static void load_ops(struct fz *f)
 {
 	const char *ops = ms_param_s(f->ctx, "ops");
@@ -648,6 +714,7 @@ static void load_ops(struct fz *f)
 	f->g.uring = !strstr(ops, "-pinfoll") && uring_usable(f->no_uring, sizeof(f->no_uring));
 	f->g.gup = !strstr(ops, "-pinfoll") && gup_test_usable(f->no_gup, sizeof(f->no_gup));
 	f->g.migrate = !access("/proc/sys/vm/compact_memory", W_OK);
+	f->g.thp = !strstr(ops, "-thp") && thp_usable(f->ctx, f->no_thp, sizeof(f->no_thp));
 	if (!f->g.uffd)
 		ms_note(f->ctx, "no uffd ops: %s", *f->no_uffd ? f->no_uffd : "left out");
 	if (!f->g.pfn)
@@ -658,6 +725,8 @@ static void load_ops(struct fz *f)
 		ms_note(f->ctx, "no pin-uring ops: %s", *f->no_uring ? f->no_uring : "left out");
 	if (!f->g.gup)
 		ms_note(f->ctx, "no pin-gup ops: %s", *f->no_gup ? f->no_gup : "left out");
+	if (!f->g.thp)
+		ms_note(f->ctx, "no THP windows: %s", *f->no_thp ? f->no_thp : "left out");
 }
 
 static int fuzz_setup(struct ms_ctx *ctx)
@@ -703,6 +772,7 @@ static int fuzz_setup(struct ms_ctx *ctx)
 	f->corpus = json_array();
 	f->failures = json_array();
 	load_ops(f);
+	read_thp_stats(f->thp0);
 	if (!f->have_pat)
 		ms_note(ctx, "PAT memtype list not readable: no PAT baseline check");
 	return 0;
@@ -714,6 +784,18 @@ static json_t *counts_json(const struct fz *f)
 
 	for (unsigned k = 0; k < MS_FZ_KIND_COUNT; k++)
 		json_object_set_new(o, ms_fz_kind_name(k), json_integer((json_int_t)f->counts[k]));
+	return o;
+}
+
+/* How the /proc/vmstat THP counters moved while the sequences ran (system-wide). */
+static json_t *thp_json(const struct fz *f)
+{
+	uint64_t now[FZ_THP_STATS];
+	json_t *o = json_object();
+
+	read_thp_stats(now);
+	for (unsigned i = 0; i < FZ_THP_STATS; i++)
+		json_object_set_new(o, thp_stats[i], json_integer((json_int_t)(now[i] - f->thp0[i])));
 	return o;
 }
 
@@ -731,6 +813,8 @@ static void write_artifacts(struct fz *f, json_t *replay)
 		return;
 	json_object_set_new(json_object_get(a, "fuzz"), "pin_uring", json_boolean(f->g.uring));
 	json_object_set_new(json_object_get(a, "fuzz"), "pin_gup", json_boolean(f->g.gup));
+	json_object_set_new(json_object_get(a, "fuzz"), "thp", json_boolean(f->g.thp));
+	json_object_set_new(json_object_get(a, "fuzz"), "thp_vmstat", thp_json(f));
 	if (replay)
 		json_object_set_new(json_object_get(a, "fuzz"), "replay", replay);
 	snprintf(path, sizeof(path), "%s/artifacts.json", ms_tmpdir(f->ctx));
