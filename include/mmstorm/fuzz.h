@@ -60,12 +60,20 @@ static inline bool ms_fz_is_pin(unsigned kind)
 	return kind == MS_FZ_PIN || kind == MS_FZ_PIN_URING || kind == MS_FZ_PIN_GUP;
 }
 
+/* The ops that take nth=: their failure paths are modelled (ms_fz_model_fail()). */
+static inline bool ms_fz_nth_kind(unsigned kind)
+{
+	return kind == MS_FZ_FORK || kind == MS_FZ_MPROTECT || kind == MS_FZ_MUNMAP ||
+	       kind == MS_FZ_MREMAP || kind == MS_FZ_COLLAPSE || kind == MS_FZ_PIN_URING ||
+	       kind == MS_FZ_PIN_GUP;
+}
+
 struct ms_fz_op {
 	uint8_t kind;		/* enum ms_fz_kind */
 	uint8_t proc;
 	uint8_t flags;
 	uint8_t pin;		/* UNPIN: the model's pin id */
-	uint16_t nth;		/* > 0: run the op with fail-nth = nth (FORK only) */
+	uint16_t nth;		/* > 0: run the op with fail-nth = nth (ms_fz_nth_kind()) */
 	uint16_t first, n;
 	uint16_t to, n2;	/* MREMAP, PFN_MREMAP */
 };
@@ -142,6 +150,16 @@ int ms_fz_model_check(const struct ms_fz_model *m, const struct ms_fz_op *op, un
  * of a WRITE). 0, or the reference model's error (the op should have been skipped).
  */
 int ms_fz_model_apply(struct ms_fz_model *m, const struct ms_fz_op *op, struct ms_rm_op *rm_op);
+/*
+ * An op run with fail-nth (nth > 0: FORK, MPROTECT, MUNMAP, MREMAP, COLLAPSE, PIN_URING,
+ * PIN_GUP) failed, and ms_fzrt_partial() saw part of its effect anyway (bit i: slot first + i).
+ * If that is a state the op's failure may leave, the model follows it: 0. Else -EINVAL, the
+ * model unchanged: the kernel left what the failure does not allow.
+ */
+int ms_fz_model_fail(struct ms_fz_model *m, const struct ms_fz_op *op, uint64_t part);
+/* The model after ops [0, upto) of s ran as ran[] and part[] say (as for ms_fz_emit_c()). */
+int ms_fz_model_replay(struct ms_fz_model *m, const struct ms_fz_seq *s, uint32_t upto,
+		       const int8_t *ran, const uint64_t *part);
 /* The state of proc's slot as a small number, for transition coverage (< MS_FZ_STATES). */
 #define MS_FZ_STATES 64
 unsigned ms_fz_model_state(const struct ms_fz_model *m, const struct ms_fz_op *op);
@@ -162,10 +180,11 @@ struct ms_fz_emit_opts {
  * and at the end the PAT memtype list back at its baseline. Exits 1 when a check fails, 0 when
  * all pass, 2 when a run went another way (an injected fault, the VMA layout), 4 when something
  * it needs is missing. ran (NULL: every op the model allows ran and succeeded) is what
- * mmstorm saw of each op: 1 ran, 0 ran and failed (an injected fault), -1 not run. 0 or -errno.
+ * mmstorm saw of each op: 1 ran, 0 ran and failed (an injected fault), -1 not run; part (NULL:
+ * none) what ms_fzrt_partial() saw of a failed one. 0 or -errno.
  */
 int ms_fz_emit_c(FILE *f, const struct ms_fz_seq *s, const struct ms_fz_emit_opts *o,
-		 const int8_t *ran);
+		 const int8_t *ran, const uint64_t *part);
 
 /* `mmstorm fuzz`, argv[0] "fuzz": returns the process exit status (DESIGN.md). */
 int ms_cmd_fuzz(int argc, char **argv);

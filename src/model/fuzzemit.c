@@ -14,8 +14,14 @@ static const char *const main_text =
 	"\nstatic struct ms_fzrt rt;\n\nstatic int op_failed(int i, int ret)\n"
 	"{\n"
 	"\tif (ops[i].nth && (ret == 0) != fork_ok[i]) {\n"
-	"\t\tprintf(\"step %d (%s): the injected fork %s this time: inconclusive\\n\", i,\n"
+	"\t\tprintf(\"step %d (%s): the injected op %s this time: inconclusive\\n\", i,\n"
 	"\t\t       op_text[i], ret ? \"failed\" : \"succeeded\");\n"
+	"\t\texit(2);\n"
+	"\t}\n"
+	"\tif (ops[i].nth && ret && ret != MS_FZRT_PIN_DIFF &&\n"
+	"\t    ms_fzrt_partial(&rt, &ops[i]) != part[i]) {\n"
+	"\t\tprintf(\"step %d (%s): the injected failure left another state than in mmstorm's "
+	"run: inconclusive\\n\", i, op_text[i]);\n"
 	"\t\texit(2);\n"
 	"\t}\n"
 	"\tif (ret == MS_FZRT_PIN_DIFF) {\n"
@@ -105,6 +111,7 @@ struct emit {
 	char (*wp)[MS_FZ_MAX_SLOTS + 1];
 	uint32_t *want_at;
 	bool *fork_ok;
+	uint64_t *part;
 	char **text;
 };
 
@@ -160,8 +167,18 @@ static void put_wants(struct emit *e)
 	}
 }
 
+/* The pin id the model would give a new pin: the lowest free one. */
+static unsigned free_pin(const struct ms_fz_model *m)
+{
+	unsigned k = 0;
+
+	while (k < MS_RM_MAX_PINS && !ms_rm_pin_info(m->rm, k, NULL, NULL, NULL, NULL))
+		k++;
+	return k;
+}
+
 /* One pass over the sequence: ops (pass 0) or wants (pass 1), as the model runs them. */
-static int walk(struct emit *e, int pass, const int8_t *ran)
+static int walk(struct emit *e, int pass, const int8_t *ran, const uint64_t *part)
 {
 	struct ms_rm_op r;
 	unsigned child = 0;
@@ -181,11 +198,17 @@ static int walk(struct emit *e, int pass, const int8_t *ran)
 		if (op->kind == MS_FZ_UNPIN)
 			pin.n = (int)ms_fz_model_pin_wants(&e->m, op->pin, pin.fill, pin.alt,
 							   &pin.alt_mask);
-		if (ok && (ret = ms_fz_model_apply(&e->m, op, &r)))
+		memset(&r, 0, sizeof(r));
+		if (!ok && ms_fz_is_pin(op->kind))
+			r.out = (uint8_t)free_pin(&e->m);
+		ret = ok ? ms_fz_model_apply(&e->m, op, &r) :
+			   ms_fz_model_fail(&e->m, op, part ? part[i] : 0);
+		if (ret)
 			return ret;
 		if (pass == 0) {
 			put_op(e, op, &r, child, &pin);
 			e->fork_ok[e->nops] = ok;
+			e->part[e->nops] = part && !ok ? part[i] : 0;
 			e->text[e->nops] = calloc(1, 96);
 			if (e->text[e->nops])
 				ms_fz_op_str(op, e->text[e->nops], 96);
@@ -208,6 +231,10 @@ static void put_tables(struct emit *e)
 	fputs("static const int fork_ok[] = {", e->f);
 	for (unsigned i = 0; i < e->nops; i++)
 		fprintf(e->f, " %d,", e->fork_ok[i]);
+	fputs(" 0 };\n/* what ms_fzrt_partial() saw of each op that failed as injected */\n"
+	      "static const unsigned long long part[] = {", e->f);
+	for (unsigned i = 0; i < e->nops; i++)
+		fprintf(e->f, " 0x%llxULL,", (unsigned long long)e->part[i]);
 	fputs(" 0 };\nstatic const char *const op_text[] = {\n", e->f);
 	for (unsigned i = 0; i < e->nops; i++)
 		fprintf(e->f, "\t\"%s\",\n", e->text[i] ? e->text[i] : "?");
@@ -241,7 +268,7 @@ static void put_head(struct emit *e, const struct ms_fz_emit_opts *o)
 }
 
 int ms_fz_emit_c(FILE *f, const struct ms_fz_seq *s, const struct ms_fz_emit_opts *o,
-		 const int8_t *ran)
+		 const int8_t *ran, const uint64_t *part)
 {
 	struct emit e = { .f = f, .s = s };
 	unsigned n = s->nops + 1;
@@ -250,17 +277,18 @@ int ms_fz_emit_c(FILE *f, const struct ms_fz_seq *s, const struct ms_fz_emit_opt
 	e.wp = calloc(n, sizeof(*e.wp));
 	e.want_at = calloc(n + 1, sizeof(*e.want_at));
 	e.fork_ok = calloc(n, sizeof(*e.fork_ok));
+	e.part = calloc(n, sizeof(*e.part));
 	e.text = calloc(n, sizeof(*e.text));
-	if (!e.wp || !e.want_at || !e.fork_ok || !e.text)
+	if (!e.wp || !e.want_at || !e.fork_ok || !e.part || !e.text)
 		goto out;
 	put_head(&e, o);
 	put_runtime(f);
 	fprintf(f, "\n/* ---- the sequence ---- */\n#define NSLOTS %u\n#define NPAGES %u\n#define THP %d\n\n"
 		"static const struct ms_fzrt_op ops[] = {\n", s->nslots, s->npages, s->thp);
-	if ((ret = walk(&e, 0, ran)))
+	if ((ret = walk(&e, 0, ran, part)))
 		goto out;
 	put_tables(&e);
-	if ((ret = walk(&e, 1, ran)))
+	if ((ret = walk(&e, 1, ran, part)))
 		goto out;
 	fprintf(f, "\t{ 0, 0, 0, 0, 0 }\n};\n");
 	fputs("static const unsigned want_at[] = {", f);
@@ -277,5 +305,6 @@ out:
 	free(e.wp);
 	free(e.want_at);
 	free(e.fork_ok);
+	free(e.part);
 	return ret;
 }

@@ -340,6 +340,9 @@ static void gen_op(struct ms_fz_op *op, const struct ms_fz_gen_cfg *g, bool thp,
 		op->flags = MS_FZ_F_READ | (below(rng, 2) ? MS_FZ_F_WRITE : 0);
 	if (k == MS_FZ_FORK && g->nth && below(rng, 4) == 0)
 		op->nth = (uint16_t)(1 + below(rng, 40));
+	/* The others allocate less than a fork: their fault sites are few and early. */
+	else if (ms_fz_nth_kind(k) && g->nth && below(rng, 6) == 0)
+		op->nth = (uint16_t)(1 + below(rng, 12));
 }
 
 void ms_fz_generate(struct ms_fz_seq *s, const struct ms_fz_gen_cfg *g, uint64_t *rng)

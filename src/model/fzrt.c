@@ -135,19 +135,57 @@ static int prot_of(int flags)
 	return (flags & 1 ? PROT_READ : 0) | (flags & 2 ? PROT_WRITE : 0);
 }
 
-int ms_fzrt_mremap(char *from, size_t old, char *to, size_t new)
+/* fail-nth: the nth fault site of this thread from now on fails (fault-injection.rst). */
+static int nth_arm(int nth)
 {
+	char buf[16];
+
+	if (!nth)
+		return 0;
+	snprintf(buf, sizeof(buf), "%d", nth);
+	return write_str("/proc/thread-self/fail-nth", buf);
+}
+
+static void nth_disarm(int nth)
+{
+	if (nth)
+		write_str("/proc/thread-self/fail-nth", "0");
+}
+
+/*
+ * With nth, only the mremap() call is armed. A failed move leaves the destination a hole
+ * (mremap_to() unmapped it first): the placeholder goes back. A move whose munmap of the old
+ * range failed returns success with the old range still mapped, empty (move_vma(): "OOM:
+ * unable to split vma, just get accounts right"): that range is unmapped here.
+ */
+static int move_range(char *from, size_t old, char *to, size_t new, int nth)
+{
+	void *p;
 	int ret;
 
 	if (to != from) {
-		if (mremap(from, old, new, MREMAP_MAYMOVE | MREMAP_FIXED, to) == MAP_FAILED)
-			return -errno;
-		return ms_fzrt_placeholder(from, old);
+		if ((ret = nth_arm(nth)))
+			return ret;
+		p = mremap(from, old, new, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+		ret = p == MAP_FAILED ? -errno : 0;
+		nth_disarm(nth);
+		if (ret) {
+			ms_fzrt_placeholder(to, new);
+			return ret;
+		}
+		ret = ms_fzrt_placeholder(from, old);
+		if (ret == -EEXIST && nth && !munmap(from, old))
+			ret = ms_fzrt_placeholder(from, old);
+		return ret;
 	}
 	if (new > old && munmap(from + old, new - old))
 		return -errno;
-	if (mremap(from, old, new, 0) == MAP_FAILED) {
-		ret = -errno;
+	if (!(ret = nth_arm(nth))) {
+		p = mremap(from, old, new, 0);
+		ret = p == MAP_FAILED ? -errno : 0;
+		nth_disarm(nth);
+	}
+	if (ret) {
 		if (new > old)
 			ms_fzrt_placeholder(from + old, new - old);
 		return ret;
@@ -155,11 +193,38 @@ int ms_fzrt_mremap(char *from, size_t old, char *to, size_t new)
 	return new < old ? ms_fzrt_placeholder(from + new, old - new) : 0;
 }
 
-static int do_mremap(char *from, size_t old, char *to, size_t new, bool dry)
+int ms_fzrt_mremap(char *from, size_t old, char *to, size_t new)
+{
+	return move_range(from, old, to, new, 0);
+}
+
+static int armed_munmap(char *a, size_t len, int nth)
+{
+	int ret = nth_arm(nth);
+
+	if (ret)
+		return ret;
+	ret = munmap(a, len) ? -errno : 0;
+	nth_disarm(nth);
+	return ret ? ret : ms_fzrt_placeholder(a, len);
+}
+
+static int armed_mprotect(char *a, size_t len, int prot, int nth)
+{
+	int ret = nth_arm(nth);
+
+	if (ret)
+		return ret;
+	ret = mprotect(a, len, prot) ? -errno : 0;
+	nth_disarm(nth);
+	return ret;
+}
+
+static int do_mremap(char *from, size_t old, char *to, size_t new, bool dry, int nth)
 {
 	if (!one_vma(from, old))
 		return MS_FZRT_SKIP;
-	return dry ? 0 : ms_fzrt_mremap(from, old, to, new);
+	return dry ? 0 : move_range(from, old, to, new, nth);
 }
 
 static void *monitor(void *arg)
@@ -266,7 +331,7 @@ static int pfn_op(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
 		return mprotect(a, len, prot_of(op->flags)) ? -errno : 0;
 	default:
 		return do_mremap(a, len, slot(rt, true, op->to), (size_t)op->n2 * MS_FZRT_PAGE,
-				 op->dry);
+				 op->dry, 0);
 	}
 }
 
@@ -300,7 +365,7 @@ static int splice_pin(char *addr, size_t len)
  * FOLL_PIN | FOLL_WRITE | FOLL_LONGTERM, as RDMA and io_uring fixed buffers take them: the
  * range registered as buffer 0 of a new ring (IORING_REGISTER_BUFFERS pins it at once).
  */
-static int uring_pin(char *addr, size_t len, struct io_uring_params *p)
+static int uring_pin(char *addr, size_t len, struct io_uring_params *p, int nth)
 {
 	struct iovec iov = { addr, len };
 	int fd, ret;
@@ -308,8 +373,11 @@ static int uring_pin(char *addr, size_t len, struct io_uring_params *p)
 	memset(p, 0, sizeof(*p));
 	if ((fd = (int)syscall(SYS_io_uring_setup, 2, p)) < 0)
 		return -errno;
-	if (syscall(SYS_io_uring_register, fd, IORING_REGISTER_BUFFERS, &iov, 1)) {
-		ret = -errno;
+	if (!(ret = nth_arm(nth))) {
+		ret = syscall(SYS_io_uring_register, fd, IORING_REGISTER_BUFFERS, &iov, 1) ? -errno : 0;
+		nth_disarm(nth);
+	}
+	if (ret) {
 		close(fd);
 		return ret;
 	}
@@ -322,7 +390,7 @@ static int uring_pin(char *addr, size_t len, struct io_uring_params *p)
  * cannot wait for the monitor and fails with EFAULT; pin_user_pages_fast() falls back to a
  * slow path that may, as io_uring's pinning does.
  */
-static int gup_pin(char *addr, size_t len, bool write)
+static int gup_pin(char *addr, size_t len, bool write, int nth)
 {
 	struct fzrt_pin_lt args = { (uintptr_t)addr, len,
 				    FZRT_PIN_LT_FAST | (write ? FZRT_PIN_LT_WRITE : 0) };
@@ -330,8 +398,11 @@ static int gup_pin(char *addr, size_t len, bool write)
 
 	if (fd < 0)
 		return errno == ENOENT ? -ENOSYS : -errno;
-	if (ioctl(fd, FZRT_PIN_LT_START, &args)) {
-		ret = -errno;
+	if (!(ret = nth_arm(nth))) {
+		ret = ioctl(fd, FZRT_PIN_LT_START, &args) ? -errno : 0;
+		nth_disarm(nth);
+	}
+	if (ret) {
 		close(fd);
 		return ret;
 	}
@@ -347,9 +418,9 @@ static int pin_take(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
 	if (k < 0 || k >= MS_FZRT_PINS)
 		return -EINVAL;
 	if (op->kind == MS_FZRT_PIN_URING)
-		fd = uring_pin(a, len, &rt->pin_ring[k]);
+		fd = uring_pin(a, len, &rt->pin_ring[k], op->nth);
 	else if (op->kind == MS_FZRT_PIN_GUP)
-		fd = gup_pin(a, len, op->flags & 2);
+		fd = gup_pin(a, len, op->flags & 2, op->nth);
 	else
 		fd = splice_pin(a, len);
 	if (fd < 0)
@@ -518,11 +589,18 @@ static void pins_drop_all(struct ms_fzrt *rt)
  * a pinned page, no free huge page): madvise_collapse_errno() says so with EINVAL, EAGAIN,
  * EBUSY or ENOMEM. The contents must be the same either way, which is what is checked.
  */
-static int collapse(struct ms_fzrt *rt)
+static int collapse(struct ms_fzrt *rt, int nth)
 {
+	int ret;
+
 	if (!rt->thp)
 		return -EINVAL;
-	if (!madvise(rt->win, MS_FZRT_PMD, MADV_COLLAPSE))
+	if ((ret = nth_arm(nth)))
+		return ret;
+	ret = madvise(rt->win, MS_FZRT_PMD, MADV_COLLAPSE) ? errno : 0;
+	nth_disarm(nth);
+	errno = ret;
+	if (!ret)
 		return 0;
 	return errno == EINVAL || errno == EAGAIN || errno == EBUSY || errno == ENOMEM ? 0 : -errno;
 }
@@ -543,11 +621,11 @@ static int mem_op(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
 		return 0;
 	case MS_FZRT_MREMAP:
 		return do_mremap(a, len, slot(rt, false, op->to), (size_t)op->n2 * MS_FZRT_PAGE,
-				 op->dry);
+				 op->dry, op->nth);
 	case MS_FZRT_MUNMAP:
-		return munmap(a, len) ? -errno : ms_fzrt_placeholder(a, len);
+		return armed_munmap(a, len, op->nth);
 	case MS_FZRT_MPROTECT:
-		return mprotect(a, len, prot_of(op->flags)) ? -errno : 0;
+		return armed_mprotect(a, len, prot_of(op->flags), op->nth);
 	case MS_FZRT_MIGRATE:
 		/* One node: compaction migrates the movable pages (a guest is small). */
 		return write_str("/proc/sys/vm/compact_memory", "1");
@@ -556,7 +634,7 @@ static int mem_op(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
 	case MS_FZRT_UFFD_WP:
 		return uffd_wp(rt, a, len, op->flags & 1);
 	case MS_FZRT_COLLAPSE:
-		return collapse(rt);
+		return collapse(rt, op->nth);
 	case MS_FZRT_PIN:
 	case MS_FZRT_PIN_URING:
 	case MS_FZRT_PIN_GUP:
@@ -926,4 +1004,70 @@ long ms_fzrt_pat_entries(void)
 		n += !strncmp(line, "PAT:", 4);
 	fclose(f);
 	return n;
+}
+
+static uint64_t range_mask(int n)
+{
+	return n >= 64 ? ~0ULL : (1ULL << n) - 1;
+}
+
+/* MPROTECT: slots with the new protection; MUNMAP: slots in no VMA at all. */
+static uint64_t maps_partial(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
+{
+	char path[64], line[512], perm[8];
+	uint64_t found = 0, match = 0;
+	unsigned long lo, hi;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)rt->pid[op->proc]);
+	if (!(f = fopen(path, "re")))
+		return ~0ULL;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perm) != 3)
+			continue;
+		for (int i = 0; i < op->n && i < 64; i++) {
+			unsigned long a = (unsigned long)slot(rt, false, op->first + i);
+
+			if (a < lo || a >= hi)
+				continue;
+			found |= 1ULL << i;
+			if ((perm[0] == 'r') == !!(op->flags & 1) && (perm[1] == 'w') == !!(op->flags & 2))
+				match |= 1ULL << i;
+		}
+	}
+	fclose(f);
+	return op->kind == MS_FZRT_MUNMAP ? ~found & range_mask(op->n) : match;
+}
+
+/* PIN_URING, PIN_GUP: slots present and mapped by this process alone (pagemap bits 63, 56). */
+static uint64_t pin_partial(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
+{
+	uint64_t pm[MS_FZRT_MAX_N], mask = 0;
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)rt->pid[op->proc]);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return ~0ULL;
+	n = pread(fd, pm, (size_t)op->n * 8,
+		  (off_t)((uintptr_t)slot(rt, false, op->first) / MS_FZRT_PAGE * 8));
+	close(fd);
+	if (n != (ssize_t)op->n * 8)
+		return ~0ULL;
+	for (int i = 0; i < op->n; i++)
+		if ((pm[i] >> 63 & 1) && (pm[i] >> 56 & 1))
+			mask |= 1ULL << i;
+	return mask;
+}
+
+uint64_t ms_fzrt_partial(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
+{
+	if (op->n <= 0 || op->n > MS_FZRT_MAX_N)
+		return 0;
+	if (op->kind == MS_FZRT_MPROTECT || op->kind == MS_FZRT_MUNMAP)
+		return maps_partial(rt, op);
+	if (op->kind == MS_FZRT_PIN_URING || op->kind == MS_FZRT_PIN_GUP)
+		return pin_partial(rt, op);
+	return 0;
 }

@@ -106,6 +106,13 @@ enum { MS_FZRT_OK, MS_FZRT_BAD_DATA, MS_FZRT_BAD_STRAY_WP, MS_FZRT_BAD_WP, MS_FZ
  */
 int ms_fzrt_check(struct ms_fzrt *rt, const struct ms_fzrt_want *w, unsigned nw, const char *wp0,
 		  char *msg, size_t len);
+/*
+ * After op failed under fail-nth: bit i set where slot first + i shows the op's effect anyway
+ * (MPROTECT: the new protection; MUNMAP: no mapping left; PIN_URING, PIN_GUP: the page present
+ * and mapped by this process alone, as a write fault or an unshare leaves it). Which of these
+ * states the failure allows is the model's business (ms_fz_model_fail()). ~0 on an error.
+ */
+uint64_t ms_fzrt_partial(struct ms_fzrt *rt, const struct ms_fzrt_op *op);
 /* Kill and reap every child, unmap the windows, close everything. */
 void ms_fzrt_fini(struct ms_fzrt *rt);
 /*

@@ -57,6 +57,7 @@ struct fz_res {
 	int32_t kind, step;
 	char msg[400];
 	int8_t ran[MS_FZ_MAX_OPS];
+	uint64_t part[MS_FZ_MAX_OPS];	/* what ms_fzrt_partial() saw of a failed injected op */
 	uint32_t counts[MS_FZ_KIND_COUNT];
 	uint8_t trans[MS_FZ_KIND_COUNT][MS_FZ_STATES];
 };
@@ -162,15 +163,33 @@ static void observe(struct ms_fz_model *m, struct ms_fzrt *rt, const struct ms_f
 /* Model first where the model may refuse (then the op is skipped, not run). */
 static bool model_first(const struct ms_fz_op *op)
 {
+	if (op->nth)
+		return false;	/* the model follows what the kernel did */
 	if (ms_fz_is_pin(op->kind) || op->kind == MS_FZ_UNPIN)
 		return true;
-	return op->kind <= MS_FZ_MIGRATE && !(op->kind == MS_FZ_FORK && op->nth);
+	return op->kind <= MS_FZ_MIGRATE;
 }
 
-/* Run op i; false when the sequence stops here (a failure was recorded). */
-static bool step(struct ms_fz_model *m, struct ms_fzrt *rt, const struct ms_fz_op *op,
-		 unsigned i, struct fz_res *r)
+/* An injected op: would the model take it now, and which pin id would it get? */
+static int trial(const struct ms_fz_seq *s, unsigned i, const struct fz_res *r, int *pin)
 {
+	static struct ms_fz_model t;
+	struct ms_rm_op rm;
+	int ret = ms_fz_model_replay(&t, s, i, r->ran, r->part);
+
+	if (!ret && !(ret = ms_fz_model_check(&t, &s->ops[i], NULL)))
+		ret = ms_fz_model_apply(&t, &s->ops[i], &rm);
+	if (!ret && ms_fz_is_pin(s->ops[i].kind))
+		*pin = rm.out;
+	ms_fz_model_fini(&t);
+	return ret;
+}
+
+/* Run op i of s; false when the sequence stops here (a failure was recorded). */
+static bool step(struct ms_fz_model *m, struct ms_fzrt *rt, const struct ms_fz_seq *s, unsigned i,
+		 struct fz_res *r)
+{
+	const struct ms_fz_op *op = &s->ops[i];
 	static struct ms_fzrt_want w[MS_FZ_MAX_PROCS * MS_FZ_MAX_SLOTS];
 	char wp0[MS_FZ_MAX_SLOTS + 1], text[96], msg[400];
 	struct ms_fzrt_op rop;
@@ -199,6 +218,8 @@ static bool step(struct ms_fz_model *m, struct ms_fzrt *rt, const struct ms_fz_o
 		for (unsigned k = 0; op->kind == MS_FZ_WRITE && k < op->n; k++)
 			rop.fill[k] = ms_rm_fill(m->rm, &rm, k);
 	}
+	if (op->nth && op->kind != MS_FZ_FORK && trial(s, i, r, &rop.pin))
+		return true;
 	ret = ms_fzrt_run(rt, &rop);
 	if (ret == MS_FZRT_PIN_DIFF) {
 		bad(r, FZ_DATA, (int)i, "%s: the reference holds other bytes: page %d, first "
@@ -206,8 +227,16 @@ static bool step(struct ms_fz_model *m, struct ms_fzrt *rt, const struct ms_fz_o
 		    rt->bad->off, rt->bad->want, rt->bad->got);
 		return false;
 	}
-	if (ret && op->nth) {
-		r->ran[i] = 0;		/* the injected fault made the fork fail: nothing changed */
+	if (ret < 0 && op->nth) {
+		/* The injected fault made it fail: the model takes what the failure left. */
+		r->part[i] = op->kind == MS_FZ_FORK ? 0 : ms_fzrt_partial(rt, &rop);
+		if (ms_fz_model_fail(m, op, r->part[i])) {
+			bad(r, FZ_OP, (int)i, "%s failed (%s) and left a state its failure does not "
+			    "allow: slot mask %#llx of the range shows its effect", text,
+			    strerror(-ret), (unsigned long long)r->part[i]);
+			return false;
+		}
+		r->ran[i] = 0;
 	} else if (ret) {
 		bad(r, ret == -EPIPE ? FZ_DIED : FZ_OP, (int)i, "%s: %s", text,
 		    ret == MS_FZRT_SKIP ? "VMA layout changed" : strerror(-ret));
@@ -247,7 +276,7 @@ static int worker(const struct ms_fz_seq *s, struct fz_res *r)
 		goto out;
 	}
 	for (uint32_t i = 0; i < s->nops; i++)
-		if (!step(&m, &rt, &s->ops[i], i, r))
+		if (!step(&m, &rt, s, i, r))
 			break;
 out:
 	ms_fzrt_fini(&rt);
@@ -382,7 +411,7 @@ static char *emit(const struct ms_fz_seq *s, const struct fz_res *r, const char 
 
 	if (!mf)
 		return NULL;
-	if (ms_fz_emit_c(mf, s, &o, r->ran)) {
+	if (ms_fz_emit_c(mf, s, &o, r->ran, r->part)) {
 		fclose(mf);
 		free(buf);
 		return NULL;

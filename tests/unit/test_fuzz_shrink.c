@@ -318,7 +318,7 @@ static void emit_to(const char *path, const char *text)
 
 	ck_assert_ptr_nonnull(f);
 	parse_ok(&s, text);
-	ck_assert_int_eq(ms_fz_emit_c(f, &s, &o, NULL), 0);
+	ck_assert_int_eq(ms_fz_emit_c(f, &s, &o, NULL, NULL), 0);
 	ck_assert_int_eq(fclose(f), 0);
 }
 
