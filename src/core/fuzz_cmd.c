@@ -227,8 +227,8 @@ static void print_counts(json_t *fz)
 	       (long long)json_integer_value(json_object_get(fz, "transitions")));
 	json_object_foreach(counts, k, v)
 		printf(" %s %lld", k, (long long)json_integer_value(v));
-	printf("\nfuzz: op groups: uffd %s, pfnmap %s, fail-nth %s, pin-uring %s, pin-gup %s, THP %s; "
-	       "PAT check %s\n",
+	printf("\nfuzz: op groups: uffd %s, pfnmap %s, fail-nth %s, pin-uring %s, pin-gup %s, "
+	       "THP %s; PAT check %s\n",
 	       json_is_true(json_object_get(fz, "uffd")) ? "on" : "off",
 	       json_is_true(json_object_get(fz, "pfn")) ? "on" : "off",
 	       json_is_true(json_object_get(fz, "nth")) ? "on" : "off",

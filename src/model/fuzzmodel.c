@@ -24,7 +24,7 @@ int ms_fz_model_init(struct ms_fz_model *m, const struct ms_fz_seq *s)
 {
 	struct ms_rm_cfg cfg = {
 		.nslots = s->nslots, .npages = s->npages, .folio_pages = 1, .seed = 1,
-		/* 6.2+: a R/O long-term pin (pin-gup r) of an untouched page unshares the zero page */
+		/* 6.2+: a R/O long-term pin of an untouched page unshares the zero page */
 		.ro_longterm_unshares_file = true,
 	};
 

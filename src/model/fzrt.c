@@ -374,7 +374,8 @@ static int uring_pin(char *addr, size_t len, struct io_uring_params *p, int nth)
 	if ((fd = (int)syscall(SYS_io_uring_setup, 2, p)) < 0)
 		return -errno;
 	if (!(ret = nth_arm(nth))) {
-		ret = syscall(SYS_io_uring_register, fd, IORING_REGISTER_BUFFERS, &iov, 1) ? -errno : 0;
+		if (syscall(SYS_io_uring_register, fd, IORING_REGISTER_BUFFERS, &iov, 1))
+			ret = -errno;
 		nth_disarm(nth);
 	}
 	if (ret) {
@@ -1031,7 +1032,8 @@ static uint64_t maps_partial(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
 			if (a < lo || a >= hi)
 				continue;
 			found |= 1ULL << i;
-			if ((perm[0] == 'r') == !!(op->flags & 1) && (perm[1] == 'w') == !!(op->flags & 2))
+			if ((perm[0] == 'r') == !!(op->flags & 1) &&
+			    (perm[1] == 'w') == !!(op->flags & 2))
 				match |= 1ULL << i;
 		}
 	}

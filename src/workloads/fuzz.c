@@ -231,8 +231,8 @@ static bool step(struct ms_fz_model *m, struct ms_fzrt *rt, const struct ms_fz_s
 		/* The injected fault made it fail: the model takes what the failure left. */
 		r->part[i] = op->kind == MS_FZ_FORK ? 0 : ms_fzrt_partial(rt, &rop);
 		if (ms_fz_model_fail(m, op, r->part[i])) {
-			bad(r, FZ_OP, (int)i, "%s failed (%s) and left a state its failure does not "
-			    "allow: slot mask %#llx of the range shows its effect", text,
+			bad(r, FZ_OP, (int)i, "%s failed (%s) and left a state its failure "
+			    "does not allow: slot mask %#llx of the range shows its effect", text,
 			    strerror(-ret), (unsigned long long)r->part[i]);
 			return false;
 		}
@@ -824,7 +824,8 @@ static json_t *thp_json(const struct fz *f)
 
 	read_thp_stats(now);
 	for (unsigned i = 0; i < FZ_THP_STATS; i++)
-		json_object_set_new(o, thp_stats[i], json_integer((json_int_t)(now[i] - f->thp0[i])));
+		json_object_set_new(o, thp_stats[i],
+				    json_integer((json_int_t)(now[i] - f->thp0[i])));
 	return o;
 }
 

@@ -9,6 +9,7 @@
 
 #include "mmstorm/fuzz.h"
 #include "mmstorm/model.h"
+#include "mmstorm/refmodel.h"
 #include "model/fzrt.h"
 
 static void parse_ok(struct ms_fz_seq *s, const char *text)
@@ -22,6 +23,7 @@ static void same_seq(const struct ms_fz_seq *a, const struct ms_fz_seq *b)
 {
 	ck_assert_uint_eq(a->nslots, b->nslots);
 	ck_assert_uint_eq(a->npages, b->npages);
+	ck_assert_int_eq(a->thp, b->thp);
 	ck_assert_uint_eq(a->nops, b->nops);
 	ck_assert(!memcmp(a->ops, b->ops, a->nops * sizeof(a->ops[0])));
 }
@@ -60,6 +62,39 @@ START_TEST(test_text_round_trip)
 }
 END_TEST
 
+START_TEST(test_text_thp_and_nth)
+{
+	static struct ms_fz_seq a, b;
+	char err[200];
+	char *out;
+
+	parse_ok(&a, "window 16 16 thp\ncollapse p0 nth=2\nmprotect p0 0+2 r nth=4\n"
+		     "mremap p0 0+2 -> 4+2 nth=2\npin-uring p0 0+1 nth=1\nmunmap p1 3+1 nth=7\n");
+	ck_assert(a.thp);
+	ck_assert_uint_eq(a.nops, 5);
+	ck_assert_uint_eq(a.ops[0].kind, MS_FZ_COLLAPSE);
+	ck_assert_uint_eq(a.ops[0].nth, 2);
+	out = ms_fz_seq_text(&a, "\n");
+	ck_assert_ptr_nonnull(strstr(out, "window 16 16 thp\ncollapse p0 nth=2\n"));
+	parse_ok(&b, out);
+	ck_assert(b.thp);
+	same_seq(&a, &b);
+	free(out);
+	/* A THP window maps every slot; other ops take no nth. */
+	ck_assert_int_eq(ms_fz_seq_parse(&a, "window 16 8 thp", err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(ms_fz_seq_parse(&a, "window 16 16 huge", err, sizeof(err)), -EINVAL);
+	parse_ok(&a, "window 16 8\nwrite p0 0+1 nth=3\ncollapse p0\n");
+	{
+		struct ms_fz_model m;
+
+		ck_assert_int_eq(ms_fz_model_init(&m, &a), 0);
+		ck_assert_int_eq(ms_fz_model_check(&m, &a.ops[0], NULL), -EINVAL);
+		ck_assert_int_eq(ms_fz_model_check(&m, &a.ops[1], NULL), -EINVAL);
+		ms_fz_model_fini(&m);
+	}
+}
+END_TEST
+
 START_TEST(test_text_errors)
 {
 	static struct ms_fz_seq s;
@@ -81,7 +116,7 @@ START_TEST(test_generated_round_trip)
 	static struct ms_fz_seq a, b;
 	struct ms_fz_gen_cfg g = { .max_ops = 60, .nslots = 16, .npages = 8, .uffd = true,
 				   .pfn = true, .nth = true, .migrate = true,
-				   .uring = true, .gup = true };
+				   .uring = true, .gup = true, .thp = true };
 	uint64_t rng = 7;
 
 	for (int i = 0; i < 200; i++) {
@@ -263,6 +298,50 @@ START_TEST(test_model_uffd_rules)
 END_TEST
 
 /* Found on bzImage: a lazy-free page that reclaim discards loses its uffd-wp bit with its PTE. */
+/* What a failed injected op may leave, per op (ms_fz_model_fail()). */
+START_TEST(test_model_failed_ops)
+{
+	static struct ms_fz_seq s;
+	struct ms_fz_model m;
+	struct ms_rm_want w;
+
+	parse_ok(&s, "window 16 8\nwrite p0 0+4\nmprotect p0 0+4 r nth=2\nmunmap p0 0+2 nth=1\n"
+		     "uffd-reg p0 4+2\nuffd-wp p0 4+2 on\nmremap p0 4+2 -> 10+2 nth=3\n"
+		     "pin-uring p0 0+2 nth=1\nmprotect p0 0+2 rw\n");
+	ck_assert_int_eq(ms_fz_model_init(&m, &s), 0);
+	ck_assert_int_eq(ms_fz_model_apply(&m, &s.ops[0], NULL), 0);
+	/* mprotect: a prefix of slots with the new protection, nothing else. */
+	ck_assert_int_eq(ms_fz_model_fail(&m, &s.ops[1], 0x2), -EINVAL);
+	ck_assert_int_eq(ms_fz_model_fail(&m, &s.ops[1], 0x3), 0);
+	ck_assert_int_eq(ms_rm_expect(m.rm, 0, 1, &w), 0);
+	ck_assert(!w.writable);
+	ck_assert_int_eq(ms_rm_expect(m.rm, 0, 2, &w), 0);
+	ck_assert(w.writable);
+	/* Slots 0-1 are r now: they count either way, so slot 2 alone makes a prefix. */
+	ck_assert_int_eq(ms_fz_model_fail(&m, &s.ops[1], 0x4), 0);
+	ck_assert_int_eq(ms_rm_expect(m.rm, 0, 2, &w), 0);
+	ck_assert(!w.writable);
+	ck_assert_int_eq(ms_fz_model_fail(&m, &s.ops[1], 0x8), 0);
+	ck_assert_int_eq(ms_rm_expect(m.rm, 0, 3, &w), 0);
+	ck_assert(!w.writable);
+	/* munmap: all or nothing. */
+	ck_assert_int_eq(ms_fz_model_fail(&m, &s.ops[2], 0x1), -EINVAL);
+	ck_assert_int_eq(ms_fz_model_fail(&m, &s.ops[2], 0), 0);
+	/* mremap without EVENT_REMAP: the bits may have gone there and back. */
+	for (int i = 3; i < 5; i++)
+		ck_assert_int_eq(ms_fz_model_apply(&m, &s.ops[i], NULL), 0);
+	ck_assert_uint_eq(m.wp[4], MS_FZ_WP_ON);
+	ck_assert_int_eq(ms_fz_model_fail(&m, &s.ops[5], 0), 0);
+	ck_assert_uint_eq(m.wp[4], MS_FZ_WP_ANY);
+	ck_assert_uint_eq(m.reg[4], MS_FZ_UFFD_PLAIN);
+	/* A failed pin leaves no pin behind. */
+	ck_assert_int_eq(ms_fz_model_apply(&m, &s.ops[7], NULL), 0);
+	ck_assert_int_eq(ms_fz_model_fail(&m, &s.ops[6], 0x1), 0);
+	ck_assert_int_ne(ms_rm_pin_info(m.rm, 0, NULL, NULL, NULL, NULL), 0);
+	ms_fz_model_fini(&m);
+}
+END_TEST
+
 START_TEST(test_model_lazy_wp)
 {
 	static struct ms_fz_seq s;
@@ -378,6 +457,10 @@ static const char *const pinning[] = {
 	"exit p1\n",
 	"window 8 4\nwrite p0 0+3\npin-gup p0 0+2 r\nfork p0\nwrite p1 0+2\nwrite p0 0+1\n"
 	"unpin p0 pin=0\npin-gup p0 1+2 rw\nfork p0\nwrite p2 1+2\nunpin p0 pin=0\n",
+	/* A THP window: a THP pinned, split by mprotect, collapsed (or refused) around the pin. */
+	"window 16 16 thp\nwrite p0 0+4\nfork p0\nmprotect p0 2+1 r\npin-uring p0 0+2\n"
+	"collapse p0\nunpin p0 pin=0\nmprotect p0 2+1 rw\ncollapse p0\nwrite p1 0+2\n"
+	"dontneed p0 5+1\ncollapse p1\nwrite p0 1+1\n",
 };
 
 START_TEST(test_emit_foll_pin)
@@ -426,6 +509,7 @@ static Suite *fuzz_suite(void)
 	tcase_set_timeout(t, 120);
 	tcase_add_test(t, test_text_round_trip);
 	tcase_add_test(t, test_text_errors);
+	tcase_add_test(t, test_text_thp_and_nth);
 	tcase_add_test(t, test_generated_round_trip);
 	tcase_add_test(t, test_shrink_to_pair);
 	tcase_add_test(t, test_shrink_processes_and_sizes);
@@ -433,9 +517,10 @@ static Suite *fuzz_suite(void)
 	tcase_add_test(t, test_shrink_merges_processes);
 	tcase_add_test(t, test_model_uffd_rules);
 	tcase_add_test(t, test_model_lazy_wp);
+	tcase_add_test(t, test_model_failed_ops);
 	tcase_add_test(t, test_fill_matches_model);
 	tcase_add_test(t, test_emit_compiles_and_passes);
-	tcase_add_loop_test(t, test_emit_foll_pin, 0, 2);
+	tcase_add_loop_test(t, test_emit_foll_pin, 0, 3);
 	suite_add_tcase(s, t);
 	return s;
 }
