@@ -25,6 +25,7 @@
  *   pin-uring p0 0+2           (io_uring fixed buffer: FOLL_PIN | FOLL_WRITE | FOLL_LONGTERM)
  *   pin-gup p0 0+2 r           (gup_test long-term pin, R/O; rw: FOLL_WRITE too)
  *   collapse p0                (MADV_COLLAPSE of the window's PMD; only in a THP window)
+ *   pin-write p0 0+1 pin=0      (fresh fills into pin pages 0.., through a pin-uring pin)
  *
  * "window 16 16 thp" makes the window the start of one 2 MiB-aligned, MADV_HUGEPAGE, R/W
  * anonymous mapping (every slot mapped; the rest of the PMD is there but not tracked), so
@@ -45,6 +46,7 @@ enum ms_fz_kind {
 	MS_FZ_UFFD_REG, MS_FZ_UFFD_WP,
 	MS_FZ_PFN_MAP, MS_FZ_PFN_MUNMAP, MS_FZ_PFN_MREMAP, MS_FZ_PFN_MPROTECT,
 	MS_FZ_PIN, MS_FZ_UNPIN, MS_FZ_PIN_URING, MS_FZ_PIN_GUP, MS_FZ_COLLAPSE,
+	MS_FZ_PIN_WRITE,
 	MS_FZ_KIND_COUNT
 };
 
@@ -72,7 +74,7 @@ struct ms_fz_op {
 	uint8_t kind;		/* enum ms_fz_kind */
 	uint8_t proc;
 	uint8_t flags;
-	uint8_t pin;		/* UNPIN: the model's pin id */
+	uint8_t pin;		/* UNPIN, PIN_WRITE: the model's pin id */
 	uint16_t nth;		/* > 0: run the op with fail-nth = nth (ms_fz_nth_kind()) */
 	uint16_t first, n;
 	uint16_t to, n2;	/* MREMAP, PFN_MREMAP */

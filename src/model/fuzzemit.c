@@ -84,6 +84,7 @@ static const char *const rt_kind[MS_FZ_KIND_COUNT] = {
 	"MS_FZRT_MIGRATE", "MS_FZRT_UFFD_REG", "MS_FZRT_UFFD_WP", "MS_FZRT_PFN_MAP",
 	"MS_FZRT_PFN_MUNMAP", "MS_FZRT_PFN_MREMAP", "MS_FZRT_PFN_MPROTECT", "MS_FZRT_PIN",
 	"MS_FZRT_UNPIN", "MS_FZRT_PIN_URING", "MS_FZRT_PIN_GUP", "MS_FZRT_COLLAPSE",
+	"MS_FZRT_PIN_WRITE",
 };
 
 /* The runtime's text, without the include of its own header (pasted just before). */
@@ -139,7 +140,9 @@ static void put_op(struct emit *e, const struct ms_fz_op *op, const struct ms_rm
 		put_u64s(e->f, "fill", pin->fill, (unsigned)pin->n);
 		put_u64s(e->f, "alt", pin->alt, (unsigned)pin->n);
 	}
-	if (op->kind == MS_FZ_WRITE) {
+	if (op->kind == MS_FZ_PIN_WRITE)
+		fprintf(e->f, ", .pin = %u", op->pin);
+	if (op->kind == MS_FZ_WRITE || op->kind == MS_FZ_PIN_WRITE) {
 		fputs(",\n\t  .fill = {", e->f);
 		for (uint32_t i = 0; i < op->n; i++)
 			fprintf(e->f, " 0x%016llxULL,",

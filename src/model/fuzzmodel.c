@@ -12,12 +12,13 @@ static const uint8_t rm_kind[MS_FZ_KIND_COUNT] = {
 	[MS_FZ_MUNMAP] = MS_RM_MUNMAP, [MS_FZ_MPROTECT] = MS_RM_MPROTECT,
 	[MS_FZ_MIGRATE] = MS_RM_MIGRATE,
 	[MS_FZ_PIN] = MS_RM_PIN, [MS_FZ_UNPIN] = MS_RM_UNPIN, [MS_FZ_PIN_URING] = MS_RM_PIN,
-	[MS_FZ_PIN_GUP] = MS_RM_PIN,
+	[MS_FZ_PIN_GUP] = MS_RM_PIN, [MS_FZ_PIN_WRITE] = MS_RM_PIN_WRITE,
 };
 
 static bool is_rm_op(unsigned kind)
 {
-	return kind <= MS_FZ_MIGRATE || ms_fz_is_pin(kind) || kind == MS_FZ_UNPIN;
+	return kind <= MS_FZ_MIGRATE || ms_fz_is_pin(kind) || kind == MS_FZ_UNPIN ||
+	       kind == MS_FZ_PIN_WRITE;
 }
 
 int ms_fz_model_init(struct ms_fz_model *m, const struct ms_fz_seq *s)
@@ -162,6 +163,16 @@ int ms_fz_model_check(const struct ms_fz_model *m, const struct ms_fz_op *op, un
 		return m->thp ? 0 : -EINVAL;
 	if (op->kind == MS_FZ_PIN && m->thp)
 		return -EINVAL;
+	if (op->kind == MS_FZ_PIN_WRITE) {
+		unsigned owner;
+		uint32_t n;
+
+		/* Only an io_uring buffer can be written through (READ_FIXED). */
+		if (op->pin >= sizeof(m->pin_kind) || m->pin_kind[op->pin] != MS_FZ_PIN_URING ||
+		    ms_rm_pin_info(m->rm, op->pin, &owner, NULL, &n, NULL))
+			return -EINVAL;
+		return owner == op->proc && op->n && op->first + op->n <= n ? 0 : -EINVAL;
+	}
 	if (op->kind == MS_FZ_UNPIN) {
 		unsigned owner;
 

@@ -17,6 +17,7 @@ static const char *const kind_names[MS_FZ_KIND_COUNT] = {
 	[MS_FZ_PFN_MREMAP] = "pfn-mremap", [MS_FZ_PFN_MPROTECT] = "pfn-mprotect",
 	[MS_FZ_PIN] = "pin", [MS_FZ_UNPIN] = "unpin", [MS_FZ_PIN_URING] = "pin-uring",
 	[MS_FZ_PIN_GUP] = "pin-gup", [MS_FZ_COLLAPSE] = "collapse",
+	[MS_FZ_PIN_WRITE] = "pin-write",
 };
 
 const char *ms_fz_kind_name(unsigned kind)
@@ -63,7 +64,7 @@ size_t ms_fz_op_str(const struct ms_fz_op *op, char *buf, size_t len)
 		OUT(" remap");
 	if (op->kind == MS_FZ_UFFD_WP)
 		OUT(" %s", op->flags & MS_FZ_F_ON ? "on" : "off");
-	if (op->kind == MS_FZ_UNPIN)
+	if (op->kind == MS_FZ_UNPIN || op->kind == MS_FZ_PIN_WRITE)
 		OUT(" pin=%u", op->pin);
 	if (op->nth)
 		OUT(" nth=%u", op->nth);
@@ -247,7 +248,7 @@ static const uint8_t weights[MS_FZ_KIND_COUNT] = {
 	[MS_FZ_UFFD_REG] = 6, [MS_FZ_UFFD_WP] = 10,
 	[MS_FZ_PFN_MAP] = 4, [MS_FZ_PFN_MUNMAP] = 3, [MS_FZ_PFN_MREMAP] = 3,
 	[MS_FZ_PFN_MPROTECT] = 3, [MS_FZ_PIN] = 4, [MS_FZ_UNPIN] = 6, [MS_FZ_PIN_URING] = 4,
-	[MS_FZ_PIN_GUP] = 3, [MS_FZ_COLLAPSE] = 4,
+	[MS_FZ_PIN_GUP] = 3, [MS_FZ_COLLAPSE] = 4, [MS_FZ_PIN_WRITE] = 4,
 };
 
 static bool allowed(const struct ms_fz_gen_cfg *g, unsigned k, bool thp)
@@ -263,7 +264,7 @@ static bool allowed(const struct ms_fz_gen_cfg *g, unsigned k, bool thp)
 		return g->uffd;
 	if (k >= MS_FZ_PFN_MAP && k <= MS_FZ_PFN_MPROTECT)
 		return g->pfn;
-	if (k == MS_FZ_PIN_URING)
+	if (k == MS_FZ_PIN_URING || k == MS_FZ_PIN_WRITE)
 		return g->uring;
 	if (k == MS_FZ_PIN_GUP)
 		return g->gup;
@@ -334,8 +335,13 @@ static void gen_op(struct ms_fz_op *op, const struct ms_fz_gen_cfg *g, bool thp,
 		op->flags = (uint8_t)below(rng, 2);
 	if (k == MS_FZ_UFFD_WP && below(rng, 4))
 		op->flags = MS_FZ_F_ON;
-	if (k == MS_FZ_UNPIN)
+	if (k == MS_FZ_UNPIN || k == MS_FZ_PIN_WRITE)
 		op->pin = (uint8_t)below(rng, 4);
+	/* Pages inside the pin: most pins are short. */
+	if (k == MS_FZ_PIN_WRITE) {
+		op->first = (uint16_t)below(rng, 2);
+		op->n = (uint16_t)(1 + below(rng, 2));
+	}
 	if (k == MS_FZ_PIN_GUP)
 		op->flags = MS_FZ_F_READ | (below(rng, 2) ? MS_FZ_F_WRITE : 0);
 	if (k == MS_FZ_FORK && g->nth && below(rng, 4) == 0)

@@ -508,6 +508,46 @@ static int uring_read(struct ms_fzrt *rt, int k, int ring, size_t len, void *buf
 	return ret;
 }
 
+/*
+ * Fresh fills into pages [first, +n) of a pin-uring pin, the way a device writes: through the
+ * registered buffer (IORING_OP_READ_FIXED from a memfd), not through any page table.
+ */
+static int pin_write(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
+{
+	size_t len = (size_t)op->n * MS_FZRT_PAGE;
+	struct io_uring_sqe sqe;
+	int k = op->pin, mfd, ret;
+	char *buf;
+
+	if (k < 0 || k >= MS_FZRT_PINS || rt->pin_fd[k] < 0 ||
+	    rt->pin_kind[k] != MS_FZRT_PIN_URING || op->n <= 0 || op->n > MS_FZRT_MAX_N)
+		return -EINVAL;
+	if (!(buf = malloc(len)))
+		return -ENOMEM;
+	for (int i = 0; i < op->n; i++)
+		ms_fzrt_fill(buf + (size_t)i * MS_FZRT_PAGE, op->fill[i]);
+	if ((mfd = (int)syscall(SYS_memfd_create, "fzrt-pin", MFD_CLOEXEC)) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	if (pwrite(mfd, buf, len, 0) != (ssize_t)len) {
+		ret = -EIO;
+		goto out_close;
+	}
+	memset(&sqe, 0, sizeof(sqe));
+	sqe.opcode = IORING_OP_READ_FIXED;
+	sqe.fd = mfd;
+	sqe.addr = (uintptr_t)rt->pin_addr[k] + (size_t)op->first * MS_FZRT_PAGE;
+	sqe.len = (unsigned)len;
+	ret = uring_submit(rt->pin_fd[k], &rt->pin_ring[k], &sqe);
+	ret = ret == (int)len ? 0 : ret < 0 ? ret : -EIO;
+out_close:
+	close(mfd);
+out:
+	free(buf);
+	return ret;
+}
+
 static int pipe_read(int fd, char *buf, size_t len)
 {
 	while (len) {
@@ -642,6 +682,8 @@ static int mem_op(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
 		return pin_take(rt, op);
 	case MS_FZRT_UNPIN:
 		return pin_release(rt, op);
+	case MS_FZRT_PIN_WRITE:
+		return pin_write(rt, op);
 	case MS_FZRT_DONTNEED:
 	case MS_FZRT_FREE:
 	case MS_FZRT_COLD:

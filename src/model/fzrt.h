@@ -28,7 +28,7 @@ enum {
 	MS_FZRT_UFFD_REG, MS_FZRT_UFFD_WP,
 	MS_FZRT_PFN_MAP, MS_FZRT_PFN_MUNMAP, MS_FZRT_PFN_MREMAP, MS_FZRT_PFN_MPROTECT,
 	MS_FZRT_PIN, MS_FZRT_UNPIN, MS_FZRT_PIN_URING, MS_FZRT_PIN_GUP,
-	MS_FZRT_COLLAPSE,
+	MS_FZRT_COLLAPSE, MS_FZRT_PIN_WRITE,
 };
 
 struct ms_fzrt_op {
@@ -37,7 +37,7 @@ struct ms_fzrt_op {
 	int child;			/* FORK: the id the child gets */
 	int dry;			/* MREMAP, PFN_MREMAP: does the layout fit? 0 or SKIP */
 	int pin;			/* PIN, UNPIN: the pin id */
-	uint64_t fill[MS_FZRT_MAX_N];	/* WRITE: each page's fill; UNPIN: what the pin holds */
+	uint64_t fill[MS_FZRT_MAX_N];	/* WRITE, PIN_WRITE: each page's fill; UNPIN: the pin's */
 	uint64_t alt[MS_FZRT_MAX_N];	/* UNPIN: a second allowed content where alt_mask says */
 	uint64_t alt_mask;
 };

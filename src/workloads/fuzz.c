@@ -32,6 +32,7 @@
 
 _Static_assert((int)MS_FZRT_UNPIN == (int)MS_FZ_UNPIN &&
 	       (int)MS_FZRT_COLLAPSE == (int)MS_FZ_COLLAPSE &&
+	       (int)MS_FZRT_PIN_WRITE == (int)MS_FZ_PIN_WRITE &&
 	       (int)MS_FZRT_PIN_GUP == (int)MS_FZ_PIN_GUP &&
 	       (int)MS_FZRT_UFFD_REG == (int)MS_FZ_UFFD_REG,
 	       "the runtime's op kinds are fuzz.h's");
@@ -165,7 +166,7 @@ static bool model_first(const struct ms_fz_op *op)
 {
 	if (op->nth)
 		return false;	/* the model follows what the kernel did */
-	if (ms_fz_is_pin(op->kind) || op->kind == MS_FZ_UNPIN)
+	if (ms_fz_is_pin(op->kind) || op->kind == MS_FZ_UNPIN || op->kind == MS_FZ_PIN_WRITE)
 		return true;
 	return op->kind <= MS_FZ_MIGRATE;
 }
@@ -215,7 +216,8 @@ static bool step(struct ms_fz_model *m, struct ms_fzrt *rt, const struct ms_fz_s
 		if (ms_fz_model_apply(m, op, &rm))
 			return true;
 		rop.pin = ms_fz_is_pin(op->kind) ? rm.out : op->pin;
-		for (unsigned k = 0; op->kind == MS_FZ_WRITE && k < op->n; k++)
+		for (unsigned k = 0; k < op->n && (op->kind == MS_FZ_WRITE ||
+						  op->kind == MS_FZ_PIN_WRITE); k++)
 			rop.fill[k] = ms_rm_fill(m->rm, &rm, k);
 	}
 	if (op->nth && op->kind != MS_FZ_FORK && trial(s, i, r, &rop.pin))

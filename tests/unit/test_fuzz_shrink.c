@@ -37,11 +37,13 @@ START_TEST(test_text_round_trip)
 		"mprotect p1 2+1 r\npin p1 0+2\nunpin p1 pin=2\npfn-map p0 0+2\n"
 		"pfn-mremap p0 0+2 -> 0+1\n"
 		"pfn-mprotect p0 0+1 none\nexit p1\nuffd-wp p0 0+1 off\n"
-		"pin-uring p0 0+2\npin-gup p0 1+1 rw\npin-gup p0 2+1 r\n";
+		"pin-uring p0 0+2\npin-gup p0 1+1 rw\npin-gup p0 2+1 r\npin-write p0 1+1 pin=3\n";
 	char *out;
 
 	parse_ok(&a, text);
-	ck_assert_uint_eq(a.nops, 16);
+	ck_assert_uint_eq(a.nops, 17);
+	ck_assert_uint_eq(a.ops[16].pin, 3);
+	ck_assert_uint_eq(a.ops[16].first, 1);
 	ck_assert_uint_eq(a.ops[13].kind, MS_FZ_PIN_URING);
 	ck_assert_uint_eq(a.ops[14].flags, MS_FZ_F_READ | MS_FZ_F_WRITE);
 	ck_assert_uint_eq(a.ops[15].flags, MS_FZ_F_READ);
@@ -453,7 +455,8 @@ END_TEST
  */
 static const char *const pinning[] = {
 	"window 8 4\nwrite p0 0+3\npin-uring p0 0+2\nfork p0\nwrite p1 0+2\nwrite p0 0+1\n"
-	"unpin p0 pin=0\npin-uring p1 1+2\nwrite p1 1+1\ndontneed p1 2+1\nunpin p1 pin=0\n"
+	"unpin p0 pin=0\npin-uring p1 1+2\nwrite p1 1+1\npin-write p1 0+1 pin=0\ndontneed p1 2+1\n"
+	"unpin p1 pin=0\n"
 	"exit p1\n",
 	"window 8 4\nwrite p0 0+3\npin-gup p0 0+2 r\nfork p0\nwrite p1 0+2\nwrite p0 0+1\n"
 	"unpin p0 pin=0\npin-gup p0 1+2 rw\nfork p0\nwrite p2 1+2\nunpin p0 pin=0\n",
