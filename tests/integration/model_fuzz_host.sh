@@ -22,9 +22,15 @@ done
 if grep -q '"uffd": true' "$stats"; then
 	[ "$(num uffd-reg)" -gt 0 ] && [ "$(num uffd-wp)" -gt 0 ] || fail "uffd on, no uffd op ran"
 fi
-# FOLL_PIN pins (io_uring fixed buffers) and their read-back through the pin ran.
+# FOLL_PIN pins (io_uring fixed buffers), writes and read-back through the pin ran.
 if grep -q '"pin_uring": true' "$stats"; then
-	[ "$(num pin-uring)" -gt 0 ] && [ "$(num unpin)" -gt 0 ] || fail "pin-uring on, none ran"
+	[ "$(num pin-uring)" -gt 0 ] && [ "$(num unpin)" -gt 0 ] && [ "$(num pin-write)" -gt 0 ] ||
+		fail "pin-uring on, no pin-uring, pin-write or unpin ran"
+fi
+# THP windows: collapse ran, and the THP counters moved (system-wide, so at least ours).
+if grep -q '"thp": true' "$stats"; then
+	[ "$(num collapse)" -gt 0 ] || fail "THP on, no collapse ran"
+	[ "$(num thp_split_pmd)" -gt 0 ] || fail "THP on, no PMD split counted"
 fi
 # A glob, not `ls | head`: with pipefail, ls dies of SIGPIPE once the corpus outgrows a pipe write.
 corpus=("$dir"/corpus/*.seq)
