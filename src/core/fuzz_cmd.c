@@ -236,6 +236,13 @@ static void print_counts(json_t *fz)
 	       json_is_true(json_object_get(fz, "pin_gup")) ? "on" : "off",
 	       json_is_true(json_object_get(fz, "thp")) ? "on" : "off",
 	       json_is_true(json_object_get(fz, "pat_checked")) ? "on" : "off");
+	if (json_is_true(json_object_get(fz, "nth"))) {
+		printf("fuzz: failed as fail-nth made them (failure state checked):");
+		json_object_foreach(json_object_get(fz, "injected_failures"), k, v)
+			if (json_integer_value(v))
+				printf(" %s %lld", k, (long long)json_integer_value(v));
+		printf("\n");
+	}
 	if (json_is_true(json_object_get(fz, "thp"))) {
 		printf("fuzz: /proc/vmstat (system-wide) while it ran:");
 		json_object_foreach(json_object_get(fz, "thp_vmstat"), k, v)

@@ -60,6 +60,7 @@ struct fz_res {
 	int8_t ran[MS_FZ_MAX_OPS];
 	uint64_t part[MS_FZ_MAX_OPS];	/* what ms_fzrt_partial() saw of a failed injected op */
 	uint32_t counts[MS_FZ_KIND_COUNT];
+	uint32_t injected[MS_FZ_KIND_COUNT];	/* ops that failed as fail-nth made them */
 	uint8_t trans[MS_FZ_KIND_COUNT][MS_FZ_STATES];
 };
 
@@ -75,7 +76,7 @@ struct fz {
 	struct fz_res *res;
 	struct ms_kmsg_watch kw;
 	/* totals */
-	uint64_t nseq, counts[MS_FZ_KIND_COUNT];
+	uint64_t nseq, counts[MS_FZ_KIND_COUNT], injected[MS_FZ_KIND_COUNT];
 	uint64_t thp0[FZ_THP_STATS];	/* /proc/vmstat when the first sequence began */
 	uint8_t trans[MS_FZ_KIND_COUNT][MS_FZ_STATES];
 	unsigned ntrans;
@@ -238,6 +239,7 @@ static bool step(struct ms_fz_model *m, struct ms_fzrt *rt, const struct ms_fz_s
 			    strerror(-ret), (unsigned long long)r->part[i]);
 			return false;
 		}
+		r->injected[op->kind]++;
 		r->ran[i] = 0;
 	} else if (ret) {
 		bad(r, ret == -EPIPE ? FZ_DIED : FZ_OP, (int)i, "%s: %s", text,
@@ -371,6 +373,7 @@ static void note_coverage(struct fz *f, const struct ms_fz_seq *s)
 
 	for (unsigned k = 0; k < MS_FZ_KIND_COUNT; k++) {
 		f->counts[k] += f->res->counts[k];
+		f->injected[k] += f->res->injected[k];
 		for (unsigned st = 0; st < MS_FZ_STATES; st++) {
 			if (!f->res->trans[k][st] || f->trans[k][st])
 				continue;
@@ -809,12 +812,12 @@ static int fuzz_setup(struct ms_ctx *ctx)
 	return 0;
 }
 
-static json_t *counts_json(const struct fz *f)
+static json_t *counts_json(const uint64_t *counts)
 {
 	json_t *o = json_object();
 
 	for (unsigned k = 0; k < MS_FZ_KIND_COUNT; k++)
-		json_object_set_new(o, ms_fz_kind_name(k), json_integer((json_int_t)f->counts[k]));
+		json_object_set_new(o, ms_fz_kind_name(k), json_integer((json_int_t)counts[k]));
 	return o;
 }
 
@@ -838,7 +841,7 @@ static void write_artifacts(struct fz *f, json_t *replay)
 
 	a = json_pack("{s:{s:I, s:i, s:o, s:o, s:o, s:b, s:b, s:b, s:b}}", "fuzz",
 		      "sequences", (json_int_t)f->nseq, "transitions", (int)f->ntrans,
-		      "op_counts", counts_json(f), "corpus", json_incref(f->corpus),
+		      "op_counts", counts_json(f->counts), "corpus", json_incref(f->corpus),
 		      "failures", json_incref(f->failures), "uffd", f->g.uffd, "pfn", f->g.pfn,
 		      "nth", f->g.nth, "pat_checked", f->have_pat);
 	if (!a)
@@ -846,6 +849,9 @@ static void write_artifacts(struct fz *f, json_t *replay)
 	json_object_set_new(json_object_get(a, "fuzz"), "pin_uring", json_boolean(f->g.uring));
 	json_object_set_new(json_object_get(a, "fuzz"), "pin_gup", json_boolean(f->g.gup));
 	json_object_set_new(json_object_get(a, "fuzz"), "thp", json_boolean(f->g.thp));
+	/* Of the op counts, how many failed because fail-nth made them (their failure modelled). */
+	json_object_set_new(json_object_get(a, "fuzz"), "injected_failures",
+			    counts_json(f->injected));
 	json_object_set_new(json_object_get(a, "fuzz"), "thp_vmstat", thp_json(f));
 	if (replay)
 		json_object_set_new(json_object_get(a, "fuzz"), "replay", replay);
