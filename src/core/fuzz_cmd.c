@@ -31,13 +31,13 @@ static void fzc_usage(FILE *f)
 	fprintf(f,
 		"usage: mmstorm fuzz [--host | --kernel IMG] [--seed S | --seeds S1,S2,..]\n"
 		"                    [--budget TIME] [--max-ops N] [--slots N] [--max-shrink N]\n"
-		"                    [--ops all|-uffd,-pfn,-nth,-pinfoll] [--results DIR]\n"
-		"                    [--run-id ID]\n"
+		"                    [--ops all|-uffd,-pfn,-nth] [--results DIR] [--run-id ID]\n"
 		"       mmstorm fuzz --replay FILE [--host | --kernel IMG]\n\n"
 		"Random sequences of fork, write, madvise, mremap, munmap, mprotect, migration,\n"
 		"userfaultfd-wp registration and protection, vmsplice references, FOLL_PIN pins\n"
 		"(io_uring fixed buffers, gup_test), /dev/mem pfnmap\n"
-		"mappings and fail-nth forks, checked against the reference model after every op.\n"
+		"mappings, THP windows and fail-nth faults, checked against the reference model after\n"
+		"every op (--ops also leaves out -pinfoll: the FOLL_PIN pins, -thp: THP windows).\n"
 		"A failing sequence is shrunk and written, with a standalone C reproducer, to\n"
 		"RESULTS/RUN-ID/fuzz/.\n"
 		"--kernel runs it all in a QEMU guest (see `mmstorm vm --help`); default --host.\n"
@@ -217,6 +217,25 @@ static void write_corpus(const struct fzc *o, json_t *corpus)
 	}
 }
 
+/* The counts of the newer op groups, each on its own line (the caller ends the last one). */
+static void print_new_groups(json_t *fz)
+{
+	const char *k;
+	json_t *v;
+
+	if (json_is_true(json_object_get(fz, "nth"))) {
+		printf("\nfuzz: failed as fail-nth made them (failure state checked):");
+		json_object_foreach(json_object_get(fz, "injected_failures"), k, v)
+			if (json_integer_value(v))
+				printf(" %s %lld", k, (long long)json_integer_value(v));
+	}
+	if (json_is_true(json_object_get(fz, "thp"))) {
+		printf("\nfuzz: /proc/vmstat (system-wide) while it ran:");
+		json_object_foreach(json_object_get(fz, "thp_vmstat"), k, v)
+			printf(" %s %lld", k, (long long)json_integer_value(v));
+	}
+}
+
 static void print_counts(json_t *fz)
 {
 	json_t *counts = json_object_get(fz, "op_counts"), *v;
@@ -227,6 +246,7 @@ static void print_counts(json_t *fz)
 	       (long long)json_integer_value(json_object_get(fz, "transitions")));
 	json_object_foreach(counts, k, v)
 		printf(" %s %lld", k, (long long)json_integer_value(v));
+	print_new_groups(fz);
 	printf("\nfuzz: op groups: uffd %s, pfnmap %s, fail-nth %s, pin-uring %s, pin-gup %s, "
 	       "THP %s; PAT check %s\n",
 	       json_is_true(json_object_get(fz, "uffd")) ? "on" : "off",
@@ -236,19 +256,6 @@ static void print_counts(json_t *fz)
 	       json_is_true(json_object_get(fz, "pin_gup")) ? "on" : "off",
 	       json_is_true(json_object_get(fz, "thp")) ? "on" : "off",
 	       json_is_true(json_object_get(fz, "pat_checked")) ? "on" : "off");
-	if (json_is_true(json_object_get(fz, "nth"))) {
-		printf("fuzz: failed as fail-nth made them (failure state checked):");
-		json_object_foreach(json_object_get(fz, "injected_failures"), k, v)
-			if (json_integer_value(v))
-				printf(" %s %lld", k, (long long)json_integer_value(v));
-		printf("\n");
-	}
-	if (json_is_true(json_object_get(fz, "thp"))) {
-		printf("fuzz: /proc/vmstat (system-wide) while it ran:");
-		json_object_foreach(json_object_get(fz, "thp_vmstat"), k, v)
-			printf(" %s %lld", k, (long long)json_integer_value(v));
-		printf("\n");
-	}
 }
 
 static void replay_cmd(const struct fzc *o, const char *seq, char *buf, size_t len)

@@ -812,12 +812,23 @@ static int fuzz_setup(struct ms_ctx *ctx)
 	return 0;
 }
 
-static json_t *counts_json(const uint64_t *counts)
+static json_t *counts_json(const struct fz *f)
 {
 	json_t *o = json_object();
 
 	for (unsigned k = 0; k < MS_FZ_KIND_COUNT; k++)
-		json_object_set_new(o, ms_fz_kind_name(k), json_integer((json_int_t)counts[k]));
+		json_object_set_new(o, ms_fz_kind_name(k), json_integer((json_int_t)f->counts[k]));
+	return o;
+}
+
+/* Of the op counts, those that failed as fail-nth made them (their failure state checked). */
+static json_t *injected_json(const struct fz *f)
+{
+	json_t *o = json_object();
+
+	for (unsigned k = 0; k < MS_FZ_KIND_COUNT; k++)
+		json_object_set_new(o, ms_fz_kind_name(k),
+				    json_integer((json_int_t)f->injected[k]));
 	return o;
 }
 
@@ -841,7 +852,7 @@ static void write_artifacts(struct fz *f, json_t *replay)
 
 	a = json_pack("{s:{s:I, s:i, s:o, s:o, s:o, s:b, s:b, s:b, s:b}}", "fuzz",
 		      "sequences", (json_int_t)f->nseq, "transitions", (int)f->ntrans,
-		      "op_counts", counts_json(f->counts), "corpus", json_incref(f->corpus),
+		      "op_counts", counts_json(f), "corpus", json_incref(f->corpus),
 		      "failures", json_incref(f->failures), "uffd", f->g.uffd, "pfn", f->g.pfn,
 		      "nth", f->g.nth, "pat_checked", f->have_pat);
 	if (!a)
@@ -849,9 +860,7 @@ static void write_artifacts(struct fz *f, json_t *replay)
 	json_object_set_new(json_object_get(a, "fuzz"), "pin_uring", json_boolean(f->g.uring));
 	json_object_set_new(json_object_get(a, "fuzz"), "pin_gup", json_boolean(f->g.gup));
 	json_object_set_new(json_object_get(a, "fuzz"), "thp", json_boolean(f->g.thp));
-	/* Of the op counts, how many failed because fail-nth made them (their failure modelled). */
-	json_object_set_new(json_object_get(a, "fuzz"), "injected_failures",
-			    counts_json(f->injected));
+	json_object_set_new(json_object_get(a, "fuzz"), "injected_failures", injected_json(f));
 	json_object_set_new(json_object_get(a, "fuzz"), "thp_vmstat", thp_json(f));
 	if (replay)
 		json_object_set_new(json_object_get(a, "fuzz"), "replay", replay);
