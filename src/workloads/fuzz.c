@@ -697,6 +697,30 @@ static void read_thp_stats(uint64_t *v)
 	fclose(f);
 }
 
+/* Of the op counts, those that failed as fail-nth made them (their failure state checked). */
+static json_t *injected_json(const struct fz *f)
+{
+	json_t *o = json_object();
+
+	for (unsigned k = 0; k < MS_FZ_KIND_COUNT; k++)
+		json_object_set_new(o, ms_fz_kind_name(k),
+				    json_integer((json_int_t)f->injected[k]));
+	return o;
+}
+
+/* How the /proc/vmstat THP counters moved while the sequences ran (system-wide). */
+static json_t *thp_json(const struct fz *f)
+{
+	uint64_t now[FZ_THP_STATS];
+	json_t *o = json_object();
+
+	read_thp_stats(now);
+	for (unsigned i = 0; i < FZ_THP_STATS; i++)
+		json_object_set_new(o, thp_stats[i],
+				    json_integer((json_int_t)(now[i] - f->thp0[i])));
+	return o;
+}
+
 /*
  * THP windows need THP for madvise (journalled if it was "never") and MADV_COLLAPSE (6.1+):
  * tried on a scratch PMD, where EINVAL means the kernel has no MADV_COLLAPSE.
@@ -818,30 +842,6 @@ static json_t *counts_json(const struct fz *f)
 
 	for (unsigned k = 0; k < MS_FZ_KIND_COUNT; k++)
 		json_object_set_new(o, ms_fz_kind_name(k), json_integer((json_int_t)f->counts[k]));
-	return o;
-}
-
-/* Of the op counts, those that failed as fail-nth made them (their failure state checked). */
-static json_t *injected_json(const struct fz *f)
-{
-	json_t *o = json_object();
-
-	for (unsigned k = 0; k < MS_FZ_KIND_COUNT; k++)
-		json_object_set_new(o, ms_fz_kind_name(k),
-				    json_integer((json_int_t)f->injected[k]));
-	return o;
-}
-
-/* How the /proc/vmstat THP counters moved while the sequences ran (system-wide). */
-static json_t *thp_json(const struct fz *f)
-{
-	uint64_t now[FZ_THP_STATS];
-	json_t *o = json_object();
-
-	read_thp_stats(now);
-	for (unsigned i = 0; i < FZ_THP_STATS; i++)
-		json_object_set_new(o, thp_stats[i],
-				    json_integer((json_int_t)(now[i] - f->thp0[i])));
 	return o;
 }
 
