@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -384,6 +385,35 @@ START_TEST(test_fill_matches_model)
 }
 END_TEST
 
+/* What ms_fzrt_partial() sees: protections and holes in maps, present+exclusive in pagemap. */
+START_TEST(test_runtime_partial)
+{
+	static struct ms_fzrt rt;
+	struct ms_fzrt_op op = { .kind = MS_FZRT_MPROTECT, .flags = 1, .first = 0, .n = 2 };
+
+	ck_assert_int_eq(ms_fzrt_init(&rt, 8, 8, false), 0);
+	ck_assert_int_eq(ms_fzrt_run(&rt, &op), 0);
+	op.n = 4;
+	ck_assert_uint_eq(ms_fzrt_partial(&rt, &op), 0x3);
+	op.flags = 3;
+	ck_assert_uint_eq(ms_fzrt_partial(&rt, &op), 0xc);
+	/* munmap: a placeholder is no hole; a bare munmap leaves one. */
+	op = (struct ms_fzrt_op){ .kind = MS_FZRT_MUNMAP, .first = 2, .n = 1 };
+	ck_assert_int_eq(ms_fzrt_run(&rt, &op), 0);
+	ck_assert_uint_eq(ms_fzrt_partial(&rt, &op), 0);
+	ck_assert_int_eq(munmap(rt.win + 3 * MS_FZRT_PAGE, MS_FZRT_PAGE), 0);
+	op.n = 2;
+	ck_assert_uint_eq(ms_fzrt_partial(&rt, &op), 0x2);
+	ck_assert_int_eq(ms_fzrt_placeholder(rt.win + 3 * MS_FZRT_PAGE, MS_FZRT_PAGE), 0);
+	/* pins: a page this process wrote is present and its own; an untouched one is not. */
+	memset(rt.win + 4 * MS_FZRT_PAGE, 1, MS_FZRT_PAGE);
+	op = (struct ms_fzrt_op){ .kind = MS_FZRT_PIN_URING, .first = 4, .n = 2 };
+	if (!geteuid())		/* pagemap shows unprivileged readers less */
+		ck_assert_uint_eq(ms_fzrt_partial(&rt, &op), 0x1);
+	ms_fzrt_fini(&rt);
+}
+END_TEST
+
 static int run_cmd(const char *cmd)
 {
 	int st = system(cmd);
@@ -521,6 +551,7 @@ static Suite *fuzz_suite(void)
 	tcase_add_test(t, test_model_uffd_rules);
 	tcase_add_test(t, test_model_lazy_wp);
 	tcase_add_test(t, test_model_failed_ops);
+	tcase_add_test(t, test_runtime_partial);
 	tcase_add_test(t, test_fill_matches_model);
 	tcase_add_test(t, test_emit_compiles_and_passes);
 	tcase_add_loop_test(t, test_emit_foll_pin, 0, 3);
