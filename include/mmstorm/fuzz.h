@@ -27,9 +27,10 @@
  *   collapse p0                (MADV_COLLAPSE of the window's PMD; only in a THP window)
  *   pin-write p0 0+1 pin=0      (fresh fills into pin pages 0.., through a pin-uring pin)
  *
- * "window 16 16 thp" makes the window the start of one 2 MiB-aligned, MADV_HUGEPAGE, R/W
- * anonymous mapping (every slot mapped; the rest of the PMD is there but not tracked), so
- * the first write faults in a THP and partial mprotect/munmap/mremap/dontneed split it.
+ * "window 16 8 thp" makes the window the start of one 2 MiB-aligned, MADV_HUGEPAGE, R/W
+ * anonymous mapping of a whole PMD (a THP needs one VMA), so the first write faults in a THP
+ * and partial mprotect/munmap/mremap/dontneed split it. Slots past npages are mapped in the
+ * kernel but unmapped to the model: no op touches them until a move or munmap replaces them.
  *
  * An op the model says cannot happen in its context (a dead process, an unmapped range, a
  * range registered with another userfaultfd) is skipped, not run: that keeps every subsequence

@@ -190,9 +190,9 @@ static int parse_line(struct ms_fz_seq *s, char *line, unsigned lineno, char *er
 		return 0;
 	if (!strncmp(line, "window ", 7)) {
 		if (sscanf(line + 7, "%u %u %7s", &a, &b, mode) < 2 || !a || a > MS_FZ_MAX_SLOTS ||
-		    b > a || (*mode && (strcmp(mode, "thp") || b != a)))
-			return fail(err, errlen, "line %u: window NSLOTS NPAGES [thp] (1..%d; thp: "
-				    "NPAGES = NSLOTS)", lineno, MS_FZ_MAX_SLOTS);
+		    b > a || (*mode && strcmp(mode, "thp")))
+			return fail(err, errlen, "line %u: window NSLOTS NPAGES [thp] (1..%d)", lineno,
+				    MS_FZ_MAX_SLOTS);
 		s->nslots = (uint16_t)a;
 		s->npages = (uint16_t)b;
 		s->thp = *mode != 0;
@@ -358,11 +358,9 @@ void ms_fz_generate(struct ms_fz_seq *s, const struct ms_fz_gen_cfg *g, uint64_t
 	memset(s, 0, sizeof(*s));
 	s->nslots = g->nslots;
 	s->npages = g->npages;
-	/* A third in a THP window, every slot mapped (the PMD is one VMA). */
-	if (g->thp && below(rng, 3) == 0) {
+	/* A third in a THP window. */
+	if (g->thp && below(rng, 3) == 0)
 		s->thp = true;
-		s->npages = s->nslots;
-	}
 	for (unsigned i = 0; i < nops && i < MS_FZ_MAX_OPS; i++) {
 		gen_op(&s->ops[i], g, s->thp, procs, i ? &s->ops[below(rng, i)] : NULL, rng);
 		if (s->ops[i].kind == MS_FZ_FORK && procs < MS_FZ_MAX_PROCS)

@@ -984,7 +984,7 @@ int ms_fzrt_init(struct ms_fzrt *rt, unsigned nslots, unsigned npages, bool thp)
 		rt->pidfd[p] = rt->cmd[p][0] = rt->cmd[p][1] = rt->rep[p][0] = rt->rep[p][1] = -1;
 	for (int i = 0; i < MS_FZRT_PINS; i++)
 		rt->pin_fd[i] = -1;
-	if (nslots > MS_FZRT_MAX_N || npages > nslots || (thp && npages != nslots))
+	if (nslots > MS_FZRT_MAX_N || npages > nslots)
 		return -EINVAL;
 	rt->nslots = nslots;
 	rt->npages = npages;

@@ -74,7 +74,8 @@ struct ms_fzrt {
 
 /*
  * Reserve the windows, map the first npages R/W, make the pipes. thp: the window starts a
- * 2 MiB-aligned MADV_HUGEPAGE R/W mapping of one PMD (npages == nslots). 0 or -errno.
+ * 2 MiB-aligned MADV_HUGEPAGE R/W mapping of one PMD, all of it (a THP needs one VMA); slots
+ * past npages are then there but unused until a move or munmap replaces them. 0 or -errno.
  */
 int ms_fzrt_init(struct ms_fzrt *rt, unsigned nslots, unsigned npages, bool thp);
 /*
