@@ -17,9 +17,9 @@ BUDGET=${VM_FUZZ_BUDGET:-60s}
 # behind (the kernel logs "freeing invalid memtype"; docs/fuzz.md): so the fixed kernel is
 # judged without pfnmap ops (fail-nth, now on mprotect/munmap/mremap/collapse/pins too, is
 # judged there), and each revert kernel with the ops its bug needs. The uffd-wp bug needs a
-# uffd-reg, a uffd-wp and a moving mremap of the same pages: the FOLL_PIN ops dilute that, and
-# THP windows (every slot mapped, so no free destination) rarely move; a minute is not enough
-# with them in the mix (docs/fuzz.md has the longer run), so CI leaves them out there.
+# uffd-reg, a uffd-wp and a moving mremap of the same pages; the FOLL_PIN ops and THP windows
+# dilute that, and a minute is not enough with them in the mix (docs/fuzz.md has the longer
+# run), so CI leaves them out there: the sequences are then the ones drawn before they existed.
 ops_for() {
 	case "$1" in
 	*uffd*) echo -pfn,-nth,-pinfoll,-thp ;;
