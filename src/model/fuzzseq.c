@@ -191,8 +191,8 @@ static int parse_line(struct ms_fz_seq *s, char *line, unsigned lineno, char *er
 	if (!strncmp(line, "window ", 7)) {
 		if (sscanf(line + 7, "%u %u %7s", &a, &b, mode) < 2 || !a || a > MS_FZ_MAX_SLOTS ||
 		    b > a || (*mode && strcmp(mode, "thp")))
-			return fail(err, errlen, "line %u: window NSLOTS NPAGES [thp] (1..%d)", lineno,
-				    MS_FZ_MAX_SLOTS);
+			return fail(err, errlen, "line %u: window NSLOTS NPAGES [thp] (1..%d)",
+				    lineno, MS_FZ_MAX_SLOTS);
 		s->nslots = (uint16_t)a;
 		s->npages = (uint16_t)b;
 		s->thp = *mode != 0;
