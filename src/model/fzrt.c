@@ -284,10 +284,11 @@ static int uffd_setup(struct ms_fzrt *rt)
 }
 
 /* The context whose registration covers addr: the one UFFDIO_WRITEPROTECT accepts. */
-static int uffd_wp(struct ms_fzrt *rt, char *addr, size_t len, bool on)
+static int uffd_wp_page(struct ms_fzrt *rt, char *addr, bool on)
 {
 	struct uffdio_writeprotect wp = {
-		.range = { (unsigned long)addr, len }, .mode = on ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
+		.range = { (unsigned long)addr, MS_FZRT_PAGE },
+		.mode = on ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
 	};
 	int ret = -ENOENT;
 
@@ -298,6 +299,20 @@ static int uffd_wp(struct ms_fzrt *rt, char *addr, size_t len, bool on)
 			return 0;
 		ret = -errno;
 	}
+	return ret;
+}
+
+/*
+ * Page by page: 6.1's mwriteprotect_range() wants the range inside one VMA (ENOENT otherwise,
+ * seen on Debian 6.1 after an mprotect split a registered range); 6.12's walks the VMAs
+ * (for_each_vma_range()), which comes to the same as page by page.
+ */
+static int uffd_wp(struct ms_fzrt *rt, char *addr, size_t len, bool on)
+{
+	int ret = 0;
+
+	for (size_t off = 0; !ret && off < len; off += MS_FZRT_PAGE)
+		ret = uffd_wp_page(rt, addr + off, on);
 	return ret;
 }
 
