@@ -22,6 +22,15 @@
  *   fork p0 nth=3              (fail-nth: the 3rd fault site of the fork fails)
  *   pfn-map p0 0+2             pfn-munmap p0 1+1   pfn-mremap p0 0+2 -> 0+1   pfn-mprotect p0 1+1 r
  *   pin p0 0+2                 (vmsplice: a FOLL_GET reference)   unpin p0 pin=0
+ *   pin-uring p0 0+2           (io_uring fixed buffer: FOLL_PIN | FOLL_WRITE | FOLL_LONGTERM)
+ *   pin-gup p0 0+2 r           (gup_test long-term pin, R/O; rw: FOLL_WRITE too)
+ *   collapse p0                (MADV_COLLAPSE of the window's PMD; only in a THP window)
+ *   pin-write p0 0+1 pin=0      (fresh fills into pin pages 0.., through a pin-uring pin)
+ *
+ * "window 16 8 thp" makes the window the start of one 2 MiB-aligned, MADV_HUGEPAGE, R/W
+ * anonymous mapping of a whole PMD (a THP needs one VMA), so the first write faults in a THP
+ * and partial mprotect/munmap/mremap/dontneed split it. Slots past npages are mapped in the
+ * kernel but unmapped to the model: no op touches them until a move or munmap replaces them.
  *
  * An op the model says cannot happen in its context (a dead process, an unmapped range, a
  * range registered with another userfaultfd) is skipped, not run: that keeps every subsequence
@@ -37,7 +46,8 @@ enum ms_fz_kind {
 	MS_FZ_PAGEOUT, MS_FZ_MREMAP, MS_FZ_MUNMAP, MS_FZ_MPROTECT, MS_FZ_MIGRATE,
 	MS_FZ_UFFD_REG, MS_FZ_UFFD_WP,
 	MS_FZ_PFN_MAP, MS_FZ_PFN_MUNMAP, MS_FZ_PFN_MREMAP, MS_FZ_PFN_MPROTECT,
-	MS_FZ_PIN, MS_FZ_UNPIN,
+	MS_FZ_PIN, MS_FZ_UNPIN, MS_FZ_PIN_URING, MS_FZ_PIN_GUP, MS_FZ_COLLAPSE,
+	MS_FZ_PIN_WRITE,
 	MS_FZ_KIND_COUNT
 };
 
@@ -47,18 +57,33 @@ enum ms_fz_kind {
 #define MS_FZ_F_READ	0x1	/* MPROTECT, PFN_MPROTECT */
 #define MS_FZ_F_WRITE	0x2
 
+/* PIN, PIN_URING, PIN_GUP: the op takes a reference that UNPIN reads back. */
+static inline bool ms_fz_is_pin(unsigned kind)
+{
+	return kind == MS_FZ_PIN || kind == MS_FZ_PIN_URING || kind == MS_FZ_PIN_GUP;
+}
+
+/* The ops that take nth=: their failure paths are modelled (ms_fz_model_fail()). */
+static inline bool ms_fz_nth_kind(unsigned kind)
+{
+	return kind == MS_FZ_FORK || kind == MS_FZ_MPROTECT || kind == MS_FZ_MUNMAP ||
+	       kind == MS_FZ_MREMAP || kind == MS_FZ_COLLAPSE || kind == MS_FZ_PIN_URING ||
+	       kind == MS_FZ_PIN_GUP;
+}
+
 struct ms_fz_op {
 	uint8_t kind;		/* enum ms_fz_kind */
 	uint8_t proc;
 	uint8_t flags;
-	uint8_t pin;		/* UNPIN: the model's pin id */
-	uint16_t nth;		/* > 0: run the op with fail-nth = nth (FORK only) */
+	uint8_t pin;		/* UNPIN, PIN_WRITE: the model's pin id */
+	uint16_t nth;		/* > 0: run the op with fail-nth = nth (ms_fz_nth_kind()) */
 	uint16_t first, n;
 	uint16_t to, n2;	/* MREMAP, PFN_MREMAP */
 };
 
 struct ms_fz_seq {
 	uint16_t nslots, npages;
+	bool thp;		/* the window is the start of a THP-able PMD */
 	uint32_t nops;
 	struct ms_fz_op ops[MS_FZ_MAX_OPS];
 };
@@ -68,6 +93,8 @@ struct ms_fz_gen_cfg {
 	uint32_t max_ops;
 	uint16_t nslots, npages;
 	bool uffd, pfn, nth, migrate;
+	bool uring, gup;		/* FOLL_PIN pins: io_uring fixed buffers, gup_test */
+	bool thp;			/* a third of the sequences in a THP window */
 };
 
 const char *ms_fz_kind_name(unsigned kind);
@@ -107,9 +134,11 @@ struct ms_rm_op;
 struct ms_fz_model {
 	struct ms_rm *rm;
 	uint16_t nslots;
+	bool thp;				/* the sequence's window is a THP window */
 	uint8_t reg[MS_FZ_MAX_SLOTS];		/* MS_FZ_UFFD_* of process 0's slot */
 	uint8_t wp[MS_FZ_MAX_SLOTS];		/* MS_FZ_WP_* */
 	uint8_t pfn[MS_FZ_MAX_PROCS][MS_FZ_PFN_SLOTS];	/* MS_FZ_PFN_* */
+	uint8_t pin_kind[16];			/* the op kind that took each model pin id */
 };
 
 int ms_fz_model_init(struct ms_fz_model *m, const struct ms_fz_seq *s);
@@ -124,6 +153,16 @@ int ms_fz_model_check(const struct ms_fz_model *m, const struct ms_fz_op *op, un
  * of a WRITE). 0, or the reference model's error (the op should have been skipped).
  */
 int ms_fz_model_apply(struct ms_fz_model *m, const struct ms_fz_op *op, struct ms_rm_op *rm_op);
+/*
+ * An op run with fail-nth (nth > 0: FORK, MPROTECT, MUNMAP, MREMAP, COLLAPSE, PIN_URING,
+ * PIN_GUP) failed, and ms_fzrt_partial() saw part of its effect anyway (bit i: slot first + i).
+ * If that is a state the op's failure may leave, the model follows it: 0. Else -EINVAL, the
+ * model unchanged: the kernel left what the failure does not allow.
+ */
+int ms_fz_model_fail(struct ms_fz_model *m, const struct ms_fz_op *op, uint64_t part);
+/* The model after ops [0, upto) of s ran as ran[] and part[] say (as for ms_fz_emit_c()). */
+int ms_fz_model_replay(struct ms_fz_model *m, const struct ms_fz_seq *s, uint32_t upto,
+		       const int8_t *ran, const uint64_t *part);
 /* The state of proc's slot as a small number, for transition coverage (< MS_FZ_STATES). */
 #define MS_FZ_STATES 64
 unsigned ms_fz_model_state(const struct ms_fz_model *m, const struct ms_fz_op *op);
@@ -144,10 +183,11 @@ struct ms_fz_emit_opts {
  * and at the end the PAT memtype list back at its baseline. Exits 1 when a check fails, 0 when
  * all pass, 2 when a run went another way (an injected fault, the VMA layout), 4 when something
  * it needs is missing. ran (NULL: every op the model allows ran and succeeded) is what
- * mmstorm saw of each op: 1 ran, 0 ran and failed (an injected fault), -1 not run. 0 or -errno.
+ * mmstorm saw of each op: 1 ran, 0 ran and failed (an injected fault), -1 not run; part (NULL:
+ * none) what ms_fzrt_partial() saw of a failed one. 0 or -errno.
  */
 int ms_fz_emit_c(FILE *f, const struct ms_fz_seq *s, const struct ms_fz_emit_opts *o,
-		 const int8_t *ran);
+		 const int8_t *ran, const uint64_t *part);
 
 /* `mmstorm fuzz`, argv[0] "fuzz": returns the process exit status (DESIGN.md). */
 int ms_cmd_fuzz(int argc, char **argv);

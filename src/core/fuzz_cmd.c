@@ -36,8 +36,11 @@ static void fzc_usage(FILE *f)
 		"                    [--ops all|-uffd,-pfn,-nth] [--results DIR] [--run-id ID]\n"
 		"       mmstorm fuzz --replay FILE [--host | --kernel IMG]\n\n"
 		"Random sequences of fork, write, madvise, mremap, munmap, mprotect, migration,\n"
-		"userfaultfd-wp registration and protection, vmsplice references, /dev/mem pfnmap\n"
-		"mappings and fail-nth forks, checked against the reference model after every op.\n"
+		"userfaultfd-wp registration and protection, vmsplice references, FOLL_PIN pins\n"
+		"(io_uring fixed buffers, gup_test), /dev/mem pfnmap\n"
+		"mappings, THP windows and fail-nth faults, checked against the reference model\n"
+		"after every op (--ops also leaves out -pinfoll: the FOLL_PIN pins, -thp: THP\n"
+		"windows).\n"
 		"A failing sequence is shrunk and written, with a standalone C reproducer, to\n"
 		"RESULTS/RUN-ID/fuzz/. It stops at the budget or after --max-failures distinct\n"
 		"failures (default 1; failures that shrink to the same sequence and check are one).\n"
@@ -237,6 +240,25 @@ static void write_corpus(const struct fzc *o, json_t *corpus)
 	}
 }
 
+/* The counts of the newer op groups, each on its own line (the caller ends the last one). */
+static void print_new_groups(json_t *fz)
+{
+	const char *k;
+	json_t *v;
+
+	if (json_is_true(json_object_get(fz, "nth"))) {
+		printf("\nfuzz: failed as fail-nth made them (failure state checked):");
+		json_object_foreach(json_object_get(fz, "injected_failures"), k, v)
+			if (json_integer_value(v))
+				printf(" %s %lld", k, (long long)json_integer_value(v));
+	}
+	if (json_is_true(json_object_get(fz, "thp"))) {
+		printf("\nfuzz: /proc/vmstat (system-wide) while it ran:");
+		json_object_foreach(json_object_get(fz, "thp_vmstat"), k, v)
+			printf(" %s %lld", k, (long long)json_integer_value(v));
+	}
+}
+
 static void print_counts(json_t *fz)
 {
 	json_t *counts = json_object_get(fz, "op_counts"), *v;
@@ -247,10 +269,15 @@ static void print_counts(json_t *fz)
 	       (long long)json_integer_value(json_object_get(fz, "transitions")));
 	json_object_foreach(counts, k, v)
 		printf(" %s %lld", k, (long long)json_integer_value(v));
-	printf("\nfuzz: op groups: uffd %s, pfnmap %s, fail-nth %s; PAT check %s\n",
+	print_new_groups(fz);
+	printf("\nfuzz: op groups: uffd %s, pfnmap %s, fail-nth %s, pin-uring %s, pin-gup %s, "
+	       "THP %s; PAT check %s\n",
 	       json_is_true(json_object_get(fz, "uffd")) ? "on" : "off",
 	       json_is_true(json_object_get(fz, "pfn")) ? "on" : "off",
 	       json_is_true(json_object_get(fz, "nth")) ? "on" : "off",
+	       json_is_true(json_object_get(fz, "pin_uring")) ? "on" : "off",
+	       json_is_true(json_object_get(fz, "pin_gup")) ? "on" : "off",
+	       json_is_true(json_object_get(fz, "thp")) ? "on" : "off",
 	       json_is_true(json_object_get(fz, "pat_checked")) ? "on" : "off");
 	json_object_foreach(json_object_get(fz, "unshrunk_failures"), k, v)
 		printf("fuzz: %lld more failing sequences of kind \"%s\" were not shrunk (the kind "

@@ -14,8 +14,14 @@ static const char *const main_text =
 	"\nstatic struct ms_fzrt rt;\n\nstatic int op_failed(int i, int ret)\n"
 	"{\n"
 	"\tif (ops[i].nth && (ret == 0) != fork_ok[i]) {\n"
-	"\t\tprintf(\"step %d (%s): the injected fork %s this time: inconclusive\\n\", i,\n"
+	"\t\tprintf(\"step %d (%s): the injected op %s this time: inconclusive\\n\", i,\n"
 	"\t\t       op_text[i], ret ? \"failed\" : \"succeeded\");\n"
+	"\t\texit(2);\n"
+	"\t}\n"
+	"\tif (ops[i].nth && ret && ret != MS_FZRT_PIN_DIFF &&\n"
+	"\t    ms_fzrt_partial(&rt, &ops[i]) != part[i]) {\n"
+	"\t\tprintf(\"step %d (%s): the injected failure left another state than in mmstorm's "
+	"run: inconclusive\\n\", i, op_text[i]);\n"
 	"\t\texit(2);\n"
 	"\t}\n"
 	"\tif (ret == MS_FZRT_PIN_DIFF) {\n"
@@ -41,7 +47,7 @@ static const char *const main_text =
 	"\tchar msg[512];\n"
 	"\tint bad = 0, ret;\n\n"
 	"\tsetvbuf(stdout, NULL, _IONBF, 0);\n"
-	"\tif ((ret = ms_fzrt_init(&rt, NSLOTS, NPAGES))) {\n"
+	"\tif ((ret = ms_fzrt_init(&rt, NSLOTS, NPAGES, THP))) {\n"
 	"\t\tprintf(\"SKIP: cannot set up the window: %s\\n\", strerror(-ret));\n"
 	"\t\treturn 4;\n"
 	"\t}\n"
@@ -77,7 +83,8 @@ static const char *const rt_kind[MS_FZ_KIND_COUNT] = {
 	"MS_FZRT_COLD", "MS_FZRT_PAGEOUT", "MS_FZRT_MREMAP", "MS_FZRT_MUNMAP", "MS_FZRT_MPROTECT",
 	"MS_FZRT_MIGRATE", "MS_FZRT_UFFD_REG", "MS_FZRT_UFFD_WP", "MS_FZRT_PFN_MAP",
 	"MS_FZRT_PFN_MUNMAP", "MS_FZRT_PFN_MREMAP", "MS_FZRT_PFN_MPROTECT", "MS_FZRT_PIN",
-	"MS_FZRT_UNPIN",
+	"MS_FZRT_UNPIN", "MS_FZRT_PIN_URING", "MS_FZRT_PIN_GUP", "MS_FZRT_COLLAPSE",
+	"MS_FZRT_PIN_WRITE",
 };
 
 /* The runtime's text, without the include of its own header (pasted just before). */
@@ -105,6 +112,7 @@ struct emit {
 	char (*wp)[MS_FZ_MAX_SLOTS + 1];
 	uint32_t *want_at;
 	bool *fork_ok;
+	uint64_t *part;
 	char **text;
 };
 
@@ -122,8 +130,9 @@ static void put_op(struct emit *e, const struct ms_fz_op *op, const struct ms_rm
 {
 	fprintf(e->f, "\t{ .kind = %s, .proc = %u, .flags = %u, .nth = %u, .first = %u, .n = %u, "
 		".to = %u, .n2 = %u, .child = %u", rt_kind[op->kind], op->proc, op->flags, op->nth,
-		op->first, op->n, op->to, op->n2, child);
-	if (op->kind == MS_FZ_PIN)
+		op->first, op->kind == MS_FZ_UNPIN ? (unsigned)pin->n : op->n, op->to, op->n2,
+		child);
+	if (ms_fz_is_pin(op->kind))
 		fprintf(e->f, ", .pin = %u", r->out);
 	if (op->kind == MS_FZ_UNPIN) {
 		fprintf(e->f, ", .pin = %u, .alt_mask = 0x%llxULL", op->pin,
@@ -131,7 +140,9 @@ static void put_op(struct emit *e, const struct ms_fz_op *op, const struct ms_rm
 		put_u64s(e->f, "fill", pin->fill, (unsigned)pin->n);
 		put_u64s(e->f, "alt", pin->alt, (unsigned)pin->n);
 	}
-	if (op->kind == MS_FZ_WRITE) {
+	if (op->kind == MS_FZ_PIN_WRITE)
+		fprintf(e->f, ", .pin = %u", op->pin);
+	if (op->kind == MS_FZ_WRITE || op->kind == MS_FZ_PIN_WRITE) {
 		fputs(",\n\t  .fill = {", e->f);
 		for (uint32_t i = 0; i < op->n; i++)
 			fprintf(e->f, " 0x%016llxULL,",
@@ -159,8 +170,18 @@ static void put_wants(struct emit *e)
 	}
 }
 
+/* The pin id the model would give a new pin: the lowest free one. */
+static unsigned free_pin(const struct ms_fz_model *m)
+{
+	unsigned k = 0;
+
+	while (k < MS_RM_MAX_PINS && !ms_rm_pin_info(m->rm, k, NULL, NULL, NULL, NULL))
+		k++;
+	return k;
+}
+
 /* One pass over the sequence: ops (pass 0) or wants (pass 1), as the model runs them. */
-static int walk(struct emit *e, int pass, const int8_t *ran)
+static int walk(struct emit *e, int pass, const int8_t *ran, const uint64_t *part)
 {
 	struct ms_rm_op r;
 	unsigned child = 0;
@@ -180,11 +201,17 @@ static int walk(struct emit *e, int pass, const int8_t *ran)
 		if (op->kind == MS_FZ_UNPIN)
 			pin.n = (int)ms_fz_model_pin_wants(&e->m, op->pin, pin.fill, pin.alt,
 							   &pin.alt_mask);
-		if (ok && (ret = ms_fz_model_apply(&e->m, op, &r)))
+		memset(&r, 0, sizeof(r));
+		if (!ok && ms_fz_is_pin(op->kind))
+			r.out = (uint8_t)free_pin(&e->m);
+		ret = ok ? ms_fz_model_apply(&e->m, op, &r) :
+			   ms_fz_model_fail(&e->m, op, part ? part[i] : 0);
+		if (ret)
 			return ret;
 		if (pass == 0) {
 			put_op(e, op, &r, child, &pin);
 			e->fork_ok[e->nops] = ok;
+			e->part[e->nops] = part && !ok ? part[i] : 0;
 			e->text[e->nops] = calloc(1, 96);
 			if (e->text[e->nops])
 				ms_fz_op_str(op, e->text[e->nops], 96);
@@ -207,6 +234,10 @@ static void put_tables(struct emit *e)
 	fputs("static const int fork_ok[] = {", e->f);
 	for (unsigned i = 0; i < e->nops; i++)
 		fprintf(e->f, " %d,", e->fork_ok[i]);
+	fputs(" 0 };\n/* what ms_fzrt_partial() saw of each op that failed as injected */\n"
+	      "static const unsigned long long part[] = {", e->f);
+	for (unsigned i = 0; i < e->nops; i++)
+		fprintf(e->f, " 0x%llxULL,", (unsigned long long)e->part[i]);
 	fputs(" 0 };\nstatic const char *const op_text[] = {\n", e->f);
 	for (unsigned i = 0; i < e->nops; i++)
 		fprintf(e->f, "\t\"%s\",\n", e->text[i] ? e->text[i] : "?");
@@ -240,7 +271,7 @@ static void put_head(struct emit *e, const struct ms_fz_emit_opts *o)
 }
 
 int ms_fz_emit_c(FILE *f, const struct ms_fz_seq *s, const struct ms_fz_emit_opts *o,
-		 const int8_t *ran)
+		 const int8_t *ran, const uint64_t *part)
 {
 	struct emit e = { .f = f, .s = s };
 	unsigned n = s->nops + 1;
@@ -249,17 +280,19 @@ int ms_fz_emit_c(FILE *f, const struct ms_fz_seq *s, const struct ms_fz_emit_opt
 	e.wp = calloc(n, sizeof(*e.wp));
 	e.want_at = calloc(n + 1, sizeof(*e.want_at));
 	e.fork_ok = calloc(n, sizeof(*e.fork_ok));
+	e.part = calloc(n, sizeof(*e.part));
 	e.text = calloc(n, sizeof(*e.text));
-	if (!e.wp || !e.want_at || !e.fork_ok || !e.text)
+	if (!e.wp || !e.want_at || !e.fork_ok || !e.part || !e.text)
 		goto out;
 	put_head(&e, o);
 	put_runtime(f);
-	fprintf(f, "\n/* ---- the sequence ---- */\n#define NSLOTS %u\n#define NPAGES %u\n\n"
-		"static const struct ms_fzrt_op ops[] = {\n", s->nslots, s->npages);
-	if ((ret = walk(&e, 0, ran)))
+	fprintf(f, "\n/* ---- the sequence ---- */\n#define NSLOTS %u\n#define NPAGES %u\n"
+		"#define THP %d\n\n"
+		"static const struct ms_fzrt_op ops[] = {\n", s->nslots, s->npages, s->thp);
+	if ((ret = walk(&e, 0, ran, part)))
 		goto out;
 	put_tables(&e);
-	if ((ret = walk(&e, 1, ran)))
+	if ((ret = walk(&e, 1, ran, part)))
 		goto out;
 	fprintf(f, "\t{ 0, 0, 0, 0, 0 }\n};\n");
 	fputs("static const unsigned want_at[] = {", f);
@@ -276,5 +309,6 @@ out:
 	free(e.wp);
 	free(e.want_at);
 	free(e.fork_ok);
+	free(e.part);
 	return ret;
 }

@@ -11,24 +11,29 @@ static const uint8_t rm_kind[MS_FZ_KIND_COUNT] = {
 	[MS_FZ_PAGEOUT] = MS_RM_PAGEOUT, [MS_FZ_MREMAP] = MS_RM_MREMAP,
 	[MS_FZ_MUNMAP] = MS_RM_MUNMAP, [MS_FZ_MPROTECT] = MS_RM_MPROTECT,
 	[MS_FZ_MIGRATE] = MS_RM_MIGRATE,
-	[MS_FZ_PIN] = MS_RM_PIN, [MS_FZ_UNPIN] = MS_RM_UNPIN,
+	[MS_FZ_PIN] = MS_RM_PIN, [MS_FZ_UNPIN] = MS_RM_UNPIN, [MS_FZ_PIN_URING] = MS_RM_PIN,
+	[MS_FZ_PIN_GUP] = MS_RM_PIN, [MS_FZ_PIN_WRITE] = MS_RM_PIN_WRITE,
 };
 
 static bool is_rm_op(unsigned kind)
 {
-	return kind <= MS_FZ_MIGRATE || kind == MS_FZ_PIN || kind == MS_FZ_UNPIN;
+	return kind <= MS_FZ_MIGRATE || ms_fz_is_pin(kind) || kind == MS_FZ_UNPIN ||
+	       kind == MS_FZ_PIN_WRITE;
 }
 
 int ms_fz_model_init(struct ms_fz_model *m, const struct ms_fz_seq *s)
 {
 	struct ms_rm_cfg cfg = {
 		.nslots = s->nslots, .npages = s->npages, .folio_pages = 1, .seed = 1,
+		/* 6.2+: a R/O long-term pin of an untouched page unshares the zero page */
+		.ro_longterm_unshares_file = true,
 	};
 
 	memset(m, 0, sizeof(*m));
 	if (!s->nslots || s->nslots > MS_FZ_MAX_SLOTS || s->npages > s->nslots)
 		return -EINVAL;
 	m->nslots = s->nslots;
+	m->thp = s->thp;
 	return ms_rm_new(&m->rm, &cfg);
 }
 
@@ -51,6 +56,10 @@ static void to_rm(const struct ms_fz_op *op, struct ms_rm_op *r)
 		r->flags = op->flags;
 	else if (op->kind == MS_FZ_PIN)
 		r->flags = MS_RM_PF_GET;	/* vmsplice */
+	else if (op->kind == MS_FZ_PIN_URING)
+		r->flags = MS_RM_PF_WRITE | MS_RM_PF_LONGTERM;	/* io_pin_pages() */
+	else if (op->kind == MS_FZ_PIN_GUP)
+		r->flags = MS_RM_PF_LONGTERM | (op->flags & MS_FZ_F_WRITE ? MS_RM_PF_WRITE : 0);
 	r->pin = op->pin;
 }
 
@@ -147,14 +156,36 @@ int ms_fz_model_check(const struct ms_fz_model *m, const struct ms_fz_op *op, un
 	if (op->kind >= MS_FZ_KIND_COUNT || op->proc >= MS_FZ_MAX_PROCS ||
 	    !ms_rm_alive(m->rm, op->proc))
 		return -EINVAL;
-	if (op->nth && op->kind != MS_FZ_FORK)
+	if (op->nth && !ms_fz_nth_kind(op->kind))
 		return -EINVAL;
+	/* A THP window only; a vmsplice reference there: see allowed() in fuzzseq.c. */
+	if (op->kind == MS_FZ_COLLAPSE)
+		return m->thp ? 0 : -EINVAL;
+	if (op->kind == MS_FZ_PIN && m->thp)
+		return -EINVAL;
+	if (op->kind == MS_FZ_PIN_WRITE) {
+		unsigned owner;
+		uint32_t n;
+
+		/* Only an io_uring buffer can be written through (READ_FIXED). */
+		if (op->pin >= sizeof(m->pin_kind) || m->pin_kind[op->pin] != MS_FZ_PIN_URING ||
+		    ms_rm_pin_info(m->rm, op->pin, &owner, NULL, &n, NULL))
+			return -EINVAL;
+		return owner == op->proc && op->n && op->first + op->n <= n ? 0 : -EINVAL;
+	}
 	if (op->kind == MS_FZ_UNPIN) {
 		unsigned owner;
 
 		if (ms_rm_pin_info(m->rm, op->pin, &owner, NULL, NULL, NULL))
 			return -EINVAL;
 		return owner == op->proc ? 0 : -EINVAL;
+	}
+	if (op->kind == MS_FZ_PIN_GUP) {
+		/* gup_test holds one long-term pin test at a time, system-wide. */
+		for (unsigned k = 0; k < MS_RM_MAX_PINS; k++)
+			if (m->pin_kind[k] == MS_FZ_PIN_GUP &&
+			    !ms_rm_pin_info(m->rm, k, NULL, NULL, NULL, NULL))
+				return -EINVAL;
 	}
 	if (op->kind >= MS_FZ_PFN_MAP && op->kind <= MS_FZ_PFN_MPROTECT)
 		return check_pfn(m, op);
@@ -296,6 +327,15 @@ static void apply_rm_side(struct ms_fz_model *m, const struct ms_fz_op *op, unsi
 	case MS_FZ_DONTNEED:		/* anonymous: no PTE marker keeps the bit */
 		set_wp(m, op->first, op->n, MS_FZ_WP_OFF);
 		break;
+	case MS_FZ_PIN_URING:
+	case MS_FZ_PIN_GUP:
+		/*
+		 * A FOLL_WRITE pin faults like a write (the monitor unprotects); a R/O FOLL_PIN
+		 * unshares, and wp_page_copy() keeps the bit on the copy.
+		 */
+		if (op->kind == MS_FZ_PIN_URING || (op->flags & MS_FZ_F_WRITE))
+			set_wp(m, op->first, op->n, MS_FZ_WP_OFF);
+		break;
 	case MS_FZ_FREE:
 	case MS_FZ_MIGRATE:
 		set_wp(m, op->first, op->n, MS_FZ_WP_ANY);
@@ -317,6 +357,8 @@ int ms_fz_model_apply(struct ms_fz_model *m, const struct ms_fz_op *op, struct m
 	struct ms_rm_op r;
 	int ret;
 
+	if (op->kind == MS_FZ_COLLAPSE)
+		return 0;	/* contents, pins and uffd-wp bits stay as they are */
 	if (!is_rm_op(op->kind)) {
 		if (op->kind >= MS_FZ_PFN_MAP)
 			apply_pfn(m, op);
@@ -328,6 +370,8 @@ int ms_fz_model_apply(struct ms_fz_model *m, const struct ms_fz_op *op, struct m
 	if ((ret = ms_rm_apply(m->rm, &r)))
 		return ret;
 	apply_rm_side(m, op, r.out);
+	if (ms_fz_is_pin(op->kind) && r.out < sizeof(m->pin_kind))
+		m->pin_kind[r.out] = op->kind;
 	if (rm_op)
 		*rm_op = r;
 	return 0;
@@ -373,4 +417,122 @@ unsigned ms_fz_model_pin_wants(const struct ms_fz_model *m, unsigned pin, uint64
 			*alt_mask |= 1ULL << i;
 	}
 	return n;
+}
+
+/* The protection the model gives proc's slot, as MS_FZ_F_READ | MS_FZ_F_WRITE. */
+static unsigned prot_now(const struct ms_fz_model *m, unsigned proc, uint32_t s)
+{
+	struct ms_rm_want w;
+
+	if (ms_rm_expect(m->rm, proc, s, &w) || w.view != MS_RM_V_DATA)
+		return 0;
+	return MS_FZ_F_READ | (w.writable ? MS_FZ_F_WRITE : 0);
+}
+
+/*
+ * mprotect() walks the VMAs of the range in order and stops at the first mprotect_fixup()
+ * that fails (6.12 mm/mprotect.c do_mprotect_pkey()): the VMAs before it have the new
+ * protection, the rest the old one. So the slots with the new protection must be a prefix
+ * (slots that had it already say nothing); the model takes the longest prefix that fits.
+ */
+static int fail_mprotect(struct ms_fz_model *m, const struct ms_fz_op *op, uint64_t part)
+{
+	unsigned want = op->flags & (MS_FZ_F_READ | MS_FZ_F_WRITE);
+	uint32_t k = 0, i;
+	struct ms_fz_op pre = *op;
+
+	for (i = 0; i < op->n; i++) {
+		bool same = prot_now(m, op->proc, op->first + i) == want;
+
+		if (!(part >> i & 1) && !same)
+			break;
+		k = i + 1;
+	}
+	for (; i < op->n; i++)
+		if ((part >> i & 1) && prot_now(m, op->proc, op->first + i) != want)
+			return -EINVAL;
+	if (!k)
+		return 0;
+	pre.n = (uint16_t)k;
+	pre.nth = 0;
+	return ms_fz_model_apply(m, &pre, NULL);
+}
+
+/*
+ * A pin that failed half way has faulted in or unshared (FOLL_WRITE: COW-broken) the pages
+ * it reached before it gave them back. Contents stay; what changes is that the page is now
+ * this process's own, which a later FOLL_GET reference can tell: the model follows by pinning
+ * and unpinning each slot the kernel shows present and exclusive. A FOLL_WRITE fault on a
+ * uffd-wp page had the monitor unprotect it: which pages it reached is not known.
+ */
+static int fail_pin(struct ms_fz_model *m, const struct ms_fz_op *op, uint64_t part)
+{
+	struct ms_fz_op one = *op, un = { .kind = MS_FZ_UNPIN, .proc = op->proc };
+	bool write = op->kind == MS_FZ_PIN_URING || (op->flags & MS_FZ_F_WRITE);
+	struct ms_rm_op r;
+	int ret;
+
+	one.nth = 0;
+	one.n = 1;
+	for (uint32_t i = 0; i < op->n; i++) {
+		if (!(part >> i & 1))
+			continue;
+		one.first = (uint16_t)(op->first + i);
+		if ((ret = ms_fz_model_apply(m, &one, &r)))
+			return ret;
+		un.pin = r.out;
+		if ((ret = ms_fz_model_apply(m, &un, NULL)))
+			return ret;
+	}
+	if (write && !op->proc)
+		set_wp(m, op->first, op->n, MS_FZ_WP_ANY);
+	return 0;
+}
+
+int ms_fz_model_fail(struct ms_fz_model *m, const struct ms_fz_op *op, uint64_t part)
+{
+	switch (op->kind) {
+	case MS_FZ_MPROTECT:
+		return fail_mprotect(m, op, part);
+	case MS_FZ_PIN_URING:
+	case MS_FZ_PIN_GUP:
+		return fail_pin(m, op, part);
+	case MS_FZ_MREMAP:
+		/*
+		 * move_vma() moves the page tables it managed to and back again: move_ptes()
+		 * drops uffd-wp bits both ways where the context lacks UFFD_FEATURE_EVENT_REMAP.
+		 * A failure before that (a split, copy_vma()) or of a resize in place changes
+		 * nothing.
+		 */
+		if (!op->proc && op->to != op->first && reg_of(m, op->first, op->n) ==
+		    MS_FZ_UFFD_PLAIN)
+			set_wp(m, op->first, op->n, MS_FZ_WP_ANY);
+		return part ? -EINVAL : 0;
+	default:
+		/*
+		 * fork: dup_mmap() unwinds, the parent is as it was. munmap: 6.12
+		 * do_vmi_align_munmap() splits and gathers every VMA before it detaches one, and
+		 * a failure there re-attaches them: nothing is unmapped. collapse: the runtime
+		 * takes every refusal as a run (contents must not change either way).
+		 */
+		return part ? -EINVAL : 0;
+	}
+}
+
+int ms_fz_model_replay(struct ms_fz_model *m, const struct ms_fz_seq *s, uint32_t upto,
+		       const int8_t *ran, const uint64_t *part)
+{
+	int ret = ms_fz_model_init(m, s);
+
+	for (uint32_t i = 0; !ret && i < upto && i < s->nops; i++) {
+		const struct ms_fz_op *op = &s->ops[i];
+
+		if ((ran && ran[i] < 0) || ms_fz_model_check(m, op, NULL))
+			continue;
+		if (!ran || ran[i] > 0)
+			ret = ms_fz_model_apply(m, op, NULL);
+		else
+			ret = ms_fz_model_fail(m, op, part ? part[i] : 0);
+	}
+	return ret;
 }

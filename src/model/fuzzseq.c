@@ -15,7 +15,9 @@ static const char *const kind_names[MS_FZ_KIND_COUNT] = {
 	[MS_FZ_UFFD_REG] = "uffd-reg", [MS_FZ_UFFD_WP] = "uffd-wp",
 	[MS_FZ_PFN_MAP] = "pfn-map", [MS_FZ_PFN_MUNMAP] = "pfn-munmap",
 	[MS_FZ_PFN_MREMAP] = "pfn-mremap", [MS_FZ_PFN_MPROTECT] = "pfn-mprotect",
-	[MS_FZ_PIN] = "pin", [MS_FZ_UNPIN] = "unpin",
+	[MS_FZ_PIN] = "pin", [MS_FZ_UNPIN] = "unpin", [MS_FZ_PIN_URING] = "pin-uring",
+	[MS_FZ_PIN_GUP] = "pin-gup", [MS_FZ_COLLAPSE] = "collapse",
+	[MS_FZ_PIN_WRITE] = "pin-write",
 };
 
 const char *ms_fz_kind_name(unsigned kind)
@@ -25,7 +27,8 @@ const char *ms_fz_kind_name(unsigned kind)
 
 static bool has_range(unsigned kind)
 {
-	return kind != MS_FZ_FORK && kind != MS_FZ_EXIT && kind != MS_FZ_UNPIN;
+	return kind != MS_FZ_FORK && kind != MS_FZ_EXIT && kind != MS_FZ_UNPIN &&
+	       kind != MS_FZ_COLLAPSE;
 }
 
 static bool has_to(unsigned kind)
@@ -35,7 +38,7 @@ static bool has_to(unsigned kind)
 
 static bool has_prot(unsigned kind)
 {
-	return kind == MS_FZ_MPROTECT || kind == MS_FZ_PFN_MPROTECT;
+	return kind == MS_FZ_MPROTECT || kind == MS_FZ_PFN_MPROTECT || kind == MS_FZ_PIN_GUP;
 }
 
 static const char *prot_str(unsigned f)
@@ -61,7 +64,7 @@ size_t ms_fz_op_str(const struct ms_fz_op *op, char *buf, size_t len)
 		OUT(" remap");
 	if (op->kind == MS_FZ_UFFD_WP)
 		OUT(" %s", op->flags & MS_FZ_F_ON ? "on" : "off");
-	if (op->kind == MS_FZ_UNPIN)
+	if (op->kind == MS_FZ_UNPIN || op->kind == MS_FZ_PIN_WRITE)
 		OUT(" pin=%u", op->pin);
 	if (op->nth)
 		OUT(" nth=%u", op->nth);
@@ -76,7 +79,8 @@ char *ms_fz_seq_text(const struct ms_fz_seq *s, const char *sep)
 
 	if (!buf)
 		return NULL;
-	n = (size_t)snprintf(buf, cap, "window %u %u", s->nslots, s->npages);
+	n = (size_t)snprintf(buf, cap, "window %u %u%s", s->nslots, s->npages,
+			     s->thp ? " thp" : "");
 	for (uint32_t i = 0; i < s->nops && n < cap; i++) {
 		n += (size_t)snprintf(buf + n, cap - n, "%s", sep);
 		if (n < cap)
@@ -179,17 +183,19 @@ static char *trim(char *s)
 static int parse_line(struct ms_fz_seq *s, char *line, unsigned lineno, char *err, size_t errlen)
 {
 	unsigned a, b;
-	char why[160];
+	char why[160], mode[8] = "";
 
 	line = trim(line);
 	if (!*line)
 		return 0;
 	if (!strncmp(line, "window ", 7)) {
-		if (sscanf(line + 7, "%u %u", &a, &b) != 2 || !a || a > MS_FZ_MAX_SLOTS || b > a)
-			return fail(err, errlen, "line %u: window NSLOTS NPAGES (1..%d)", lineno,
-				    MS_FZ_MAX_SLOTS);
+		if (sscanf(line + 7, "%u %u %7s", &a, &b, mode) < 2 || !a || a > MS_FZ_MAX_SLOTS ||
+		    b > a || (*mode && strcmp(mode, "thp")))
+			return fail(err, errlen, "line %u: window NSLOTS NPAGES [thp] (1..%d)",
+				    lineno, MS_FZ_MAX_SLOTS);
 		s->nslots = (uint16_t)a;
 		s->npages = (uint16_t)b;
+		s->thp = *mode != 0;
 		return 0;
 	}
 	if (s->nops == MS_FZ_MAX_OPS)
@@ -241,27 +247,39 @@ static const uint8_t weights[MS_FZ_KIND_COUNT] = {
 	[MS_FZ_MUNMAP] = 2, [MS_FZ_MPROTECT] = 6, [MS_FZ_MIGRATE] = 1,
 	[MS_FZ_UFFD_REG] = 6, [MS_FZ_UFFD_WP] = 10,
 	[MS_FZ_PFN_MAP] = 4, [MS_FZ_PFN_MUNMAP] = 3, [MS_FZ_PFN_MREMAP] = 3,
-	[MS_FZ_PFN_MPROTECT] = 3, [MS_FZ_PIN] = 4, [MS_FZ_UNPIN] = 4,
+	[MS_FZ_PFN_MPROTECT] = 3, [MS_FZ_PIN] = 4, [MS_FZ_UNPIN] = 4, [MS_FZ_PIN_URING] = 4,
+	[MS_FZ_PIN_GUP] = 3, [MS_FZ_COLLAPSE] = 4, [MS_FZ_PIN_WRITE] = 4,
 };
 
-static bool allowed(const struct ms_fz_gen_cfg *g, unsigned k)
+static bool allowed(const struct ms_fz_gen_cfg *g, unsigned k, bool thp)
 {
+	/*
+	 * In a THP window a fork copies a whole pinned THP for the child where the model (one
+	 * page a folio) copies the pinned page only: nothing tells them apart but a FOLL_GET
+	 * reference (vmsplice), which follows the owner's writes only to an exclusive page.
+	 */
+	if (k == MS_FZ_COLLAPSE || k == MS_FZ_PIN)
+		return k == MS_FZ_COLLAPSE ? thp : !thp;
 	if (k == MS_FZ_UFFD_REG || k == MS_FZ_UFFD_WP)
 		return g->uffd;
 	if (k >= MS_FZ_PFN_MAP && k <= MS_FZ_PFN_MPROTECT)
 		return g->pfn;
+	if (k == MS_FZ_PIN_URING || k == MS_FZ_PIN_WRITE)
+		return g->uring;
+	if (k == MS_FZ_PIN_GUP)
+		return g->gup;
 	return k != MS_FZ_MIGRATE || g->migrate;
 }
 
-static unsigned pick_kind(const struct ms_fz_gen_cfg *g, uint64_t *rng)
+static unsigned pick_kind(const struct ms_fz_gen_cfg *g, bool thp, uint64_t *rng)
 {
 	unsigned total = 0, r, k;
 
 	for (k = 0; k < MS_FZ_KIND_COUNT; k++)
-		total += allowed(g, k) ? weights[k] : 0;
+		total += allowed(g, k, thp) ? weights[k] : 0;
 	r = below(rng, total);
 	for (k = 0; k < MS_FZ_KIND_COUNT; k++) {
-		unsigned w = allowed(g, k) ? weights[k] : 0;
+		unsigned w = allowed(g, k, thp) ? weights[k] : 0;
 
 		if (r < w)
 			break;
@@ -278,10 +296,10 @@ static void gen_range(struct ms_fz_op *op, unsigned nslots, uint64_t *rng)
 	op->first = (uint16_t)below(rng, nslots - op->n + 1);
 }
 
-static void gen_op(struct ms_fz_op *op, const struct ms_fz_gen_cfg *g, unsigned procs,
+static void gen_op(struct ms_fz_op *op, const struct ms_fz_gen_cfg *g, bool thp, unsigned procs,
 		   const struct ms_fz_op *prev, uint64_t *rng)
 {
-	unsigned k = pick_kind(g, rng);
+	unsigned k = pick_kind(g, thp, rng);
 	bool pfn = k >= MS_FZ_PFN_MAP && k <= MS_FZ_PFN_MPROTECT;
 	unsigned slots = pfn ? MS_FZ_PFN_SLOTS : g->nslots;
 
@@ -317,10 +335,20 @@ static void gen_op(struct ms_fz_op *op, const struct ms_fz_gen_cfg *g, unsigned 
 		op->flags = (uint8_t)below(rng, 2);
 	if (k == MS_FZ_UFFD_WP && below(rng, 4))
 		op->flags = MS_FZ_F_ON;
-	if (k == MS_FZ_UNPIN)
+	if (k == MS_FZ_UNPIN || k == MS_FZ_PIN_WRITE)
 		op->pin = (uint8_t)below(rng, 4);
+	/* Pages inside the pin: most pins are short. */
+	if (k == MS_FZ_PIN_WRITE) {
+		op->first = (uint16_t)below(rng, 2);
+		op->n = (uint16_t)(1 + below(rng, 2));
+	}
+	if (k == MS_FZ_PIN_GUP)
+		op->flags = MS_FZ_F_READ | (below(rng, 2) ? MS_FZ_F_WRITE : 0);
 	if (k == MS_FZ_FORK && g->nth && below(rng, 4) == 0)
 		op->nth = (uint16_t)(1 + below(rng, 40));
+	/* The others allocate less than a fork: their fault sites are few and early. */
+	else if (ms_fz_nth_kind(k) && g->nth && below(rng, 6) == 0)
+		op->nth = (uint16_t)(1 + below(rng, 12));
 }
 
 void ms_fz_generate(struct ms_fz_seq *s, const struct ms_fz_gen_cfg *g, uint64_t *rng)
@@ -330,8 +358,11 @@ void ms_fz_generate(struct ms_fz_seq *s, const struct ms_fz_gen_cfg *g, uint64_t
 	memset(s, 0, sizeof(*s));
 	s->nslots = g->nslots;
 	s->npages = g->npages;
+	/* A third in a THP window. */
+	if (g->thp && below(rng, 3) == 0)
+		s->thp = true;
 	for (unsigned i = 0; i < nops && i < MS_FZ_MAX_OPS; i++) {
-		gen_op(&s->ops[i], g, procs, i ? &s->ops[below(rng, i)] : NULL, rng);
+		gen_op(&s->ops[i], g, s->thp, procs, i ? &s->ops[below(rng, i)] : NULL, rng);
 		if (s->ops[i].kind == MS_FZ_FORK && procs < MS_FZ_MAX_PROCS)
 			procs++;
 		s->nops++;

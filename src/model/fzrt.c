@@ -23,11 +23,33 @@
 #ifndef MADV_PAGEOUT
 #define MADV_PAGEOUT 21
 #endif
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25
+#endif
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
 #endif
 #define FZRT_GOLDEN 0x9e3779b97f4a7c15ULL
 #define FZRT_PM_UFFD_WP (1ULL << 57)
+#ifndef SYS_io_uring_setup
+#define SYS_io_uring_setup 425
+#define SYS_io_uring_enter 426
+#define SYS_io_uring_register 427
+#endif
+#ifndef MFD_CLOEXEC
+#define MFD_CLOEXEC 1U
+#endif
+
+/* mm/gup_test.h (CONFIG_GUP_TEST), not a uapi header */
+struct fzrt_pin_lt {
+	uint64_t addr, size;
+	uint32_t flags;
+};
+#define FZRT_PIN_LT_START _IOW('g', 7, struct fzrt_pin_lt)
+#define FZRT_PIN_LT_STOP _IO('g', 8)
+#define FZRT_PIN_LT_READ _IOW('g', 9, uint64_t)
+#define FZRT_PIN_LT_WRITE 1
+#define FZRT_PIN_LT_FAST 2
 
 struct fzrt_reply {
 	int ret;
@@ -113,19 +135,57 @@ static int prot_of(int flags)
 	return (flags & 1 ? PROT_READ : 0) | (flags & 2 ? PROT_WRITE : 0);
 }
 
-int ms_fzrt_mremap(char *from, size_t old, char *to, size_t new)
+/* fail-nth: the nth fault site of this thread from now on fails (fault-injection.rst). */
+static int nth_arm(int nth)
 {
+	char buf[16];
+
+	if (!nth)
+		return 0;
+	snprintf(buf, sizeof(buf), "%d", nth);
+	return write_str("/proc/thread-self/fail-nth", buf);
+}
+
+static void nth_disarm(int nth)
+{
+	if (nth)
+		write_str("/proc/thread-self/fail-nth", "0");
+}
+
+/*
+ * With nth, only the mremap() call is armed. A failed move leaves the destination a hole
+ * (mremap_to() unmapped it first): the placeholder goes back. A move whose munmap of the old
+ * range failed returns success with the old range still mapped, empty (move_vma(): "OOM:
+ * unable to split vma, just get accounts right"): that range is unmapped here.
+ */
+static int move_range(char *from, size_t old, char *to, size_t new, int nth)
+{
+	void *p;
 	int ret;
 
 	if (to != from) {
-		if (mremap(from, old, new, MREMAP_MAYMOVE | MREMAP_FIXED, to) == MAP_FAILED)
-			return -errno;
-		return ms_fzrt_placeholder(from, old);
+		if ((ret = nth_arm(nth)))
+			return ret;
+		p = mremap(from, old, new, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+		ret = p == MAP_FAILED ? -errno : 0;
+		nth_disarm(nth);
+		if (ret) {
+			ms_fzrt_placeholder(to, new);
+			return ret;
+		}
+		ret = ms_fzrt_placeholder(from, old);
+		if (ret == -EEXIST && nth && !munmap(from, old))
+			ret = ms_fzrt_placeholder(from, old);
+		return ret;
 	}
 	if (new > old && munmap(from + old, new - old))
 		return -errno;
-	if (mremap(from, old, new, 0) == MAP_FAILED) {
-		ret = -errno;
+	if (!(ret = nth_arm(nth))) {
+		p = mremap(from, old, new, 0);
+		ret = p == MAP_FAILED ? -errno : 0;
+		nth_disarm(nth);
+	}
+	if (ret) {
 		if (new > old)
 			ms_fzrt_placeholder(from + old, new - old);
 		return ret;
@@ -133,11 +193,38 @@ int ms_fzrt_mremap(char *from, size_t old, char *to, size_t new)
 	return new < old ? ms_fzrt_placeholder(from + new, old - new) : 0;
 }
 
-static int do_mremap(char *from, size_t old, char *to, size_t new, bool dry)
+int ms_fzrt_mremap(char *from, size_t old, char *to, size_t new)
+{
+	return move_range(from, old, to, new, 0);
+}
+
+static int armed_munmap(char *a, size_t len, int nth)
+{
+	int ret = nth_arm(nth);
+
+	if (ret)
+		return ret;
+	ret = munmap(a, len) ? -errno : 0;
+	nth_disarm(nth);
+	return ret ? ret : ms_fzrt_placeholder(a, len);
+}
+
+static int armed_mprotect(char *a, size_t len, int prot, int nth)
+{
+	int ret = nth_arm(nth);
+
+	if (ret)
+		return ret;
+	ret = mprotect(a, len, prot) ? -errno : 0;
+	nth_disarm(nth);
+	return ret;
+}
+
+static int do_mremap(char *from, size_t old, char *to, size_t new, bool dry, int nth)
 {
 	if (!one_vma(from, old))
 		return MS_FZRT_SKIP;
-	return dry ? 0 : ms_fzrt_mremap(from, old, to, new);
+	return dry ? 0 : move_range(from, old, to, new, nth);
 }
 
 static void *monitor(void *arg)
@@ -197,10 +284,11 @@ static int uffd_setup(struct ms_fzrt *rt)
 }
 
 /* The context whose registration covers addr: the one UFFDIO_WRITEPROTECT accepts. */
-static int uffd_wp(struct ms_fzrt *rt, char *addr, size_t len, bool on)
+static int uffd_wp_page(struct ms_fzrt *rt, char *addr, bool on)
 {
 	struct uffdio_writeprotect wp = {
-		.range = { (unsigned long)addr, len }, .mode = on ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
+		.range = { (unsigned long)addr, MS_FZRT_PAGE },
+		.mode = on ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
 	};
 	int ret = -ENOENT;
 
@@ -211,6 +299,20 @@ static int uffd_wp(struct ms_fzrt *rt, char *addr, size_t len, bool on)
 			return 0;
 		ret = -errno;
 	}
+	return ret;
+}
+
+/*
+ * Page by page: 6.1's mwriteprotect_range() wants the range inside one VMA (ENOENT otherwise,
+ * seen on Debian 6.1 after an mprotect split a registered range); 6.12's walks the VMAs
+ * (for_each_vma_range()), which comes to the same as page by page.
+ */
+static int uffd_wp(struct ms_fzrt *rt, char *addr, size_t len, bool on)
+{
+	int ret = 0;
+
+	for (size_t off = 0; !ret && off < len; off += MS_FZRT_PAGE)
+		ret = uffd_wp_page(rt, addr + off, on);
 	return ret;
 }
 
@@ -244,22 +346,16 @@ static int pfn_op(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
 		return mprotect(a, len, prot_of(op->flags)) ? -errno : 0;
 	default:
 		return do_mremap(a, len, slot(rt, true, op->to), (size_t)op->n2 * MS_FZRT_PAGE,
-				 op->dry);
+				 op->dry, 0);
 	}
 }
 
 /* A FOLL_GET reference: the pages spliced into a pipe, held until UNPIN reads them back. */
-static int pin_take(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
+static int splice_pin(char *addr, size_t len)
 {
-	struct iovec iov = { slot(rt, false, op->first), (size_t)op->n * MS_FZRT_PAGE };
+	struct iovec iov = { addr, len };
 	int fd[2], ret = 0;
 
-	if (op->pin < 0 || op->pin >= MS_FZRT_PINS)
-		return -EINVAL;
-	/* The id is free in the model: an fd here is a copy fork() left of a parent's pin. */
-	if (rt->pin_fd[op->pin] >= 0)
-		close(rt->pin_fd[op->pin]);
-	rt->pin_fd[op->pin] = -1;
 	if (pipe2(fd, O_CLOEXEC))
 		return -errno;
 	if (iov.iov_len > 65536 && fcntl(fd[1], F_SETPIPE_SZ, (int)iov.iov_len) < 0)
@@ -277,46 +373,292 @@ static int pin_take(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
 	close(fd[1]);
 	if (ret)
 		close(fd[0]);
+	return ret ? ret : fd[0];
+}
+
+/*
+ * FOLL_PIN | FOLL_WRITE | FOLL_LONGTERM, as RDMA and io_uring fixed buffers take them: the
+ * range registered as buffer 0 of a new ring (IORING_REGISTER_BUFFERS pins it at once).
+ */
+static int uring_pin(char *addr, size_t len, struct io_uring_params *p, int nth)
+{
+	struct iovec iov = { addr, len };
+	int fd, ret;
+
+	memset(p, 0, sizeof(*p));
+	if ((fd = (int)syscall(SYS_io_uring_setup, 2, p)) < 0)
+		return -errno;
+	if (!(ret = nth_arm(nth))) {
+		if (syscall(SYS_io_uring_register, fd, IORING_REGISTER_BUFFERS, &iov, 1))
+			ret = -errno;
+		nth_disarm(nth);
+	}
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+/*
+ * FOLL_PIN | FOLL_LONGTERM (| FOLL_WRITE) through gup_test: one such pin system-wide. The fast
+ * variant: plain pin_user_pages() may not drop mmap_lock, so a write fault on a uffd-wp page
+ * cannot wait for the monitor and fails with EFAULT; pin_user_pages_fast() falls back to a
+ * slow path that may, as io_uring's pinning does.
+ */
+static int gup_pin(char *addr, size_t len, bool write, int nth)
+{
+	struct fzrt_pin_lt args = { (uintptr_t)addr, len,
+				    FZRT_PIN_LT_FAST | (write ? FZRT_PIN_LT_WRITE : 0) };
+	int fd = open("/sys/kernel/debug/gup_test", O_RDWR | O_CLOEXEC), ret;
+
+	if (fd < 0)
+		return errno == ENOENT ? -ENOSYS : -errno;
+	if (!(ret = nth_arm(nth))) {
+		ret = ioctl(fd, FZRT_PIN_LT_START, &args) ? -errno : 0;
+		nth_disarm(nth);
+	}
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+static int pin_take(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
+{
+	char *a = slot(rt, false, op->first);
+	size_t len = (size_t)op->n * MS_FZRT_PAGE;
+	int k = op->pin, fd;
+
+	if (k < 0 || k >= MS_FZRT_PINS)
+		return -EINVAL;
+	if (op->kind == MS_FZRT_PIN_URING)
+		fd = uring_pin(a, len, &rt->pin_ring[k], op->nth);
+	else if (op->kind == MS_FZRT_PIN_GUP)
+		fd = gup_pin(a, len, op->flags & 2, op->nth);
 	else
-		rt->pin_fd[op->pin] = fd[0];
+		fd = splice_pin(a, len);
+	if (fd < 0)
+		return fd;
+	rt->pin_fd[k] = fd;
+	rt->pin_kind[k] = op->kind;
+	rt->pin_addr[k] = a;
+	return 0;
+}
+
+/* Submit one sqe and reap its completion: the rings are mapped only for this. */
+static int uring_submit(int fd, const struct io_uring_params *p,
+			const struct io_uring_sqe *want)
+{
+	size_t sq_len = p->sq_off.array + p->sq_entries * sizeof(unsigned);
+	size_t cq_len = p->cq_off.cqes + p->cq_entries * sizeof(struct io_uring_cqe);
+	size_t sqe_len = p->sq_entries * sizeof(struct io_uring_sqe);
+	bool single = p->features & IORING_FEAT_SINGLE_MMAP;
+	char *sq, *cq = MAP_FAILED;
+	struct io_uring_sqe *sqe = MAP_FAILED;
+	struct io_uring_cqe *cqe;
+	unsigned *tail, head;
+	int ret;
+
+	if (single && cq_len > sq_len)
+		sq_len = cq_len;
+	sq = mmap(NULL, sq_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, IORING_OFF_SQ_RING);
+	if (sq == MAP_FAILED)
+		return -errno;
+	cq = single ? sq : mmap(NULL, cq_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+				IORING_OFF_CQ_RING);
+	if (cq != MAP_FAILED)
+		sqe = mmap(NULL, sqe_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, IORING_OFF_SQES);
+	if (cq == MAP_FAILED || sqe == MAP_FAILED) {
+		ret = -errno;
+		goto out;
+	}
+	tail = (unsigned *)(sq + p->sq_off.tail);
+	sqe[0] = *want;
+	((unsigned *)(sq + p->sq_off.array))[*tail & *(unsigned *)(sq + p->sq_off.ring_mask)] = 0;
+	__atomic_store_n(tail, *tail + 1, __ATOMIC_RELEASE);
+	if (syscall(SYS_io_uring_enter, fd, 1, 1, IORING_ENTER_GETEVENTS, NULL, 0) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	head = __atomic_load_n((unsigned *)(cq + p->cq_off.head), __ATOMIC_ACQUIRE);
+	if (head == __atomic_load_n((unsigned *)(cq + p->cq_off.tail), __ATOMIC_ACQUIRE)) {
+		ret = -EIO;
+		goto out;
+	}
+	cqe = (struct io_uring_cqe *)(cq + p->cq_off.cqes) +
+	      (head & *(unsigned *)(cq + p->cq_off.ring_mask));
+	ret = cqe->res;
+	__atomic_store_n((unsigned *)(cq + p->cq_off.head), head + 1, __ATOMIC_RELEASE);
+out:
+	munmap(sqe == MAP_FAILED ? NULL : sqe, sqe == MAP_FAILED ? 0 : sqe_len);
+	if (!single && cq != MAP_FAILED)
+		munmap(cq, cq_len);
+	munmap(sq, sq_len);
+	return ret;
+}
+
+/*
+ * What the registered buffer holds, read by the kernel through the pin (IORING_OP_WRITE_FIXED
+ * into a memfd), not through the process's page tables: that is what a device would see.
+ */
+static int uring_read(struct ms_fzrt *rt, int k, int ring, size_t len, void *buf)
+{
+	struct io_uring_sqe sqe;
+	int mfd = (int)syscall(SYS_memfd_create, "fzrt-pin", MFD_CLOEXEC), ret;
+
+	if (mfd < 0)
+		return -errno;
+	memset(&sqe, 0, sizeof(sqe));
+	sqe.opcode = IORING_OP_WRITE_FIXED;
+	sqe.fd = mfd;
+	sqe.addr = (uintptr_t)rt->pin_addr[k];
+	sqe.len = (unsigned)len;
+	sqe.buf_index = 0;
+	ret = uring_submit(ring, &rt->pin_ring[k], &sqe);
+	if (ret >= 0)
+		ret = ret == (int)len && pread(mfd, buf, len, 0) == (ssize_t)len ? 0 : -EIO;
+	close(mfd);
+	return ret;
+}
+
+/*
+ * Fresh fills into pages [first, +n) of a pin-uring pin, the way a device writes: through the
+ * registered buffer (IORING_OP_READ_FIXED from a memfd), not through any page table.
+ */
+static int pin_write(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
+{
+	size_t len = (size_t)op->n * MS_FZRT_PAGE;
+	struct io_uring_sqe sqe;
+	int k = op->pin, mfd, ret;
+	char *buf;
+
+	if (k < 0 || k >= MS_FZRT_PINS || rt->pin_fd[k] < 0 ||
+	    rt->pin_kind[k] != MS_FZRT_PIN_URING || op->n <= 0 || op->n > MS_FZRT_MAX_N)
+		return -EINVAL;
+	if (!(buf = malloc(len)))
+		return -ENOMEM;
+	for (int i = 0; i < op->n; i++)
+		ms_fzrt_fill(buf + (size_t)i * MS_FZRT_PAGE, op->fill[i]);
+	if ((mfd = (int)syscall(SYS_memfd_create, "fzrt-pin", MFD_CLOEXEC)) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	if (pwrite(mfd, buf, len, 0) != (ssize_t)len) {
+		ret = -EIO;
+		goto out_close;
+	}
+	memset(&sqe, 0, sizeof(sqe));
+	sqe.opcode = IORING_OP_READ_FIXED;
+	sqe.fd = mfd;
+	sqe.addr = (uintptr_t)rt->pin_addr[k] + (size_t)op->first * MS_FZRT_PAGE;
+	sqe.len = (unsigned)len;
+	ret = uring_submit(rt->pin_fd[k], &rt->pin_ring[k], &sqe);
+	ret = ret == (int)len ? 0 : ret < 0 ? ret : -EIO;
+out_close:
+	close(mfd);
+out:
+	free(buf);
+	return ret;
+}
+
+static int pipe_read(int fd, char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = read(fd, buf, len);
+
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* The pinned pages as the pin holds them, then the pin dropped. */
+static int pin_drop(struct ms_fzrt *rt, int k, void *buf, size_t len)
+{
+	int fd = rt->pin_fd[k], ret = 0;
+	uint64_t to = (uintptr_t)buf;
+
+	rt->pin_fd[k] = -1;
+	if (rt->pin_kind[k] == MS_FZRT_PIN_URING) {
+		if (buf)
+			ret = uring_read(rt, k, fd, len, buf);
+		/* Unpinned here, not later by the ring's asynchronous teardown. */
+		if (syscall(SYS_io_uring_register, fd, IORING_UNREGISTER_BUFFERS, NULL, 0) &&
+		    !ret)
+			ret = -errno;
+	} else if (rt->pin_kind[k] == MS_FZRT_PIN_GUP) {
+		if (buf && ioctl(fd, FZRT_PIN_LT_READ, &to))
+			ret = -errno;
+		if (ioctl(fd, FZRT_PIN_LT_STOP) && !ret)
+			ret = -errno;
+	} else if (buf) {
+		ret = pipe_read(fd, buf, len);
+	}
+	close(fd);
 	return ret;
 }
 
 /* Read the pinned pages back and compare them with what the model says the pin holds. */
 static int pin_release(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
 {
-	static uint64_t page[MS_FZRT_PAGE / 8];
-	int fd, ret = 0;
+	size_t len = (size_t)op->n * MS_FZRT_PAGE;
+	char *buf;
+	int ret;
 
-	if (op->pin < 0 || op->pin >= MS_FZRT_PINS || (fd = rt->pin_fd[op->pin]) < 0)
+	if (op->pin < 0 || op->pin >= MS_FZRT_PINS || rt->pin_fd[op->pin] < 0 || op->n <= 0)
 		return -EINVAL;
-	rt->pin_fd[op->pin] = -1;
+	if (!(buf = malloc(len)))
+		return -ENOMEM;
+	ret = pin_drop(rt, op->pin, buf, len);
 	for (int i = 0; i < op->n && !ret; i++) {
-		size_t got = 0;
-		long off;
+		const char *page = buf + (size_t)i * MS_FZRT_PAGE;
+		long off = ms_fzrt_diff(page, op->fill[i]);
 		uint64_t word;
 
-		while (got < MS_FZRT_PAGE) {
-			ssize_t n = read(fd, (char *)page + got, MS_FZRT_PAGE - got);
-
-			if (n <= 0) {
-				ret = n < 0 ? -errno : -EIO;
-				break;
-			}
-			got += (size_t)n;
-		}
-		if (ret || (off = ms_fzrt_diff(page, op->fill[i])) < 0 ||
-		    ((op->alt_mask >> i & 1) && ms_fzrt_diff(page, op->alt[i]) < 0))
+		if (off < 0 || ((op->alt_mask >> i & 1) && ms_fzrt_diff(page, op->alt[i]) < 0))
 			continue;
 		word = op->fill[i] ? op->fill[i] ^ ((uint64_t)(off / 8 + 1) * FZRT_GOLDEN) : 0;
 		rt->bad->page = i;
 		rt->bad->off = off;
 		rt->bad->want = ((unsigned char *)&word)[off % 8];
-		rt->bad->got = ((unsigned char *)page)[off];
+		rt->bad->got = (unsigned char)page[off];
 		ret = MS_FZRT_PIN_DIFF;
 	}
-	close(fd);
+	free(buf);
 	return ret;
+}
+
+/* The pins this process holds, dropped now: a pinner's exit must not leave one to a worker. */
+static void pins_drop_all(struct ms_fzrt *rt)
+{
+	for (int k = 0; k < MS_FZRT_PINS; k++)
+		if (rt->pin_fd[k] >= 0)
+			pin_drop(rt, k, NULL, 0);
+}
+
+/*
+ * MADV_COLLAPSE of the window's PMD. It may refuse (a VMA boundary or a uffd-wp bit inside,
+ * a pinned page, no free huge page): madvise_collapse_errno() says so with EINVAL, EAGAIN,
+ * EBUSY or ENOMEM. The contents must be the same either way, which is what is checked.
+ */
+static int collapse(struct ms_fzrt *rt, int nth)
+{
+	int ret;
+
+	if (!rt->thp)
+		return -EINVAL;
+	if ((ret = nth_arm(nth)))
+		return ret;
+	ret = madvise(rt->win, MS_FZRT_PMD, MADV_COLLAPSE) ? errno : 0;
+	nth_disarm(nth);
+	errno = ret;
+	if (!ret)
+		return 0;
+	return errno == EINVAL || errno == EAGAIN || errno == EBUSY || errno == ENOMEM ? 0 : -errno;
 }
 
 static int mem_op(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
@@ -335,11 +677,11 @@ static int mem_op(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
 		return 0;
 	case MS_FZRT_MREMAP:
 		return do_mremap(a, len, slot(rt, false, op->to), (size_t)op->n2 * MS_FZRT_PAGE,
-				 op->dry);
+				 op->dry, op->nth);
 	case MS_FZRT_MUNMAP:
-		return munmap(a, len) ? -errno : ms_fzrt_placeholder(a, len);
+		return armed_munmap(a, len, op->nth);
 	case MS_FZRT_MPROTECT:
-		return mprotect(a, len, prot_of(op->flags)) ? -errno : 0;
+		return armed_mprotect(a, len, prot_of(op->flags), op->nth);
 	case MS_FZRT_MIGRATE:
 		/* One node: compaction migrates the movable pages (a guest is small). */
 		return write_str("/proc/sys/vm/compact_memory", "1");
@@ -347,10 +689,16 @@ static int mem_op(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
 		return uffd_reg(rt, a, len, op->flags & 1);
 	case MS_FZRT_UFFD_WP:
 		return uffd_wp(rt, a, len, op->flags & 1);
+	case MS_FZRT_COLLAPSE:
+		return collapse(rt, op->nth);
 	case MS_FZRT_PIN:
+	case MS_FZRT_PIN_URING:
+	case MS_FZRT_PIN_GUP:
 		return pin_take(rt, op);
 	case MS_FZRT_UNPIN:
 		return pin_release(rt, op);
+	case MS_FZRT_PIN_WRITE:
+		return pin_write(rt, op);
 	case MS_FZRT_DONTNEED:
 	case MS_FZRT_FREE:
 	case MS_FZRT_COLD:
@@ -403,14 +751,22 @@ static void child_loop(struct ms_fzrt *rt, int me)
 			close(rt->rep[p][0]);
 		rt->cmd[p][1] = rt->rep[p][0] = -1;
 	}
+	/* The parent's pins stay the parent's: fork gave this process copies of their fds. */
+	for (int k = 0; k < MS_FZRT_PINS; k++) {
+		if (rt->pin_fd[k] >= 0)
+			close(rt->pin_fd[k]);
+		rt->pin_fd[k] = -1;
+	}
 	rt->monitor = false;		/* the thread stayed in the parent */
 	for (;;) {
 		pid_t pid = 0;
 
 		if (read(rt->cmd[me][0], &op, sizeof(op)) != (ssize_t)sizeof(op))
 			_exit(1);
-		if (op.kind == MS_FZRT_EXIT)
+		if (op.kind == MS_FZRT_EXIT) {
+			pins_drop_all(rt);
 			_exit(0);
+		}
 		r.ret = op.kind == MS_FZRT_FORK ? do_fork(rt, &op, &pid) : mem_op(rt, &op);
 		r.pid = (int)pid;
 		if (write(rt->rep[me][1], &r, sizeof(r)) != (ssize_t)sizeof(r))
@@ -603,10 +959,39 @@ int ms_fzrt_check(struct ms_fzrt *rt, const struct ms_fzrt_want *w, unsigned nw,
 	return MS_FZRT_OK;
 }
 
-int ms_fzrt_init(struct ms_fzrt *rt, unsigned nslots, unsigned npages)
+/*
+ * The window, a guard page, the /dev/mem window. A THP window starts a 2 MiB-aligned PMD that
+ * is all R/W and MADV_HUGEPAGE (the slots are its first pages); otherwise MADV_NOHUGEPAGE keeps
+ * the slots base pages even where THP is "always".
+ */
+static int map_windows(struct ms_fzrt *rt)
 {
-	size_t len = ((size_t)nslots + 1 + MS_FZRT_PFN_SLOTS) * MS_FZRT_PAGE;
-	char *base;
+	size_t span = rt->thp ? MS_FZRT_PMD : rt->nslots * MS_FZRT_PAGE;
+	size_t map = rt->thp ? MS_FZRT_PMD : rt->npages * MS_FZRT_PAGE;
+	size_t len = span + (1 + MS_FZRT_PFN_SLOTS) * MS_FZRT_PAGE + (rt->thp ? MS_FZRT_PMD : 0);
+	char *base = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (base == MAP_FAILED)
+		return -errno;
+	rt->base = base;
+	rt->len = len;
+	rt->win = base;
+	if (rt->thp)
+		rt->win = (char *)(((uintptr_t)base + MS_FZRT_PMD - 1) & ~(MS_FZRT_PMD - 1));
+	rt->pwin = rt->win + span + MS_FZRT_PAGE;
+	if (map && mmap(rt->win, map, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
+		return -errno;
+	if (rt->thp)
+		return madvise(rt->win, MS_FZRT_PMD, MADV_HUGEPAGE) ? -errno : 0;
+	if (madvise(base, len, MADV_NOHUGEPAGE) && errno != EINVAL)
+		return -errno;
+	return 0;
+}
+
+int ms_fzrt_init(struct ms_fzrt *rt, unsigned nslots, unsigned npages, bool thp)
+{
+	int ret;
 
 	memset(rt, 0, sizeof(*rt));
 	rt->uffd[0] = rt->uffd[1] = rt->uffd[2] = rt->mem_fd = -1;
@@ -618,6 +1003,7 @@ int ms_fzrt_init(struct ms_fzrt *rt, unsigned nslots, unsigned npages)
 		return -EINVAL;
 	rt->nslots = nslots;
 	rt->npages = npages;
+	rt->thp = thp;
 	/* The detail of a pin mismatch, written by whichever process held the pin. */
 	rt->bad = mmap(NULL, MS_FZRT_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
 		       -1, 0);
@@ -625,17 +1011,8 @@ int ms_fzrt_init(struct ms_fzrt *rt, unsigned nslots, unsigned npages)
 		rt->bad = NULL;
 		return -errno;
 	}
-	base = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (base == MAP_FAILED)
-		return -errno;
-	rt->win = base;
-	rt->pwin = base + ((size_t)nslots + 1) * MS_FZRT_PAGE;
-	if (npages && mmap(base, npages * MS_FZRT_PAGE, PROT_READ | PROT_WRITE,
-			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
-		return -errno;
-	/* 4 KiB pages stay 4 KiB even where THP is "always": slots are base pages. */
-	if (madvise(base, len, MADV_NOHUGEPAGE) && errno != EINVAL)
-		return -errno;
+	if ((ret = map_windows(rt)))
+		return ret;
 	for (int p = 0; p < MS_FZRT_PROCS; p++)
 		if (pipe2(rt->cmd[p], O_CLOEXEC) || pipe2(rt->rep[p], O_CLOEXEC))
 			return -errno;
@@ -664,15 +1041,13 @@ void ms_fzrt_fini(struct ms_fzrt *rt)
 		}
 	if (rt->mem_fd >= 0)
 		close(rt->mem_fd);
-	for (int i = 0; i < MS_FZRT_PINS; i++)
-		if (rt->pin_fd[i] >= 0)
-			close(rt->pin_fd[i]);
+	pins_drop_all(rt);
 	if (rt->bad)
 		munmap(rt->bad, MS_FZRT_PAGE);
 	rt->bad = NULL;
-	if (rt->win)
-		munmap(rt->win, ((size_t)rt->nslots + 1 + MS_FZRT_PFN_SLOTS) * MS_FZRT_PAGE);
-	rt->win = NULL;
+	if (rt->base)
+		munmap(rt->base, rt->len);
+	rt->base = rt->win = NULL;
 }
 
 long ms_fzrt_pat_entries(void)
@@ -687,4 +1062,71 @@ long ms_fzrt_pat_entries(void)
 		n += !strncmp(line, "PAT:", 4);
 	fclose(f);
 	return n;
+}
+
+static uint64_t range_mask(int n)
+{
+	return n >= 64 ? ~0ULL : (1ULL << n) - 1;
+}
+
+/* MPROTECT: slots with the new protection; MUNMAP: slots in no VMA at all. */
+static uint64_t maps_partial(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
+{
+	char path[64], line[512], perm[8];
+	uint64_t found = 0, match = 0;
+	unsigned long lo, hi;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)rt->pid[op->proc]);
+	if (!(f = fopen(path, "re")))
+		return ~0ULL;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perm) != 3)
+			continue;
+		for (int i = 0; i < op->n && i < 64; i++) {
+			unsigned long a = (unsigned long)slot(rt, false, op->first + i);
+
+			if (a < lo || a >= hi)
+				continue;
+			found |= 1ULL << i;
+			if ((perm[0] == 'r') == !!(op->flags & 1) &&
+			    (perm[1] == 'w') == !!(op->flags & 2))
+				match |= 1ULL << i;
+		}
+	}
+	fclose(f);
+	return op->kind == MS_FZRT_MUNMAP ? ~found & range_mask(op->n) : match;
+}
+
+/* PIN_URING, PIN_GUP: slots present and mapped by this process alone (pagemap bits 63, 56). */
+static uint64_t pin_partial(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
+{
+	uint64_t pm[MS_FZRT_MAX_N], mask = 0;
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)rt->pid[op->proc]);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return ~0ULL;
+	n = pread(fd, pm, (size_t)op->n * 8,
+		  (off_t)((uintptr_t)slot(rt, false, op->first) / MS_FZRT_PAGE * 8));
+	close(fd);
+	if (n != (ssize_t)op->n * 8)
+		return ~0ULL;
+	for (int i = 0; i < op->n; i++)
+		if ((pm[i] >> 63 & 1) && (pm[i] >> 56 & 1))
+			mask |= 1ULL << i;
+	return mask;
+}
+
+uint64_t ms_fzrt_partial(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
+{
+	if (op->n <= 0 || op->n > MS_FZRT_MAX_N)
+		return 0;
+	if (op->kind == MS_FZRT_MPROTECT || op->kind == MS_FZRT_MUNMAP)
+		return maps_partial(rt, op);
+	if (op->kind == MS_FZRT_PIN_URING || op->kind == MS_FZRT_PIN_GUP)
+		return pin_partial(rt, op);
+	return 0;
 }

@@ -2,6 +2,7 @@
 #ifndef MMSTORM_FZRT_H
 #define MMSTORM_FZRT_H
 
+#include <linux/io_uring.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -19,13 +20,15 @@
 #define MS_FZRT_SKIP 1			/* the op does not fit the VMA layout: not run */
 #define MS_FZRT_PIN_DIFF 2		/* UNPIN: the reference held other bytes (rt->bad says) */
 #define MS_FZRT_PINS 16
+#define MS_FZRT_PMD (2UL << 20)		/* a THP window: the window starts one PMD this big */
 
 enum {
 	MS_FZRT_WRITE, MS_FZRT_FORK, MS_FZRT_EXIT, MS_FZRT_DONTNEED, MS_FZRT_FREE, MS_FZRT_COLD,
 	MS_FZRT_PAGEOUT, MS_FZRT_MREMAP, MS_FZRT_MUNMAP, MS_FZRT_MPROTECT, MS_FZRT_MIGRATE,
 	MS_FZRT_UFFD_REG, MS_FZRT_UFFD_WP,
 	MS_FZRT_PFN_MAP, MS_FZRT_PFN_MUNMAP, MS_FZRT_PFN_MREMAP, MS_FZRT_PFN_MPROTECT,
-	MS_FZRT_PIN, MS_FZRT_UNPIN,
+	MS_FZRT_PIN, MS_FZRT_UNPIN, MS_FZRT_PIN_URING, MS_FZRT_PIN_GUP,
+	MS_FZRT_COLLAPSE, MS_FZRT_PIN_WRITE,
 };
 
 struct ms_fzrt_op {
@@ -34,14 +37,17 @@ struct ms_fzrt_op {
 	int child;			/* FORK: the id the child gets */
 	int dry;			/* MREMAP, PFN_MREMAP: does the layout fit? 0 or SKIP */
 	int pin;			/* PIN, UNPIN: the pin id */
-	uint64_t fill[MS_FZRT_MAX_N];	/* WRITE: each page's fill; UNPIN: what the pin holds */
+	uint64_t fill[MS_FZRT_MAX_N];	/* WRITE, PIN_WRITE: each page's fill; UNPIN: the pin's */
 	uint64_t alt[MS_FZRT_MAX_N];	/* UNPIN: a second allowed content where alt_mask says */
 	uint64_t alt_mask;
 };
 
 struct ms_fzrt {
 	char *win, *pwin;		/* the window and the /dev/mem window, same in all procs */
+	char *base;			/* the reservation holding both */
+	size_t len;
 	unsigned nslots, npages;
+	bool thp;
 	int uffd[3];			/* [1] plain, [2] UFFD_FEATURE_EVENT_REMAP; -1 until used */
 	bool monitor;
 	pthread_t mon;
@@ -51,7 +57,14 @@ struct ms_fzrt {
 	int pidfd[MS_FZRT_PROCS];
 	int cmd[MS_FZRT_PROCS][2], rep[MS_FZRT_PROCS][2];
 	unsigned wp_faults;		/* resolved by the monitor */
-	int pin_fd[MS_FZRT_PINS];	/* PIN: the read end of the vmsplice pipe (in the pinner) */
+	/*
+	 * A pin in the process that took it: PIN the read end of the vmsplice pipe, PIN_URING the
+	 * io_uring whose buffer 0 is the pinned range, PIN_GUP the gup_test file.
+	 */
+	int pin_fd[MS_FZRT_PINS];
+	int pin_kind[MS_FZRT_PINS];
+	char *pin_addr[MS_FZRT_PINS];	/* PIN_URING: the registered address */
+	struct io_uring_params pin_ring[MS_FZRT_PINS];
 	struct ms_fzrt_bad {		/* MAP_SHARED: a PIN_DIFF's first differing byte */
 		int page;
 		long off;
@@ -59,8 +72,12 @@ struct ms_fzrt {
 	} *bad;
 };
 
-/* Reserve the windows, map the first npages R/W, make the pipes. 0 or -errno. */
-int ms_fzrt_init(struct ms_fzrt *rt, unsigned nslots, unsigned npages);
+/*
+ * Reserve the windows, map the first npages R/W, make the pipes. thp: the window starts a
+ * 2 MiB-aligned MADV_HUGEPAGE R/W mapping of one PMD, all of it (a THP needs one VMA); slots
+ * past npages are then there but unused until a move or munmap replaces them. 0 or -errno.
+ */
+int ms_fzrt_init(struct ms_fzrt *rt, unsigned nslots, unsigned npages, bool thp);
 /*
  * Run op in its process (forwarded to a child when op->proc != 0). 0, -errno of the failing
  * call, or MS_FZRT_SKIP. FORK with nth > 0 may fail with the injected error; an EXIT returns
@@ -90,6 +107,13 @@ enum { MS_FZRT_OK, MS_FZRT_BAD_DATA, MS_FZRT_BAD_STRAY_WP, MS_FZRT_BAD_WP, MS_FZ
  */
 int ms_fzrt_check(struct ms_fzrt *rt, const struct ms_fzrt_want *w, unsigned nw, const char *wp0,
 		  char *msg, size_t len);
+/*
+ * After op failed under fail-nth: bit i set where slot first + i shows the op's effect anyway
+ * (MPROTECT: the new protection; MUNMAP: no mapping left; PIN_URING, PIN_GUP: the page present
+ * and mapped by this process alone, as a write fault or an unshare leaves it). Which of these
+ * states the failure allows is the model's business (ms_fz_model_fail()). ~0 on an error.
+ */
+uint64_t ms_fzrt_partial(struct ms_fzrt *rt, const struct ms_fzrt_op *op);
 /* Kill and reap every child, unmap the windows, close everything. */
 void ms_fzrt_fini(struct ms_fzrt *rt);
 /*

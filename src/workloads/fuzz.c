@@ -10,11 +10,13 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
+#include <linux/io_uring.h>
 
 #include "model/fzrt.h"
 #include "mmstorm/fuzz.h"
@@ -26,8 +28,12 @@
 #define FZ_REPLAY_PARAMS 8
 #define FZ_CORPUS_MAX 64
 #define FZ_SEQ_TIMEOUT_MS 60000
+#define FZ_THP_STATS 6
 
 _Static_assert((int)MS_FZRT_UNPIN == (int)MS_FZ_UNPIN &&
+	       (int)MS_FZRT_COLLAPSE == (int)MS_FZ_COLLAPSE &&
+	       (int)MS_FZRT_PIN_WRITE == (int)MS_FZ_PIN_WRITE &&
+	       (int)MS_FZRT_PIN_GUP == (int)MS_FZ_PIN_GUP &&
 	       (int)MS_FZRT_UFFD_REG == (int)MS_FZ_UFFD_REG,
 	       "the runtime's op kinds are fuzz.h's");
 _Static_assert(MS_FZRT_PROCS == MS_FZ_MAX_PROCS && MS_FZRT_MAX_N == MS_FZ_MAX_SLOTS,
@@ -61,7 +67,9 @@ struct fz_res {
 	int32_t kind, step;
 	char msg[400];
 	int8_t ran[MS_FZ_MAX_OPS];
+	uint64_t part[MS_FZ_MAX_OPS];	/* what ms_fzrt_partial() saw of a failed injected op */
 	uint32_t counts[MS_FZ_KIND_COUNT];
+	uint32_t injected[MS_FZ_KIND_COUNT];	/* ops that failed as fail-nth made them */
 	uint8_t trans[MS_FZ_KIND_COUNT][MS_FZ_STATES];
 };
 
@@ -78,11 +86,12 @@ struct fz {
 	uint64_t sig[FZ_MAX_DISTINCT];
 	int32_t sig_kind[FZ_MAX_DISTINCT];
 	bool judge_kmsg, have_pat;
-	char no_uffd[160], no_pfn[160], no_nth[160];
+	char no_uffd[160], no_pfn[160], no_nth[160], no_uring[160], no_gup[160], no_thp[160];
 	struct fz_res *res;
 	struct ms_kmsg_watch kw;
 	/* totals */
-	uint64_t nseq, counts[MS_FZ_KIND_COUNT];
+	uint64_t nseq, counts[MS_FZ_KIND_COUNT], injected[MS_FZ_KIND_COUNT];
+	uint64_t thp0[FZ_THP_STATS];	/* /proc/vmstat when the first sequence began */
 	uint8_t trans[MS_FZ_KIND_COUNT][MS_FZ_STATES];
 	unsigned ntrans;
 	json_t *corpus, *failures;
@@ -170,15 +179,33 @@ static void observe(struct ms_fz_model *m, struct ms_fzrt *rt, const struct ms_f
 /* Model first where the model may refuse (then the op is skipped, not run). */
 static bool model_first(const struct ms_fz_op *op)
 {
-	if (op->kind == MS_FZ_PIN || op->kind == MS_FZ_UNPIN)
+	if (op->nth)
+		return false;	/* the model follows what the kernel did */
+	if (ms_fz_is_pin(op->kind) || op->kind == MS_FZ_UNPIN || op->kind == MS_FZ_PIN_WRITE)
 		return true;
-	return op->kind <= MS_FZ_MIGRATE && !(op->kind == MS_FZ_FORK && op->nth);
+	return op->kind <= MS_FZ_MIGRATE;
 }
 
-/* Run op i; false when the sequence stops here (a failure was recorded). */
-static bool step(struct ms_fz_model *m, struct ms_fzrt *rt, const struct ms_fz_op *op,
-		 unsigned i, struct fz_res *r)
+/* An injected op: would the model take it now, and which pin id would it get? */
+static int trial(const struct ms_fz_seq *s, unsigned i, const struct fz_res *r, int *pin)
 {
+	static struct ms_fz_model t;
+	struct ms_rm_op rm;
+	int ret = ms_fz_model_replay(&t, s, i, r->ran, r->part);
+
+	if (!ret && !(ret = ms_fz_model_check(&t, &s->ops[i], NULL)))
+		ret = ms_fz_model_apply(&t, &s->ops[i], &rm);
+	if (!ret && ms_fz_is_pin(s->ops[i].kind))
+		*pin = rm.out;
+	ms_fz_model_fini(&t);
+	return ret;
+}
+
+/* Run op i of s; false when the sequence stops here (a failure was recorded). */
+static bool step(struct ms_fz_model *m, struct ms_fzrt *rt, const struct ms_fz_seq *s, unsigned i,
+		 struct fz_res *r)
+{
+	const struct ms_fz_op *op = &s->ops[i];
 	static struct ms_fzrt_want w[MS_FZ_MAX_PROCS * MS_FZ_MAX_SLOTS];
 	char wp0[MS_FZ_MAX_SLOTS + 1], text[96], msg[400];
 	struct ms_fzrt_op rop;
@@ -203,10 +230,13 @@ static bool step(struct ms_fz_model *m, struct ms_fzrt *rt, const struct ms_fz_o
 	if (model_first(op)) {
 		if (ms_fz_model_apply(m, op, &rm))
 			return true;
-		rop.pin = op->kind == MS_FZ_PIN ? rm.out : op->pin;
-		for (unsigned k = 0; op->kind == MS_FZ_WRITE && k < op->n; k++)
+		rop.pin = ms_fz_is_pin(op->kind) ? rm.out : op->pin;
+		for (unsigned k = 0; k < op->n && (op->kind == MS_FZ_WRITE ||
+						  op->kind == MS_FZ_PIN_WRITE); k++)
 			rop.fill[k] = ms_rm_fill(m->rm, &rm, k);
 	}
+	if (op->nth && op->kind != MS_FZ_FORK && trial(s, i, r, &rop.pin))
+		return true;
 	ret = ms_fzrt_run(rt, &rop);
 	if (ret == MS_FZRT_PIN_DIFF) {
 		bad(r, FZ_DATA, (int)i, "%s: the reference holds other bytes: page %d, first "
@@ -214,8 +244,17 @@ static bool step(struct ms_fz_model *m, struct ms_fzrt *rt, const struct ms_fz_o
 		    rt->bad->off, rt->bad->want, rt->bad->got);
 		return false;
 	}
-	if (ret && op->nth) {
-		r->ran[i] = 0;		/* the injected fault made the fork fail: nothing changed */
+	if (ret < 0 && op->nth) {
+		/* The injected fault made it fail: the model takes what the failure left. */
+		r->part[i] = op->kind == MS_FZ_FORK ? 0 : ms_fzrt_partial(rt, &rop);
+		if (ms_fz_model_fail(m, op, r->part[i])) {
+			bad(r, FZ_OP, (int)i, "%s failed (%s) and left a state its failure "
+			    "does not allow: slot mask %#llx of the range shows its effect", text,
+			    strerror(-ret), (unsigned long long)r->part[i]);
+			return false;
+		}
+		r->injected[op->kind]++;
+		r->ran[i] = 0;
 	} else if (ret) {
 		bad(r, ret == -EPIPE ? FZ_DIED : FZ_OP, (int)i, "%s: %s", text,
 		    ret == MS_FZRT_SKIP ? "VMA layout changed" : strerror(-ret));
@@ -250,12 +289,12 @@ static int worker(const struct ms_fz_seq *s, struct fz_res *r)
 		bad(r, FZ_ERROR, -1, "model: %s", strerror(-ret));
 		return 0;
 	}
-	if ((ret = ms_fzrt_init(&rt, s->nslots, s->npages))) {
+	if ((ret = ms_fzrt_init(&rt, s->nslots, s->npages, s->thp))) {
 		bad(r, FZ_ERROR, -1, "window: %s", strerror(-ret));
 		goto out;
 	}
 	for (uint32_t i = 0; i < s->nops; i++)
-		if (!step(&m, &rt, &s->ops[i], i, r))
+		if (!step(&m, &rt, s, i, r))
 			break;
 out:
 	ms_fzrt_fini(&rt);
@@ -348,6 +387,7 @@ static void note_coverage(struct fz *f, const struct ms_fz_seq *s)
 
 	for (unsigned k = 0; k < MS_FZ_KIND_COUNT; k++) {
 		f->counts[k] += f->res->counts[k];
+		f->injected[k] += f->res->injected[k];
 		for (unsigned st = 0; st < MS_FZ_STATES; st++) {
 			if (!f->res->trans[k][st] || f->trans[k][st])
 				continue;
@@ -390,7 +430,7 @@ static char *emit(const struct ms_fz_seq *s, const struct fz_res *r, const char 
 
 	if (!mf)
 		return NULL;
-	if (ms_fz_emit_c(mf, s, &o, r->ran)) {
+	if (ms_fz_emit_c(mf, s, &o, r->ran, r->part)) {
 		fclose(mf);
 		free(buf);
 		return NULL;
@@ -570,7 +610,7 @@ static const struct ms_param fuzz_params[] = {
 	  "sequence failing the same check are one; after 3 shrinks of one kind its repeats are "
 	  "only counted" },
 	{ "ops", MS_P_STRING, "all", "", 1, 0, NULL,
-	  "all, or a comma list of groups to leave out: -uffd, -pfn, -nth" },
+	  "all, or a comma list of groups to leave out: -uffd, -pfn, -nth, -pinfoll, -thp" },
 	{ "kmsg", MS_P_ENUM, "auto", "", 1, 0, kmsg_modes,
 	  "kernel log lines: judge (a WARNING fails the sequence), report, or auto: judge in a "
 	  "VM guest, report on the host (other processes write there too)" },
@@ -609,6 +649,69 @@ static bool uffd_usable(char *why, size_t len)
 	}
 	close(fd);
 	return true;
+}
+
+/* major * 1000 + minor of the running kernel, 0 if unknown */
+static unsigned kernel_version(char *rel, size_t len)
+{
+	struct utsname u;
+	unsigned major = 0, minor = 0;
+
+	if (uname(&u) || sscanf(u.release, "%u.%u", &major, &minor) != 2)
+		return 0;
+	snprintf(rel, len, "%s", u.release);
+	return major * 1000 + minor;
+}
+
+/*
+ * Debian 6.1 fails a FOLL_WRITE buffer registration over a uffd-wp page with EFAULT instead
+ * of waiting for the monitor (its io_uring pins with mmap_lock held); 6.12 waits, as the model
+ * says. Between the two is not known here: with uffd ops on, pin-uring needs 6.12.
+ */
+static bool uring_usable(bool uffd, char *why, size_t len)
+{
+	struct io_uring_params p;
+	char rel[65] = "?";
+	int fd;
+
+	if (uffd && kernel_version(rel, sizeof(rel)) < 6012) {
+		snprintf(why, len, "kernel %s: before 6.12 a pin of a uffd-wp page may fail with "
+			 "EFAULT (6.1 does); --ops -uffd brings pin-uring back", rel);
+		return false;
+	}
+
+	memset(&p, 0, sizeof(p));
+	fd = (int)syscall(SYS_io_uring_setup, 1, &p);
+	if (fd < 0) {
+		snprintf(why, len, "io_uring_setup: %s%s", strerror(errno),
+			 errno == EPERM ? " (kernel.io_uring_disabled?)" : "");
+		return false;
+	}
+	close(fd);
+	return true;
+}
+
+static bool gup_test_usable(bool uffd, char *why, size_t len)
+{
+	char rel[65] = "?";
+	unsigned kver = kernel_version(rel, sizeof(rel));
+
+	/* The model says what 6.2 on does: a R/O long-term pin unshares the shared zero page. */
+	if (kver < 6002) {
+		snprintf(why, len, "kernel %s: before 6.2 a R/O long-term pin may hold the shared "
+			 "zero page, which the model does not cover", rel);
+		return false;
+	}
+	if (uffd && kver < 6012) {
+		snprintf(why, len, "kernel %s: before 6.12 a pin of a uffd-wp page may fail with "
+			 "EFAULT; --ops -uffd brings pin-gup back", rel);
+		return false;
+	}
+	if (!access("/sys/kernel/debug/gup_test", R_OK | W_OK))
+		return true;
+	snprintf(why, len, "/sys/kernel/debug/gup_test: %s (needs CONFIG_GUP_TEST and debugfs)",
+		 strerror(errno));
+	return false;
 }
 
 /* fail-nth counts only sleeping allocations where ignore-gfp-wait is off: as fail_nth.c does. */
@@ -679,6 +782,93 @@ static int fuzz_probe(struct ms_ctx *ctx)
 	return 0;
 }
 
+/* THP counters of /proc/vmstat, system-wide: what the THP window's ops did (and others). */
+static const char *const thp_stats[FZ_THP_STATS] = {
+	"thp_fault_alloc", "thp_fault_fallback", "thp_split_pmd", "thp_split_page",
+	"thp_collapse_alloc", "thp_collapse_alloc_failed",
+};
+
+static void read_thp_stats(uint64_t *v)
+{
+	FILE *f = fopen("/proc/vmstat", "re");
+	char key[64];
+	unsigned long long n;
+
+	memset(v, 0, FZ_THP_STATS * sizeof(*v));
+	if (!f)
+		return;
+	while (fscanf(f, "%63s %llu", key, &n) == 2)
+		for (unsigned i = 0; i < FZ_THP_STATS; i++)
+			if (!strcmp(key, thp_stats[i]))
+				v[i] = n;
+	fclose(f);
+}
+
+/* Of the op counts, those that failed as fail-nth made them (their failure state checked). */
+static json_t *injected_json(const struct fz *f)
+{
+	json_t *o = json_object();
+
+	for (unsigned k = 0; k < MS_FZ_KIND_COUNT; k++)
+		json_object_set_new(o, ms_fz_kind_name(k),
+				    json_integer((json_int_t)f->injected[k]));
+	return o;
+}
+
+/* How the /proc/vmstat THP counters moved while the sequences ran (system-wide). */
+static json_t *thp_json(const struct fz *f)
+{
+	uint64_t now[FZ_THP_STATS];
+	json_t *o = json_object();
+
+	read_thp_stats(now);
+	for (unsigned i = 0; i < FZ_THP_STATS; i++)
+		json_object_set_new(o, thp_stats[i],
+				    json_integer((json_int_t)(now[i] - f->thp0[i])));
+	return o;
+}
+
+/*
+ * THP windows need THP for madvise (journalled if it was "never") and MADV_COLLAPSE (6.1+):
+ * tried on a scratch PMD, where EINVAL means the kernel has no MADV_COLLAPSE.
+ */
+static bool thp_usable(struct ms_ctx *ctx, char *why, size_t len)
+{
+	const char *knob = "/sys/kernel/mm/transparent_hugepage/enabled";
+	char buf[128] = "", *p, *win;
+	int fd = open(knob, O_RDONLY | O_CLOEXEC), ret = 0;
+	ssize_t n;
+
+	if (fd < 0 || (n = read(fd, buf, sizeof(buf) - 1)) < 0) {
+		snprintf(why, len, "%s: %s", knob, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return false;
+	}
+	close(fd);
+	if (strstr(buf, "[never]") && (ret = ms_knob_write(ctx, knob, "madvise"))) {
+		snprintf(why, len, "%s is never and cannot be changed: %s", knob, strerror(-ret));
+		return false;
+	}
+	p = mmap(NULL, 2 * MS_FZRT_PMD, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		 0);
+	if (p == MAP_FAILED) {
+		snprintf(why, len, "mmap: %s", strerror(errno));
+		return false;
+	}
+	win = (char *)(((uintptr_t)p + MS_FZRT_PMD - 1) & ~(MS_FZRT_PMD - 1));
+	if (madvise(win, MS_FZRT_PMD, MADV_HUGEPAGE))
+		ret = -errno;
+	win[0] = 1;
+	if (!ret && madvise(win, MS_FZRT_PMD, 25 /* MADV_COLLAPSE */) && errno == EINVAL)
+		ret = -EINVAL;
+	munmap(p, 2 * MS_FZRT_PMD);
+	if (ret)
+		snprintf(why, len, "MADV_HUGEPAGE/MADV_COLLAPSE: %s (MADV_COLLAPSE is 6.1+)",
+			 strerror(-ret));
+	return !ret;
+}
+
 static void load_ops(struct fz *f)
 {
 	const char *ops = ms_param_s(f->ctx, "ops");
@@ -686,13 +876,24 @@ static void load_ops(struct fz *f)
 	f->g.uffd = !strstr(ops, "-uffd") && uffd_usable(f->no_uffd, sizeof(f->no_uffd));
 	f->g.pfn = !strstr(ops, "-pfn") && devmem_mappable(f->no_pfn, sizeof(f->no_pfn));
 	f->g.nth = !strstr(ops, "-nth") && nth_usable(f->ctx, f->no_nth, sizeof(f->no_nth));
+	f->g.uring = !strstr(ops, "-pinfoll") &&
+		     uring_usable(f->g.uffd, f->no_uring, sizeof(f->no_uring));
+	f->g.gup = !strstr(ops, "-pinfoll") &&
+		   gup_test_usable(f->g.uffd, f->no_gup, sizeof(f->no_gup));
 	f->g.migrate = !access("/proc/sys/vm/compact_memory", W_OK);
+	f->g.thp = !strstr(ops, "-thp") && thp_usable(f->ctx, f->no_thp, sizeof(f->no_thp));
 	if (!f->g.uffd)
 		ms_note(f->ctx, "no uffd ops: %s", *f->no_uffd ? f->no_uffd : "left out");
 	if (!f->g.pfn)
 		ms_note(f->ctx, "no pfnmap ops: %s", *f->no_pfn ? f->no_pfn : "left out");
 	if (!f->g.nth)
 		ms_note(f->ctx, "no fail-nth ops: %s", *f->no_nth ? f->no_nth : "left out");
+	if (!f->g.uring)
+		ms_note(f->ctx, "no pin-uring ops: %s", *f->no_uring ? f->no_uring : "left out");
+	if (!f->g.gup)
+		ms_note(f->ctx, "no pin-gup ops: %s", *f->no_gup ? f->no_gup : "left out");
+	if (!f->g.thp)
+		ms_note(f->ctx, "no THP windows: %s", *f->no_thp ? f->no_thp : "left out");
 }
 
 static int fuzz_setup(struct ms_ctx *ctx)
@@ -739,6 +940,7 @@ static int fuzz_setup(struct ms_ctx *ctx)
 	f->corpus = json_array();
 	f->failures = json_array();
 	load_ops(f);
+	read_thp_stats(f->thp0);
 	if (!f->have_pat)
 		ms_note(ctx, "PAT memtype list not readable: no PAT baseline check");
 	return 0;
@@ -779,6 +981,11 @@ static void write_artifacts(struct fz *f, json_t *replay)
 		      "nth", f->g.nth, "pat_checked", f->have_pat);
 	if (!a)
 		return;
+	json_object_set_new(json_object_get(a, "fuzz"), "pin_uring", json_boolean(f->g.uring));
+	json_object_set_new(json_object_get(a, "fuzz"), "pin_gup", json_boolean(f->g.gup));
+	json_object_set_new(json_object_get(a, "fuzz"), "thp", json_boolean(f->g.thp));
+	json_object_set_new(json_object_get(a, "fuzz"), "injected_failures", injected_json(f));
+	json_object_set_new(json_object_get(a, "fuzz"), "thp_vmstat", thp_json(f));
 	if (replay)
 		json_object_set_new(json_object_get(a, "fuzz"), "replay", replay);
 	snprintf(path, sizeof(path), "%s/artifacts.json", ms_tmpdir(f->ctx));

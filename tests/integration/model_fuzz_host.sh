@@ -11,16 +11,28 @@ stats=$dir/stats.json
 [ -f "$stats" ] || fail "no $stats"
 # num KEY: the first integer value of "KEY" in stats.json
 num() { sed -n "s/^ *\"$1\": \([0-9]*\),\?$/\1/p" "$stats" | sed -n 1p; }
+# opn OP: how often OP ran (op_counts; injected_failures has the same keys)
+opn() { sed -n '/"op_counts"/,/}/p' "$stats" | sed -n "s/^ *\"$1\": \([0-9]*\),\?$/\1/p"; }
 seqs=$(num sequences)
 trans=$(num transitions)
 say "$seqs sequences, $trans transitions"
 [ "${seqs:-0}" -ge 20 ] || fail "only ${seqs:-0} sequences in 20 s"
 [ "${trans:-0}" -ge 20 ] || fail "only ${trans:-0} distinct transitions"
 for op in write fork mremap mprotect munmap dontneed; do
-	[ "$(num "$op")" -gt 0 ] || fail "no $op op ran"
+	[ "$(opn "$op")" -gt 0 ] || fail "no $op op ran"
 done
 if grep -q '"uffd": true' "$stats"; then
-	[ "$(num uffd-reg)" -gt 0 ] && [ "$(num uffd-wp)" -gt 0 ] || fail "uffd on, no uffd op ran"
+	[ "$(opn uffd-reg)" -gt 0 ] && [ "$(opn uffd-wp)" -gt 0 ] || fail "uffd on, no uffd op ran"
+fi
+# FOLL_PIN pins (io_uring fixed buffers), writes and read-back through the pin ran.
+if grep -q '"pin_uring": true' "$stats"; then
+	[ "$(opn pin-uring)" -gt 0 ] && [ "$(opn unpin)" -gt 0 ] && [ "$(opn pin-write)" -gt 0 ] ||
+		fail "pin-uring on, no pin-uring, pin-write or unpin ran"
+fi
+# THP windows: collapse ran, and the THP counters moved (system-wide, so at least ours).
+if grep -q '"thp": true' "$stats"; then
+	[ "$(opn collapse)" -gt 0 ] || fail "THP on, no collapse ran"
+	[ "$(num thp_split_pmd)" -gt 0 ] || fail "THP on, no PMD split counted"
 fi
 # A glob, not `ls | head`: with pipefail, ls dies of SIGPIPE once the corpus outgrows a pipe write.
 corpus=("$dir"/corpus/*.seq)

@@ -15,10 +15,14 @@ BUDGET=${VM_FUZZ_BUDGET:-60s}
 # Op groups per kernel. On 6.12.117 itself (bzImage included) splitting a /dev/mem mapping by
 # an mremap move of part of it, or a fail-nth fork next to one, leaves a PAT memtype entry
 # behind (the kernel logs "freeing invalid memtype"; docs/fuzz.md): so the fixed kernel is
-# judged without pfnmap and fail-nth ops, and each revert kernel with the ops its bug needs.
+# judged without pfnmap ops (fail-nth, now on mprotect/munmap/mremap/collapse/pins too, is
+# judged there), and each revert kernel with the ops its bug needs. The uffd-wp bug needs a
+# uffd-reg, a uffd-wp and a moving mremap of the same pages; the FOLL_PIN ops and THP windows
+# dilute that, and a minute is not enough with them in the mix (docs/fuzz.md has the longer
+# run), so CI leaves them out there: the sequences are then the ones drawn before they existed.
 ops_for() {
 	case "$1" in
-	*uffd*) echo -pfn,-nth ;;
+	*uffd*) echo -pfn,-nth,-pinfoll,-thp ;;
 	*pfn*) echo -uffd,-nth ;;
 	*) echo -nth ;;
 	esac
@@ -47,7 +51,7 @@ for k in $reverts; do
 	say "$name: replay: $(grep -m1 '^replay ' "$WORK/out")"
 done
 
-run_mmstorm 0 fuzz --kernel "$fixed" --seeds "$SEEDS" --budget "$BUDGET" --ops -pfn,-nth \
+run_mmstorm 0 fuzz --kernel "$fixed" --seeds "$SEEDS" --budget "$BUDGET" --ops -pfn \
 	--results "$WORK/results" --run-id fixed
 grep -q '^fuzz: no failures (case PASS)' "$WORK/out" || fail "bzImage: $(cat "$WORK/out")"
 say "bzImage: $(grep -m1 'sequences' "$WORK/out")"

@@ -4,11 +4,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "mmstorm/fuzz.h"
 #include "mmstorm/model.h"
+#include "mmstorm/refmodel.h"
 #include "model/fzrt.h"
 
 static void parse_ok(struct ms_fz_seq *s, const char *text)
@@ -22,6 +24,7 @@ static void same_seq(const struct ms_fz_seq *a, const struct ms_fz_seq *b)
 {
 	ck_assert_uint_eq(a->nslots, b->nslots);
 	ck_assert_uint_eq(a->npages, b->npages);
+	ck_assert_int_eq(a->thp, b->thp);
 	ck_assert_uint_eq(a->nops, b->nops);
 	ck_assert(!memcmp(a->ops, b->ops, a->nops * sizeof(a->ops[0])));
 }
@@ -34,11 +37,17 @@ START_TEST(test_text_round_trip)
 		"uffd-wp p0 1+2 on\nmremap p0 0+4 -> 8+4   # moved\nfork p0 nth=3\n"
 		"mprotect p1 2+1 r\npin p1 0+2\nunpin p1 pin=2\npfn-map p0 0+2\n"
 		"pfn-mremap p0 0+2 -> 0+1\n"
-		"pfn-mprotect p0 0+1 none\nexit p1\nuffd-wp p0 0+1 off\n";
+		"pfn-mprotect p0 0+1 none\nexit p1\nuffd-wp p0 0+1 off\n"
+		"pin-uring p0 0+2\npin-gup p0 1+1 rw\npin-gup p0 2+1 r\npin-write p0 1+1 pin=3\n";
 	char *out;
 
 	parse_ok(&a, text);
-	ck_assert_uint_eq(a.nops, 13);
+	ck_assert_uint_eq(a.nops, 17);
+	ck_assert_uint_eq(a.ops[16].pin, 3);
+	ck_assert_uint_eq(a.ops[16].first, 1);
+	ck_assert_uint_eq(a.ops[13].kind, MS_FZ_PIN_URING);
+	ck_assert_uint_eq(a.ops[14].flags, MS_FZ_F_READ | MS_FZ_F_WRITE);
+	ck_assert_uint_eq(a.ops[15].flags, MS_FZ_F_READ);
 	ck_assert_uint_eq(a.ops[7].pin, 2);
 	ck_assert_uint_eq(a.ops[3].to, 8);
 	ck_assert_uint_eq(a.ops[4].nth, 3);
@@ -53,6 +62,40 @@ START_TEST(test_text_round_trip)
 	parse_ok(&b, out);
 	same_seq(&a, &b);
 	free(out);
+}
+END_TEST
+
+START_TEST(test_text_thp_and_nth)
+{
+	static struct ms_fz_seq a, b;
+	char err[200];
+	char *out;
+
+	parse_ok(&a, "window 16 16 thp\ncollapse p0 nth=2\nmprotect p0 0+2 r nth=4\n"
+		     "mremap p0 0+2 -> 4+2 nth=2\npin-uring p0 0+1 nth=1\nmunmap p1 3+1 nth=7\n");
+	ck_assert(a.thp);
+	ck_assert_uint_eq(a.nops, 5);
+	ck_assert_uint_eq(a.ops[0].kind, MS_FZ_COLLAPSE);
+	ck_assert_uint_eq(a.ops[0].nth, 2);
+	out = ms_fz_seq_text(&a, "\n");
+	ck_assert_ptr_nonnull(strstr(out, "window 16 16 thp\ncollapse p0 nth=2\n"));
+	parse_ok(&b, out);
+	ck_assert(b.thp);
+	same_seq(&a, &b);
+	free(out);
+	/* A THP window may leave slots to the model unmapped; other ops take no nth. */
+	parse_ok(&a, "window 16 8 thp");
+	ck_assert(a.thp && a.npages == 8);
+	ck_assert_int_eq(ms_fz_seq_parse(&a, "window 16 16 huge", err, sizeof(err)), -EINVAL);
+	parse_ok(&a, "window 16 8\nwrite p0 0+1 nth=3\ncollapse p0\n");
+	{
+		struct ms_fz_model m;
+
+		ck_assert_int_eq(ms_fz_model_init(&m, &a), 0);
+		ck_assert_int_eq(ms_fz_model_check(&m, &a.ops[0], NULL), -EINVAL);
+		ck_assert_int_eq(ms_fz_model_check(&m, &a.ops[1], NULL), -EINVAL);
+		ms_fz_model_fini(&m);
+	}
 }
 END_TEST
 
@@ -76,7 +119,8 @@ START_TEST(test_generated_round_trip)
 {
 	static struct ms_fz_seq a, b;
 	struct ms_fz_gen_cfg g = { .max_ops = 60, .nslots = 16, .npages = 8, .uffd = true,
-				   .pfn = true, .nth = true, .migrate = true };
+				   .pfn = true, .nth = true, .migrate = true,
+				   .uring = true, .gup = true, .thp = true };
 	uint64_t rng = 7;
 
 	for (int i = 0; i < 200; i++) {
@@ -258,6 +302,50 @@ START_TEST(test_model_uffd_rules)
 END_TEST
 
 /* Found on bzImage: a lazy-free page that reclaim discards loses its uffd-wp bit with its PTE. */
+/* What a failed injected op may leave, per op (ms_fz_model_fail()). */
+START_TEST(test_model_failed_ops)
+{
+	static struct ms_fz_seq s;
+	struct ms_fz_model m;
+	struct ms_rm_want w;
+
+	parse_ok(&s, "window 16 8\nwrite p0 0+4\nmprotect p0 0+4 r nth=2\nmunmap p0 0+2 nth=1\n"
+		     "uffd-reg p0 4+2\nuffd-wp p0 4+2 on\nmremap p0 4+2 -> 10+2 nth=3\n"
+		     "pin-uring p0 0+2 nth=1\nmprotect p0 0+2 rw\n");
+	ck_assert_int_eq(ms_fz_model_init(&m, &s), 0);
+	ck_assert_int_eq(ms_fz_model_apply(&m, &s.ops[0], NULL), 0);
+	/* mprotect: a prefix of slots with the new protection, nothing else. */
+	ck_assert_int_eq(ms_fz_model_fail(&m, &s.ops[1], 0x2), -EINVAL);
+	ck_assert_int_eq(ms_fz_model_fail(&m, &s.ops[1], 0x3), 0);
+	ck_assert_int_eq(ms_rm_expect(m.rm, 0, 1, &w), 0);
+	ck_assert(!w.writable);
+	ck_assert_int_eq(ms_rm_expect(m.rm, 0, 2, &w), 0);
+	ck_assert(w.writable);
+	/* Slots 0-1 are r now: they count either way, so slot 2 alone makes a prefix. */
+	ck_assert_int_eq(ms_fz_model_fail(&m, &s.ops[1], 0x4), 0);
+	ck_assert_int_eq(ms_rm_expect(m.rm, 0, 2, &w), 0);
+	ck_assert(!w.writable);
+	ck_assert_int_eq(ms_fz_model_fail(&m, &s.ops[1], 0x8), 0);
+	ck_assert_int_eq(ms_rm_expect(m.rm, 0, 3, &w), 0);
+	ck_assert(!w.writable);
+	/* munmap: all or nothing. */
+	ck_assert_int_eq(ms_fz_model_fail(&m, &s.ops[2], 0x1), -EINVAL);
+	ck_assert_int_eq(ms_fz_model_fail(&m, &s.ops[2], 0), 0);
+	/* mremap without EVENT_REMAP: the bits may have gone there and back. */
+	for (int i = 3; i < 5; i++)
+		ck_assert_int_eq(ms_fz_model_apply(&m, &s.ops[i], NULL), 0);
+	ck_assert_uint_eq(m.wp[4], MS_FZ_WP_ON);
+	ck_assert_int_eq(ms_fz_model_fail(&m, &s.ops[5], 0), 0);
+	ck_assert_uint_eq(m.wp[4], MS_FZ_WP_ANY);
+	ck_assert_uint_eq(m.reg[4], MS_FZ_UFFD_PLAIN);
+	/* A failed pin leaves no pin behind. */
+	ck_assert_int_eq(ms_fz_model_apply(&m, &s.ops[7], NULL), 0);
+	ck_assert_int_eq(ms_fz_model_fail(&m, &s.ops[6], 0x1), 0);
+	ck_assert_int_ne(ms_rm_pin_info(m.rm, 0, NULL, NULL, NULL, NULL), 0);
+	ms_fz_model_fini(&m);
+}
+END_TEST
+
 START_TEST(test_model_lazy_wp)
 {
 	static struct ms_fz_seq s;
@@ -298,6 +386,35 @@ START_TEST(test_fill_matches_model)
 }
 END_TEST
 
+/* What ms_fzrt_partial() sees: protections and holes in maps, present+exclusive in pagemap. */
+START_TEST(test_runtime_partial)
+{
+	static struct ms_fzrt rt;
+	struct ms_fzrt_op op = { .kind = MS_FZRT_MPROTECT, .flags = 1, .first = 0, .n = 2 };
+
+	ck_assert_int_eq(ms_fzrt_init(&rt, 8, 8, false), 0);
+	ck_assert_int_eq(ms_fzrt_run(&rt, &op), 0);
+	op.n = 4;
+	ck_assert_uint_eq(ms_fzrt_partial(&rt, &op), 0x3);
+	op.flags = 3;
+	ck_assert_uint_eq(ms_fzrt_partial(&rt, &op), 0xc);
+	/* munmap: a placeholder is no hole; a bare munmap leaves one. */
+	op = (struct ms_fzrt_op){ .kind = MS_FZRT_MUNMAP, .first = 2, .n = 1 };
+	ck_assert_int_eq(ms_fzrt_run(&rt, &op), 0);
+	ck_assert_uint_eq(ms_fzrt_partial(&rt, &op), 0);
+	ck_assert_int_eq(munmap(rt.win + 3 * MS_FZRT_PAGE, MS_FZRT_PAGE), 0);
+	op.n = 2;
+	ck_assert_uint_eq(ms_fzrt_partial(&rt, &op), 0x2);
+	ck_assert_int_eq(ms_fzrt_placeholder(rt.win + 3 * MS_FZRT_PAGE, MS_FZRT_PAGE), 0);
+	/* pins: a page this process wrote is present and its own; an untouched one is not. */
+	memset(rt.win + 4 * MS_FZRT_PAGE, 1, MS_FZRT_PAGE);
+	op = (struct ms_fzrt_op){ .kind = MS_FZRT_PIN_URING, .first = 4, .n = 2 };
+	if (!geteuid())		/* pagemap shows unprivileged readers less */
+		ck_assert_uint_eq(ms_fzrt_partial(&rt, &op), 0x1);
+	ms_fzrt_fini(&rt);
+}
+END_TEST
+
 static int run_cmd(const char *cmd)
 {
 	int st = system(cmd);
@@ -313,7 +430,7 @@ static void emit_to(const char *path, const char *text)
 
 	ck_assert_ptr_nonnull(f);
 	parse_ok(&s, text);
-	ck_assert_int_eq(ms_fz_emit_c(f, &s, &o, NULL), 0);
+	ck_assert_int_eq(ms_fz_emit_c(f, &s, &o, NULL, NULL), 0);
 	ck_assert_int_eq(fclose(f), 0);
 }
 
@@ -363,6 +480,61 @@ out:
 }
 END_TEST
 
+/*
+ * FOLL_PIN pins across fork, the CVE-2020-29374 class: the pin follows the pinner's writes,
+ * never the child's, and unpin reads what the pin holds through the pin itself.
+ */
+static const char *const pinning[] = {
+	"window 8 4\nwrite p0 0+3\npin-uring p0 0+2\nfork p0\nwrite p1 0+2\nwrite p0 0+1\n"
+	"unpin p0 pin=0\npin-uring p1 1+2\nwrite p1 1+1\npin-write p1 0+1 pin=0\ndontneed p1 2+1\n"
+	"unpin p1 pin=0\n"
+	"exit p1\n",
+	"window 8 4\nwrite p0 0+3\npin-gup p0 0+2 r\nfork p0\nwrite p1 0+2\nwrite p0 0+1\n"
+	"unpin p0 pin=0\npin-gup p0 1+2 rw\nfork p0\nwrite p2 1+2\nunpin p0 pin=0\n",
+	/* A THP window: a THP pinned, split by mprotect, collapsed (or refused) around the pin. */
+	"window 16 16 thp\nwrite p0 0+4\nfork p0\nmprotect p0 2+1 r\npin-uring p0 0+2\n"
+	"collapse p0\nunpin p0 pin=0\nmprotect p0 2+1 rw\ncollapse p0\nwrite p1 0+2\n"
+	"dontneed p0 5+1\ncollapse p1\nwrite p0 1+1\n",
+};
+
+START_TEST(test_emit_foll_pin)
+{
+	char dir[] = "/tmp/test_fuzz_pinXXXXXX", cmd[768];
+	bool gup = _i == 1;
+	int ret;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(cmd, sizeof(cmd), "%s/repro.c", dir);
+	emit_to(cmd, pinning[_i]);
+	snprintf(cmd, sizeof(cmd), "cc -std=gnu11 -Wall -Wextra -Werror -O2 -o %s/repro %s/repro.c "
+		 "-lpthread", dir, dir);
+	ck_assert_int_eq(run_cmd(cmd), 0);
+	if (geteuid())
+		goto out;
+	snprintf(cmd, sizeof(cmd), "%s/repro > %s/out.txt", dir, dir);
+	ret = run_cmd(cmd);
+	/* gup_test is debugfs and CONFIG_GUP_TEST: a SKIP only where it is absent. */
+	if (ret == 4 && (gup ? access("/sys/kernel/debug/gup_test", F_OK) != 0 : false))
+		goto out;
+	ck_assert_msg(ret == 0, "the emitted program failed (%d) on a passing sequence", ret);
+	/* The pin's read-back is a real check: one expected fill of the first unpin changed. */
+	snprintf(cmd, sizeof(cmd),
+		 "sed -i '0,/kind = MS_FZRT_UNPIN/{/kind = MS_FZRT_UNPIN/"
+		 "{n;s/.fill = { 0x/.fill = { 5 ^ 0x/}}' "
+		 "%s/repro.c && cc -std=gnu11 -O2 -o %s/repro %s/repro.c -lpthread && "
+		 "%s/repro > %s/out.txt", dir, dir, dir, dir, dir);
+	ck_assert_int_eq(run_cmd(cmd), 1);
+	snprintf(cmd, sizeof(cmd), "grep -q 'step 5 (unpin p0 pin=0): the reference holds other "
+		 "bytes: page 0' %s/out.txt", dir);
+	ck_assert_int_eq(run_cmd(cmd), 0);
+out:
+	if (getenv("FUZZ_KEEP"))
+		return;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	run_cmd(cmd);
+}
+END_TEST
+
 static Suite *fuzz_suite(void)
 {
 	Suite *s = suite_create("fuzz_shrink");
@@ -371,6 +543,7 @@ static Suite *fuzz_suite(void)
 	tcase_set_timeout(t, 120);
 	tcase_add_test(t, test_text_round_trip);
 	tcase_add_test(t, test_text_errors);
+	tcase_add_test(t, test_text_thp_and_nth);
 	tcase_add_test(t, test_generated_round_trip);
 	tcase_add_test(t, test_shrink_to_pair);
 	tcase_add_test(t, test_shrink_processes_and_sizes);
@@ -378,8 +551,11 @@ static Suite *fuzz_suite(void)
 	tcase_add_test(t, test_shrink_merges_processes);
 	tcase_add_test(t, test_model_uffd_rules);
 	tcase_add_test(t, test_model_lazy_wp);
+	tcase_add_test(t, test_model_failed_ops);
+	tcase_add_test(t, test_runtime_partial);
 	tcase_add_test(t, test_fill_matches_model);
 	tcase_add_test(t, test_emit_compiles_and_passes);
+	tcase_add_loop_test(t, test_emit_foll_pin, 0, 3);
 	suite_add_tcase(s, t);
 	return s;
 }
