@@ -98,8 +98,16 @@ static void guest_mounts(void)
 		mount_one("tracefs", "/sys/kernel/tracing", "tracefs", NULL);
 	if (fs_available("hugetlbfs"))
 		mount_one("hugetlbfs", "/dev/hugepages", "hugetlbfs", NULL);
-	if (fs_available("cgroup2"))
+	if (fs_available("cgroup2")) {
 		mount_one("cgroup2", "/sys/fs/cgroup", "cgroup2", NULL);
+		/*
+		 * Until something writes the root's subtree_control the kernel never computes its
+		 * subtree mask, so a child cgroup gets no implicit perf_event css and per-cgroup
+		 * counting (perf_mode=auto) falls back to inherited per-task counters, which cost
+		 * every fork. pids is the cheapest controller to turn on; the guest is thrown away.
+		 */
+		ms_write_file("/sys/fs/cgroup/cgroup.subtree_control", "+pids");
+	}
 	if (fs_available("msharefs"))
 		mount_one("msharefs", "/sys/fs/mshare", "msharefs", NULL);
 }

@@ -184,9 +184,10 @@ static int perf_open_case(struct ms_ctx *ctx, struct ms_perf **perf, json_t **sk
 		ret = ms_perf_open_cgroup(perf, c->perf, fd, skipped);
 		close(fd);
 		/*
-		 * ENOENT in a fresh guest: until something writes the v2 root's subtree_control
-		 * (or rebinds a v1 controller), the kernel never computes the root's subtree_ss_mask,
-		 * so its children get no implicit perf_event css. Per task still counts.
+		 * ENOENT where nothing ever wrote the v2 root's subtree_control (or rebound a v1
+		 * controller): the kernel never computed the root's subtree_ss_mask, so its children
+		 * get no implicit perf_event css (the guest agent writes +pids for that). Per task
+		 * still counts.
 		 */
 		if (ret && ret != -ENOMEM && c->perf_mode == MS_PERF_CGROUP)
 			return ms_error(ctx, -ret, "perf_mode=cgroup: cgroup counters: %s",
