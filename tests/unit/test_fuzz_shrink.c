@@ -422,6 +422,17 @@ static int run_cmd(const char *cmd)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* A test's scratch directory goes, unless FUZZ_KEEP asks to look at it. */
+static void rm_scratch(const char *dir)
+{
+	char cmd[128];
+
+	if (getenv("FUZZ_KEEP"))
+		return;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	run_cmd(cmd);
+}
+
 static void emit_to(const char *path, const char *text)
 {
 	static struct ms_fz_seq s;
@@ -473,10 +484,7 @@ START_TEST(test_emit_compiles_and_passes)
 		 "%s/out.txt", dir);
 	ck_assert_int_eq(run_cmd(cmd), 0);
 out:
-	if (getenv("FUZZ_KEEP"))
-		return;
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	run_cmd(cmd);
+	rm_scratch(dir);
 }
 END_TEST
 
@@ -528,10 +536,7 @@ START_TEST(test_emit_foll_pin)
 		 "bytes: page 0' %s/out.txt", dir);
 	ck_assert_int_eq(run_cmd(cmd), 0);
 out:
-	if (getenv("FUZZ_KEEP"))
-		return;
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	run_cmd(cmd);
+	rm_scratch(dir);
 }
 END_TEST
 
