@@ -81,11 +81,17 @@ static int shrink(struct ms_ctx *ctx, struct hx_state *st)
 		return ret;
 	snprintf(path, sizeof(path), HX_DIR, hx_kb(ctx), "nr_hugepages");
 	snprintf(v, sizeof(v), "%" PRIu64, want);
-	if ((ret = ms_knob_write(ctx, path, v)))
+	/*
+	 * Pages go while the write runs: a child that faults then dies of SIGBUS and may be
+	 * reaped before the write returns. Its death is this injector's doing from the start.
+	 */
+	__atomic_store_n(&st->shrunk, 1, __ATOMIC_RELEASE);
+	if ((ret = ms_knob_write(ctx, path, v))) {
+		__atomic_store_n(&st->shrunk, 0, __ATOMIC_RELEASE);
 		return ret;
+	}
 	if ((ret = hx_read(ctx, "nr_hugepages", &st->nr_after)))
 		return ret;
-	__atomic_store_n(&st->shrunk, 1, __ATOMIC_RELEASE);
 	ms_inject_count(ctx, &ms_inj_hugetlb_exhaust,
 			st->nr_before > st->nr_after ? st->nr_before - st->nr_after : 0);
 	return 0;

@@ -4,7 +4,9 @@
 # hugetlb page taken behind a case's back is caught as an invariant FAIL naming the rerun.
 . "$(dirname "$0")/lib/common.bash"
 need_root
-"$MMSTORM" list | grep -q '^  sigkill:' || fail "the injectors are not in the registry"
+# Not `list | grep -q`: under pipefail grep's early exit can fail the pipeline (SIGPIPE).
+list=$("$MMSTORM" list)
+grep -q '^  sigkill:' <<<"$list" || fail "the injectors are not in the registry"
 hp=/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
 orig_hp=$(cat "$hp" 2>/dev/null || echo none)
 
