@@ -51,3 +51,25 @@ only_run() {
 	[ "$(echo "$f" | wc -l)" = 1 ] || fail "expected one run.json under results/$1: $f"
 	echo "$f"
 }
+
+# Every case of run.json $1 PASSed, its "nothing lost" invariants were checked (at least 8:
+# in a guest PageTables and MemFree are judged too) and none failed, and it injected at least
+# one fault, unless its name matches the regex $2 (controls and background load that need not
+# inject). The number of cases is left in INJ_CASES.
+check_inject_cases() {
+	local r=$1 controls=${2:-'^$'} name verdict checked bad faults i=0
+
+	while read -r name verdict; do
+		[ "$verdict" = PASS ] ||
+			fail "case $name is $verdict: $("$RUNJSON" "$r" get cases "$i" reason)"
+		checked=$("$RUNJSON" "$r" get cases "$i" repeats 0 inject invariants checked)
+		bad=$("$RUNJSON" "$r" get cases "$i" repeats 0 inject invariants failed)
+		[ "$checked" -ge 8 ] && [ "$bad" = 0 ] ||
+			fail "$name: invariants $checked checked, $bad bad"
+		faults=$("$RUNJSON" "$r" get cases "$i" repeats 0 metrics injected_faults value)
+		[ "$faults" -ge 1 ] || [[ "$name" =~ $controls ]] || fail "$name: no fault injected"
+		say "$name: PASS, $faults faults injected, $checked invariant checks"
+		i=$((i + 1))
+	done < <("$RUNJSON" "$r" verdicts)
+	INJ_CASES=$i
+}

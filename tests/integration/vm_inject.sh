@@ -69,18 +69,7 @@ r=$(only_run fi)
 "$RUNJSON" "$r" check
 get() { "$RUNJSON" "$r" get cases "$@"; }
 [ "$(get 0 verdict)" = SKIP ] && skip "$(basename "$kernel") has no fault injection: $(get 0 reason)"
-i=0
-while read -r name verdict; do
-	[ "$verdict" = PASS ] || fail "case $name is $verdict: $(get "$i" reason)"
-	checked=$(get "$i" repeats 0 inject invariants checked)
-	bad=$(get "$i" repeats 0 inject invariants failed)
-	# In the guest PageTables and MemFree are judged too: 12 invariants with two hstates.
-	[ "$checked" -ge 8 ] && [ "$bad" = 0 ] || fail "$name: invariants $checked checked, $bad bad"
-	faults=$(get "$i" repeats 0 metrics injected_faults value)
-	[ "$faults" -ge 1 ] || fail "$name: no fault injected"
-	say "$name: PASS, $faults faults injected, $checked invariant checks"
-	i=$((i + 1))
-done < <("$RUNJSON" "$r" verdicts)
+check_inject_cases "$r"
 # The sweep ran to its end: a clean fork after n - 1 injected failures, each n recorded.
 note=$(get 0 repeats 0 notes)
 echo "$note" | grep -Eq 'complete: the call ran clean at n=[0-9]{2,}' || fail "fail-nth: $note"
