@@ -163,12 +163,80 @@ int ms_fz_model_fail(struct ms_fz_model *m, const struct ms_fz_op *op, uint64_t 
 /* The model after ops [0, upto) of s ran as ran[] and part[] say (as for ms_fz_emit_c()). */
 int ms_fz_model_replay(struct ms_fz_model *m, const struct ms_fz_seq *s, uint32_t upto,
 		       const int8_t *ran, const uint64_t *part);
+/*
+ * The same, calling see() before each op that ran with the model as it was, the child id a
+ * FORK got and whether the op succeeded (false: it failed under fail-nth).
+ */
+typedef void (*ms_fz_see)(void *arg, const struct ms_fz_model *m, const struct ms_fz_op *op,
+			  unsigned child, bool ok);
+int ms_fz_model_walk(struct ms_fz_model *m, const struct ms_fz_seq *s, uint32_t upto,
+		     const int8_t *ran, const uint64_t *part, ms_fz_see see, void *arg);
 /* The state of proc's slot as a small number, for transition coverage (< MS_FZ_STATES). */
 #define MS_FZ_STATES 64
 unsigned ms_fz_model_state(const struct ms_fz_model *m, const struct ms_fz_op *op);
 /* What pin holds now, page by page (fill, or alt where alt_mask has the bit); its length. */
 unsigned ms_fz_model_pin_wants(const struct ms_fz_model *m, unsigned pin, uint64_t *fill,
 			       uint64_t *alt, uint64_t *alt_mask);
+
+
+/*
+ * x86 PAT tracking of the /dev/mem window as kernels before the pfnmap tracking rework do it
+ * (6.12 arch/x86/mm/pat/memtype.c, memtype_interval.c): a pfnmap VMA reserves its physical
+ * range when mapped or copied by fork() (track_pfn_remap(), track_pfn_copy()) and frees the
+ * range of whatever piece of it is unmapped (untrack_pfn()). memtype_erase() frees an exact
+ * match or cuts an entry that ends where the piece ends; any other piece fails ("freeing
+ * invalid memtype") and its reservation stays. mremap() moves clear VM_PAT on the whole old
+ * VMA (move_vma(): untrack_pfn_clear()), so its remaining pieces free nothing. The model plays
+ * a sequence through that and says which entries the list holds afterwards and which frees
+ * fail: the kernel's own limits are predicted, anything else is a finding.
+ */
+#define MS_FZ_PAT_MAX 48
+
+struct ms_fz_pat_range {
+	uint64_t start, end;		/* physical bytes, end exclusive */
+};
+
+struct ms_fz_pat_vma {
+	uint8_t start, end;		/* slots */
+	uint8_t phys;			/* the page of /dev/mem at start */
+	uint8_t prot;			/* MS_FZ_F_READ or 0 */
+	bool pat;			/* VM_PAT: unmapping it frees its range */
+};
+
+struct ms_fz_pat {
+	struct ms_fz_pat_range node[MS_FZ_PAT_MAX];	/* the list's entries in the window */
+	unsigned nnode;
+	struct ms_fz_pat_range failed[MS_FZ_PAT_MAX];	/* frees that fail */
+	unsigned nfailed;
+	struct ms_fz_pat_vma vma[MS_FZ_MAX_PROCS][MS_FZ_PFN_SLOTS];	/* by address */
+	uint8_t nvma[MS_FZ_MAX_PROCS];
+	bool unsure;		/* a pfn op failed under fail-nth: its splits are not known */
+};
+
+/* The physical range the window maps: /dev/mem from 0. */
+#define MS_FZ_PAT_WINDOW ((uint64_t)MS_FZ_PFN_SLOTS * 4096)
+
+/*
+ * Start from the list's entries in the window (nodes), play s as ran[]/part[] say (NULL: all
+ * ran and succeeded), then the worker's teardown (processes 1.. killed in order, then process
+ * 0 unmaps its windows). 0 or -errno of the model.
+ */
+int ms_fz_pat_predict(struct ms_fz_pat *pt, const struct ms_fz_pat_range *nodes, unsigned n,
+		      const struct ms_fz_seq *s, const int8_t *ran, const uint64_t *part);
+/* Equal as multisets. */
+bool ms_fz_pat_same(const struct ms_fz_pat_range *a, unsigned na,
+		    const struct ms_fz_pat_range *b, unsigned nb);
+/* Print ranges as "[0x0-0x2000) [0x1000-0x3000)" into buf. */
+void ms_fz_pat_str(const struct ms_fz_pat_range *r, unsigned n, char *buf, size_t len);
+/*
+ * The list's entries that overlap the window, from debugfs (or text when not NULL: the file's
+ * contents). The count, or -errno.
+ */
+int ms_fz_pat_read(const char *text, struct ms_fz_pat_range *r, unsigned max);
+/* Does the running kernel track pfnmaps the old way (track_pfn_copy in kallsyms)? */
+bool ms_fz_pat_legacy(void);
+/* A "freeing invalid memtype [mem A-B]" line's range; false when line is not one. */
+bool ms_fz_pat_log_range(const char *line, struct ms_fz_pat_range *r);
 
 /* The failing condition an emitted program checks after every op. */
 struct ms_fz_emit_opts {

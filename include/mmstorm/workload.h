@@ -77,6 +77,12 @@ int ms_error(struct ms_ctx *ctx, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));	/* returns -err (err > 0) for `return ms_error()` */
 /* Informational note attached to the case result (e.g. "THP mode was never; set madvise"). */
 void ms_note(struct ms_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * The case's own model predicted n more kernel log lines containing substr (one substr a
+ * case; the first one set wins): the runner does not hold them against the case, as long as
+ * the kernel said no more such lines than predicted (ms_kmsg_discount()).
+ */
+void ms_kmsg_explained(struct ms_ctx *ctx, const char *substr, uint64_t n);
 
 /* ---- processes ---- */
 /*

@@ -52,6 +52,8 @@ struct ms_shm {
 	char notes[MS_MAX_NOTES][256];
 	int status;			/* 0, or MS_V_SKIP / MS_V_ERROR requested by the case */
 	char reason[512];
+	char kmsg_explained[64];	/* ms_kmsg_explained(): lines with this text ... */
+	uint64_t kmsg_explained_n;	/* ... this many of them, predicted by the case */
 	uint64_t iterations;
 	int phase;			/* enum ms_phase reached */
 	int stop;			/* set by the runner: stop iterating */

@@ -385,3 +385,13 @@ int ms_metrics(struct ms_ctx *ctx, const struct ms_metric_spec *m, size_t n)
 	}
 	return 0;
 }
+
+void ms_kmsg_explained(struct ms_ctx *ctx, const char *substr, uint64_t n)
+{
+	struct ms_shm *shm = ctx->shm;
+
+	if (!shm->kmsg_explained[0])
+		snprintf(shm->kmsg_explained, sizeof(shm->kmsg_explained), "%s", substr);
+	if (!strcmp(shm->kmsg_explained, substr))
+		__atomic_fetch_add(&shm->kmsg_explained_n, n, __ATOMIC_RELAXED);
+}

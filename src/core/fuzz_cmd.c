@@ -259,6 +259,21 @@ static void print_new_groups(json_t *fz)
 	}
 }
 
+/* How PAT was judged; the sequences that hit the kernel's own pfnmap-tracking limit. */
+static void print_pat(json_t *pat)
+{
+	json_int_t known = json_integer_value(json_object_get(pat, "kernel_limit_sequences"));
+	json_int_t unj = json_integer_value(json_object_get(pat, "unjudged_sequences"));
+
+	if (!pat || strcmp(json_string_value(json_object_get(pat, "judged_by")) ?: "", "model"))
+		return;
+	printf("fuzz: PAT judged by the model of per-VMA pfnmap tracking: %lld sequences made "
+	       "the kernel fail frees as the model predicts (memtype_erase() frees only exact and "
+	       "end matches: a kernel limit before the pfnmap tracking rework, not counted as "
+	       "failures); %lld sequences not judged (a pfn op failed under fail-nth)\n",
+	       (long long)known, (long long)unj);
+}
+
 static void print_counts(json_t *fz)
 {
 	json_t *counts = json_object_get(fz, "op_counts"), *v;
@@ -279,6 +294,7 @@ static void print_counts(json_t *fz)
 	       json_is_true(json_object_get(fz, "pin_gup")) ? "on" : "off",
 	       json_is_true(json_object_get(fz, "thp")) ? "on" : "off",
 	       json_is_true(json_object_get(fz, "pat_checked")) ? "on" : "off");
+	print_pat(json_object_get(fz, "pat"));
 	json_object_foreach(json_object_get(fz, "unshrunk_failures"), k, v)
 		printf("fuzz: %lld more failing sequences of kind \"%s\" were not shrunk (the kind "
 		       "was shrunk 3 times)\n", (long long)json_integer_value(v), k);

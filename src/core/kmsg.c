@@ -1,6 +1,7 @@
 /* Kernel log watch: reads /dev/kmsg records from a point on, classifies them, keeps an excerpt. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <stdbool.h>
 #include <string.h>
@@ -151,6 +152,13 @@ void ms_kmsg_feed(struct ms_kmsg_watch *w, const char *line)
 	keep_line(w, line, cls != MS_KMSG_NONE);
 	if (cls == MS_KMSG_NONE)
 		return;
+	if (w->nhits < MS_KMSG_HITS) {
+		w->hit_cls[w->nhits] = (uint8_t)cls;
+		snprintf(w->hits[w->nhits], sizeof(w->hits[0]), "%s", line);
+	}
+	w->nhits++;
+	if (w->hit)
+		w->hit(w->hit_arg, line, cls);
 	if (!w->first[0]) {
 		copy_line(w->first, line);
 		/* An empty first[] means "no hit yet"; a hit line is never empty, but be sure. */
@@ -231,4 +239,29 @@ void ms_kmsg_stop(struct ms_kmsg_watch *w)
 	if (w->fd >= 0)
 		close(w->fd);
 	w->fd = -1;
+}
+
+void ms_kmsg_discount(struct ms_kmsg_watch *w, const char *substr, uint64_t n)
+{
+	uint64_t match = 0;
+
+	if (!n || w->nhits > MS_KMSG_HITS)
+		return;
+	for (unsigned i = 0; i < w->nhits; i++)
+		match += strstr(w->hits[i], substr) != NULL;
+	if (match > n)
+		return;
+	w->worst = MS_KMSG_NONE;
+	w->pattern = NULL;
+	w->first[0] = '\0';
+	for (unsigned i = 0; i < w->nhits; i++) {
+		if (strstr(w->hits[i], substr))
+			continue;
+		if (!w->first[0])
+			copy_line(w->first, w->hits[i]);
+		if (w->hit_cls[i] > w->worst) {
+			w->worst = w->hit_cls[i];
+			ms_kmsg_classify(w->hits[i], &w->pattern);
+		}
+	}
 }

@@ -665,6 +665,7 @@ static int run_repeat(const struct ms_suite *s, const struct ms_run_opts *o,
 	rm_tree(ctx.tmpdir);
 	inj = ms_inject_case_end(&ctx);
 	ms_kmsg_poll(&k);
+	ms_kmsg_discount(&k, ctx.shm->kmsg_explained, ctx.shm->kmsg_explained_n);
 	v = judge(ctx.shm, &w, &k, kill_expected, reason, sizeof(reason));
 	*out = v;
 	ev = event_new("case_end");

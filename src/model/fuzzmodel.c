@@ -519,20 +519,29 @@ int ms_fz_model_fail(struct ms_fz_model *m, const struct ms_fz_op *op, uint64_t 
 	}
 }
 
-int ms_fz_model_replay(struct ms_fz_model *m, const struct ms_fz_seq *s, uint32_t upto,
-		       const int8_t *ran, const uint64_t *part)
+int ms_fz_model_walk(struct ms_fz_model *m, const struct ms_fz_seq *s, uint32_t upto,
+		     const int8_t *ran, const uint64_t *part, ms_fz_see see, void *arg)
 {
 	int ret = ms_fz_model_init(m, s);
+	unsigned child;
 
 	for (uint32_t i = 0; !ret && i < upto && i < s->nops; i++) {
 		const struct ms_fz_op *op = &s->ops[i];
 
-		if ((ran && ran[i] < 0) || ms_fz_model_check(m, op, NULL))
+		if ((ran && ran[i] < 0) || ms_fz_model_check(m, op, &child))
 			continue;
+		if (see)
+			see(arg, m, op, child, !ran || ran[i] > 0);
 		if (!ran || ran[i] > 0)
 			ret = ms_fz_model_apply(m, op, NULL);
 		else
 			ret = ms_fz_model_fail(m, op, part ? part[i] : 0);
 	}
 	return ret;
+}
+
+int ms_fz_model_replay(struct ms_fz_model *m, const struct ms_fz_seq *s, uint32_t upto,
+		       const int8_t *ran, const uint64_t *part)
+{
+	return ms_fz_model_walk(m, s, upto, ran, part, NULL, NULL);
 }

@@ -1064,6 +1064,28 @@ long ms_fzrt_pat_entries(void)
 	return n;
 }
 
+/*
+ * Before the pfnmap tracking rework, x86 PAT tracks a pfnmap per VMA (track_pfn_copy() and
+ * friends) and some partial unmaps leave reservations behind by design of memtype_erase();
+ * after it, a refcounted context frees the whole range with the last piece.
+ */
+int ms_fzrt_pat_legacy(void)
+{
+	FILE *f = fopen("/proc/kallsyms", "re");
+	char line[256];
+	int legacy = 0;
+
+	if (!f)
+		return 0;
+	while (!legacy && fgets(line, sizeof(line), f)) {
+		char *name = strrchr(line, ' ');
+
+		legacy = name && !strcmp(name + 1, "track_pfn_copy\n");
+	}
+	fclose(f);
+	return legacy;
+}
+
 static uint64_t range_mask(int n)
 {
 	return n >= 64 ? ~0ULL : (1ULL << n) - 1;

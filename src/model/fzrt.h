@@ -125,6 +125,8 @@ int ms_fzrt_placeholder(char *addr, size_t len);
 int ms_fzrt_mremap(char *from, size_t old, char *to, size_t new);
 /* Entries of /sys/kernel/debug/x86/pat_memtype_list, or -errno. */
 long ms_fzrt_pat_entries(void);
+/* 1: the kernel tracks pfnmaps the pre-rework way (track_pfn_copy in kallsyms). */
+int ms_fzrt_pat_legacy(void);
 /* The page image of model.h's ms_page_fill(); the offset of the first byte that differs or -1. */
 void ms_fzrt_fill(void *page, uint64_t fill);
 long ms_fzrt_diff(const void *page, uint64_t fill);

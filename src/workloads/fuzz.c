@@ -58,7 +58,7 @@ static const char *const fz_kind_names[FZ_NKINDS] = {
 	[FZ_OK] = "pass", [FZ_DATA] = "contents differ from the model",
 	[FZ_STRAY_WP] = "uffd-wp bit outside a uffd-wp VMA",
 	[FZ_WP] = "uffd-wp bit differs from the model", [FZ_OP] = "op failed unexpectedly",
-	[FZ_PAT] = "PAT memtype list not back at baseline", [FZ_KMSG] = "kernel log",
+	[FZ_PAT] = "PAT memtype list not as the model expects", [FZ_KMSG] = "kernel log",
 	[FZ_DIED] = "a process died", [FZ_HANG] = "sequence hung", [FZ_ERROR] = "harness error",
 };
 
@@ -86,6 +86,16 @@ struct fz {
 	uint64_t sig[FZ_MAX_DISTINCT];
 	int32_t sig_kind[FZ_MAX_DISTINCT];
 	bool judge_kmsg, have_pat;
+	bool log_on;			/* the kmsg watch runs: judge_kmsg, or PAT's failed frees */
+	bool pat_legacy;		/* judge PAT by the model of pre-rework tracking */
+	uint64_t pat_known, pat_unjudged;	/* sequences: the kernel's own leaks; no verdict */
+	/* What the kernel logged during the sequence running now (the kmsg watch's hook). */
+	struct fz_log {
+		unsigned nbad;		/* classified lines the PAT model does not explain */
+		char first[256];
+		struct ms_fz_pat_range freed[MS_FZ_PAT_MAX];	/* failed frees in the window */
+		unsigned nfreed;
+	} log;
 	char no_uffd[160], no_pfn[160], no_nth[160], no_uring[160], no_gup[160], no_thp[160];
 	struct fz_res *res;
 	struct ms_kmsg_watch kw;
@@ -323,19 +333,80 @@ static int wait_worker(pid_t pid, int *status)
 	return ret < 0 ? ret : 0;
 }
 
+/* The kmsg watch's hook: what the kernel says while a sequence runs. */
+static void log_hit(void *arg, const char *line, enum ms_kmsg_class cls)
+{
+	struct fz *f = arg;
+	struct fz_log *l = &f->log;
+	struct ms_fz_pat_range r;
+
+	if (f->pat_legacy && cls == MS_KMSG_FAIL && ms_fz_pat_log_range(line, &r) &&
+	    r.end <= MS_FZ_PAT_WINDOW && l->nfreed < MS_FZ_PAT_MAX) {
+		l->freed[l->nfreed++] = r;
+		return;
+	}
+	if (!l->nbad++)
+		snprintf(l->first, sizeof(l->first), "%s", line);
+}
+
+/*
+ * Pre-rework PAT tracking: the list's entries over the window and the failed frees the kernel
+ * logged must be what the model of its tracking predicts from the entries before the
+ * sequence. Predicted failed frees are the kernel's own limit (counted, not failures).
+ */
+static void judge_pat(struct fz *f, const struct ms_fz_seq *s, const struct ms_fz_pat_range *n0,
+		      int nn0)
+{
+	static struct ms_fz_pat pt;
+	struct ms_fz_pat_range now[MS_FZ_PAT_MAX];
+	char want[200], got[200];
+	struct fz_res *r = f->res;
+	int n = ms_fz_pat_read(NULL, now, MS_FZ_PAT_MAX);
+
+	if (n < 0 || ms_fz_pat_predict(&pt, n0, (unsigned)nn0, s, r->ran, r->part) ||
+	    pt.unsure) {
+		f->pat_unjudged++;
+		return;
+	}
+	if (!ms_fz_pat_same(pt.node, pt.nnode, now, (unsigned)n)) {
+		ms_fz_pat_str(pt.node, pt.nnode, want, sizeof(want));
+		ms_fz_pat_str(now, (unsigned)n, got, sizeof(got));
+		bad(r, FZ_PAT, -1, "entries over /dev/mem's first pages: the model of the kernel's "
+		    "pfnmap tracking expects %s, the list has %s", want, got);
+		return;
+	}
+	if (f->log_on && !ms_fz_pat_same(pt.failed, pt.nfailed, f->log.freed,
+					     f->log.nfreed)) {
+		ms_fz_pat_str(pt.failed, pt.nfailed, want, sizeof(want));
+		ms_fz_pat_str(f->log.freed, f->log.nfreed, got, sizeof(got));
+		bad(r, FZ_PAT, -1, "\"freeing invalid memtype\": the model expects it for %s, the "
+		    "kernel said it for %s", want, got);
+		return;
+	}
+	f->pat_known += pt.nfailed > 0;
+	/* The runner judges the case's whole log: these lines were predicted. */
+	if (f->log_on && f->log.nfreed)
+		ms_kmsg_explained(f->ctx, "freeing invalid memtype", f->log.nfreed);
+}
+
 /* Run one sequence in a fresh worker; fills f->res. */
 static void run_seq(struct fz *f, const struct ms_fz_seq *s)
 {
+	struct ms_fz_pat_range n0[MS_FZ_PAT_MAX];
 	struct fz_res *r = f->res;
-	long pat0 = f->have_pat ? ms_fzrt_pat_entries() : -1, pat1;
-	int status = 0, ret;
+	long pat0 = -1, pat1;
+	int nn0 = -1, status = 0, ret;
 	pid_t pid;
 
 	memset(r, 0, sizeof(*r));
 	r->step = -1;
-	if (f->judge_kmsg)
+	if (f->have_pat && f->pat_legacy)
+		nn0 = ms_fz_pat_read(NULL, n0, MS_FZ_PAT_MAX);
+	else if (f->have_pat)
+		pat0 = ms_fzrt_pat_entries();
+	if (f->log_on)
 		ms_kmsg_poll(&f->kw);
-	unsigned before = f->kw.worst;
+	memset(&f->log, 0, sizeof(f->log));
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0) {
@@ -352,15 +423,16 @@ static void run_seq(struct fz *f, const struct ms_fz_seq *s)
 		bad(r, FZ_HANG, r->step, "no progress in %d s", FZ_SEQ_TIMEOUT_MS / 1000);
 	else if (r->kind == FZ_OK && !(WIFEXITED(status) && !WEXITSTATUS(status)))
 		bad(r, FZ_DIED, -1, "worker: status %#x", status);
+	if (f->log_on)
+		ms_kmsg_poll(&f->kw);
 	pat1 = pat0 >= 0 ? ms_fzrt_pat_entries() : -1;
-	if (r->kind == FZ_OK && pat0 >= 0 && pat1 != pat0)
+	if (r->kind == FZ_OK && nn0 >= 0)
+		judge_pat(f, s, n0, nn0);
+	else if (r->kind == FZ_OK && pat0 >= 0 && pat1 != pat0)
 		bad(r, FZ_PAT, -1, "%ld entries in pat_memtype_list before the sequence, %ld after",
 		    pat0, pat1);
-	if (f->judge_kmsg) {
-		ms_kmsg_poll(&f->kw);
-		if (r->kind == FZ_OK && f->kw.worst != before)
-			bad(r, FZ_KMSG, -1, "%s", f->kw.first);
-	}
+	if (f->judge_kmsg && r->kind == FZ_OK && f->log.nbad)
+		bad(r, FZ_KMSG, -1, "%s", f->log.first);
 }
 
 /* ---- the loop: generate, run, keep what is new, shrink what fails ---- */
@@ -928,9 +1000,14 @@ static int fuzz_setup(struct ms_ctx *ctx)
 	f->g.npages = f->g.nslots / 2;
 	kmode = (int)ms_param_i(ctx, "kmsg");
 	f->judge_kmsg = kmode == 1 || (kmode == 0 && ms_in_guest(ctx));
-	if (f->judge_kmsg && ms_kmsg_start(&f->kw))
-		f->judge_kmsg = false;
 	f->have_pat = ms_fzrt_pat_entries() >= 0;
+	f->pat_legacy = f->have_pat && ms_fz_pat_legacy();
+	/* On the host too when PAT is judged: its failed frees are part of the verdict. */
+	f->log_on = f->judge_kmsg || f->pat_legacy;
+	if (f->log_on && ms_kmsg_start(&f->kw))
+		f->log_on = f->judge_kmsg = false;
+	f->kw.hit = log_hit;
+	f->kw.hit_arg = f;
 	f->res = mmap(NULL, sizeof(*f->res), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
 		      -1, 0);
 	if (f->res == MAP_FAILED) {
@@ -943,6 +1020,10 @@ static int fuzz_setup(struct ms_ctx *ctx)
 	read_thp_stats(f->thp0);
 	if (!f->have_pat)
 		ms_note(ctx, "PAT memtype list not readable: no PAT baseline check");
+	else
+		ms_note(ctx, "PAT memtype list: judged %s", f->pat_legacy ?
+			"by the model of per-VMA (pre-rework) pfnmap tracking" :
+			"by its size, back at its baseline after each sequence");
 	return 0;
 }
 
@@ -986,6 +1067,10 @@ static void write_artifacts(struct fz *f, json_t *replay)
 	json_object_set_new(json_object_get(a, "fuzz"), "thp", json_boolean(f->g.thp));
 	json_object_set_new(json_object_get(a, "fuzz"), "injected_failures", injected_json(f));
 	json_object_set_new(json_object_get(a, "fuzz"), "thp_vmstat", thp_json(f));
+	json_object_set_new(json_object_get(a, "fuzz"), "pat", json_pack("{s:s, s:I, s:I}",
+			    "judged_by", !f->have_pat ? "none" : f->pat_legacy ? "model" : "size",
+			    "kernel_limit_sequences", (json_int_t)f->pat_known,
+			    "unjudged_sequences", (json_int_t)f->pat_unjudged));
 	if (replay)
 		json_object_set_new(json_object_get(a, "fuzz"), "replay", replay);
 	snprintf(path, sizeof(path), "%s/artifacts.json", ms_tmpdir(f->ctx));
@@ -1046,7 +1131,7 @@ static void fuzz_teardown(struct ms_ctx *ctx)
 
 	if (!f)
 		return;
-	if (f->judge_kmsg)
+	if (f->log_on)
 		ms_kmsg_stop(&f->kw);
 	if (f->res)
 		munmap(f->res, sizeof(*f->res));

@@ -168,6 +168,33 @@ START_TEST(test_excerpt_short)
 }
 END_TEST
 
+/* Lines a case predicted do not count; one more than predicted and they all count again. */
+START_TEST(test_discount_predicted)
+{
+	const char *pat = "x86/PAT: fzw:7 freeing invalid memtype [mem 0x00000000-0x00000fff]";
+	struct ms_kmsg_watch w;
+
+	watch_init(&w);
+	ms_kmsg_feed(&w, "a");
+	ms_kmsg_feed(&w, pat);
+	ms_kmsg_feed(&w, pat);
+	ck_assert_int_eq(w.worst, MS_KMSG_FAIL);
+	ms_kmsg_discount(&w, "freeing invalid memtype", 1);
+	ck_assert_int_eq(w.worst, MS_KMSG_FAIL);
+	ms_kmsg_discount(&w, "freeing invalid memtype", 2);
+	ck_assert_int_eq(w.worst, MS_KMSG_NONE);
+	ck_assert_str_eq(w.first, "");
+	/* Other lines keep their verdict, and become the first. */
+	watch_init(&w);
+	ms_kmsg_feed(&w, pat);
+	ms_kmsg_feed(&w, "WARNING: CPU: 0 PID: 1 at mm/memory.c:1 f+0x0/0x10");
+	ms_kmsg_discount(&w, "freeing invalid memtype", 5);
+	ck_assert_int_eq(w.worst, MS_KMSG_FAIL);
+	ck_assert_str_eq(w.first, "WARNING: CPU: 0 PID: 1 at mm/memory.c:1 f+0x0/0x10");
+	ck_assert_str_eq(w.pattern, "WARNING:");
+}
+END_TEST
+
 START_TEST(test_no_hit_keeps_recent)
 {
 	struct ms_kmsg_watch w;
@@ -250,6 +277,7 @@ static Suite *kmsg_suite(void)
 	tcase_add_test(tc, test_excerpt_around_hit);
 	tcase_add_test(tc, test_excerpt_short);
 	tcase_add_test(tc, test_no_hit_keeps_recent);
+	tcase_add_test(tc, test_discount_predicted);
 	tcase_add_test(tc, test_dev_kmsg);
 	suite_add_tcase(s, tc);
 	return s;
