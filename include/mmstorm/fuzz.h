@@ -226,6 +226,9 @@ int ms_fz_pat_predict(struct ms_fz_pat *pt, const struct ms_fz_pat_range *nodes,
 /* Equal as multisets. */
 bool ms_fz_pat_same(const struct ms_fz_pat_range *a, unsigned na,
 		    const struct ms_fz_pat_range *b, unsigned nb);
+/* What want has that got lacks and the other way round, as text. */
+void ms_fz_pat_diff(const struct ms_fz_pat_range *want, unsigned nw,
+		    const struct ms_fz_pat_range *got, unsigned ng, char *buf, size_t len);
 /* Print ranges as "[0x0-0x2000) [0x1000-0x3000)" into buf. */
 void ms_fz_pat_str(const struct ms_fz_pat_range *r, unsigned n, char *buf, size_t len);
 /*

@@ -326,3 +326,42 @@ bool ms_fz_pat_log_range(const char *line, struct ms_fz_pat_range *r)
 	*r = (struct ms_fz_pat_range){ a, b + 1 };
 	return true;
 }
+
+/* Ranges of a (sorted, na) not matched one for one in b (sorted, nb), into out. */
+static unsigned only_in(const struct ms_fz_pat_range *a, unsigned na,
+			const struct ms_fz_pat_range *b, unsigned nb, struct ms_fz_pat_range *out)
+{
+	unsigned i = 0, j = 0, n = 0;
+
+	while (i < na) {
+		int c = j < nb ? cmp_range(&a[i], &b[j]) : -1;
+
+		if (c < 0)
+			out[n++] = a[i++];
+		else if (c > 0)
+			j++;
+		else
+			i++, j++;
+	}
+	return n;
+}
+
+void ms_fz_pat_diff(const struct ms_fz_pat_range *want, unsigned nw,
+		    const struct ms_fz_pat_range *got, unsigned ng, char *buf, size_t len)
+{
+	struct ms_fz_pat_range x[MS_FZ_PAT_MAX], y[MS_FZ_PAT_MAX], d[MS_FZ_PAT_MAX];
+	char a[160], b[160];
+	unsigned n;
+
+	nw = nw > MS_FZ_PAT_MAX ? MS_FZ_PAT_MAX : nw;
+	ng = ng > MS_FZ_PAT_MAX ? MS_FZ_PAT_MAX : ng;
+	memcpy(x, want, nw * sizeof(*x));
+	memcpy(y, got, ng * sizeof(*y));
+	qsort(x, nw, sizeof(*x), cmp_range);
+	qsort(y, ng, sizeof(*y), cmp_range);
+	n = only_in(x, nw, y, ng, d);
+	ms_fz_pat_str(d, n, a, sizeof(a));
+	n = only_in(y, ng, x, nw, d);
+	ms_fz_pat_str(d, n, b, sizeof(b));
+	snprintf(buf, len, "expected, not there: %s; there, not expected: %s", a, b);
+}

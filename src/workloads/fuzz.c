@@ -359,7 +359,7 @@ static void judge_pat(struct fz *f, const struct ms_fz_seq *s, const struct ms_f
 {
 	static struct ms_fz_pat pt;
 	struct ms_fz_pat_range now[MS_FZ_PAT_MAX];
-	char want[200], got[200];
+	char diff[360];
 	struct fz_res *r = f->res;
 	int n = ms_fz_pat_read(NULL, now, MS_FZ_PAT_MAX);
 
@@ -369,18 +369,17 @@ static void judge_pat(struct fz *f, const struct ms_fz_seq *s, const struct ms_f
 		return;
 	}
 	if (!ms_fz_pat_same(pt.node, pt.nnode, now, (unsigned)n)) {
-		ms_fz_pat_str(pt.node, pt.nnode, want, sizeof(want));
-		ms_fz_pat_str(now, (unsigned)n, got, sizeof(got));
-		bad(r, FZ_PAT, -1, "entries over /dev/mem's first pages: the model of the kernel's "
-		    "pfnmap tracking expects %s, the list has %s", want, got);
+		ms_fz_pat_diff(pt.node, pt.nnode, now, (unsigned)n, diff, sizeof(diff));
+		bad(r, FZ_PAT, -1, "entries over /dev/mem's first pages against the model of "
+		    "per-VMA pfnmap tracking: %s", diff);
 		return;
 	}
 	if (f->log_on && !ms_fz_pat_same(pt.failed, pt.nfailed, f->log.freed,
 					     f->log.nfreed)) {
-		ms_fz_pat_str(pt.failed, pt.nfailed, want, sizeof(want));
-		ms_fz_pat_str(f->log.freed, f->log.nfreed, got, sizeof(got));
-		bad(r, FZ_PAT, -1, "\"freeing invalid memtype\": the model expects it for %s, the "
-		    "kernel said it for %s", want, got);
+		ms_fz_pat_diff(pt.failed, pt.nfailed, f->log.freed, f->log.nfreed, diff,
+			       sizeof(diff));
+		bad(r, FZ_PAT, -1, "\"freeing invalid memtype\" lines against the model of "
+		    "per-VMA pfnmap tracking: %s", diff);
 		return;
 	}
 	f->pat_known += pt.nfailed > 0;

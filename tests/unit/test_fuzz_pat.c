@@ -139,6 +139,15 @@ START_TEST(test_text_parsers)
 	ck_assert(!ms_fz_pat_log_range("x86/PAT: freeing memtype [mem 0x0-0xfff]", &x));
 	ck_assert(!ms_fz_pat_same(w, 2, w, 1));
 	ck_assert(!ms_fz_pat_same(w, 1, w + 1, 1));
+	{
+		const struct ms_fz_pat_range a[] = { { 0, K }, { 0, 2 * K }, { 0, 2 * K } },
+					     b[] = { { 0, 2 * K }, { K, 2 * K } };
+		char d[200];
+
+		ms_fz_pat_diff(a, 3, b, 2, d, sizeof(d));
+		ck_assert_str_eq(d, "expected, not there: [0-0x1000) [0-0x2000); there, not "
+				 "expected: [0x1000-0x2000)");
+	}
 }
 END_TEST
 
