@@ -29,7 +29,8 @@ ops_for() {
 }
 
 # A failure on a revert kernel counts only if the fixed kernel does not have it too: --baseline
-# replays each one on bzImage in a fresh guest, and the run fails (exit 1) only for failures that pass there.
+# replays each one on bzImage in a fresh guest, and the run fails (exit 1) only for failures
+# that pass there.
 for k in $reverts; do
 	name=${k##*/bzImage-revert-}
 	rc=0
