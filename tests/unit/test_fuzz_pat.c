@@ -1,6 +1,7 @@
 /* Unit tests for the fuzzer's model of per-VMA (pre-rework) x86 PAT pfnmap tracking. */
 #include <check.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -151,6 +152,29 @@ START_TEST(test_text_parsers)
 }
 END_TEST
 
+/* The reproducer expects the model's leftovers on per-VMA kernels. */
+START_TEST(test_emit_pat_left)
+{
+	static struct ms_fz_seq s;
+	const char *seqs[] = { "window 8 4; pfn-map p0 0+3; pfn-munmap p0 0+1",
+			       "window 8 4; pfn-map p0 0+3; pfn-munmap p0 2+1" };
+	const char *want[] = { "#define PAT_LEFT 1L\n", "#define PAT_LEFT 0L\n" };
+	char err[200], *buf;
+	size_t len;
+
+	for (unsigned i = 0; i < 2; i++) {
+		FILE *f = open_memstream(&buf, &len);
+
+		ck_assert_ptr_nonnull(f);
+		ck_assert_int_eq(ms_fz_seq_parse(&s, seqs[i], err, sizeof(err)), 0);
+		ck_assert_int_eq(ms_fz_emit_c(f, &s, &(struct ms_fz_emit_opts){ 0 }, NULL, NULL), 0);
+		fclose(f);
+		ck_assert_msg(strstr(buf, want[i]), "%s: no %s", seqs[i], want[i]);
+		free(buf);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("fuzz_pat");
@@ -165,6 +189,7 @@ int main(void)
 	tcase_add_test(t, test_fork_after_split);
 	tcase_add_test(t, test_leftovers_match);
 	tcase_add_test(t, test_text_parsers);
+	tcase_add_test(t, test_emit_pat_left);
 	suite_add_tcase(s, t);
 	r = srunner_create(s);
 	srunner_run_all(r, CK_NORMAL);
