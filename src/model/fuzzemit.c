@@ -31,7 +31,7 @@ static const char *const main_text =
 	"\t\treturn 1;\n"
 	"\t}\n"
 	"\tif (ret == MS_FZRT_CONT_DIFF) {\n"
-	"\t\tprintf(\"step %d (%s): UFFDIO_CONTINUE returned %ld, mapped %ld; the model says \"\n"
+	"\t\tprintf(\"step %d (%s): UFFDIO_CONTINUE returned %ld, mapped %ld, the model says \"\n"
 	"\t\t       \"%ld, mapped %ld\\n\", i, op_text[i], rt.cont_ret, rt.cont_mapped,\n"
 	"\t\t       ops[i].want_ret, ops[i].want_mapped);\n"
 	"\t\treturn 1;\n"

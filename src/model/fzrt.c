@@ -421,6 +421,13 @@ static int file_op(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
 	case MS_FZRT_UFFD_MINOR:
 		return minor_reg(rt, rt->fwin + off, len);
 	default:
+		/*
+		 * The range must be one VMA (uffd_mfill_lock(): -ENOENT). hugetlb VMAs never
+		 * merge (VM_DONTEXPAND is VM_SPECIAL), so MINOR registrations of two pieces
+		 * stay two: the layout is the kernel's business, such a CONTINUE is not run.
+		 */
+		if (op->dry)
+			return one_vma(rt->fwin + off, len) ? 0 : MS_FZRT_SKIP;
 		return file_continue(rt, op, rt->fwin + off, len);
 	}
 }
@@ -906,7 +913,8 @@ int ms_fzrt_run(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
 
 	if (op->proc < 0 || op->proc >= MS_FZRT_PROCS || !rt->live[op->proc])
 		return -ESRCH;
-	if (op->dry && op->kind != MS_FZRT_MREMAP && op->kind != MS_FZRT_PFN_MREMAP)
+	if (op->dry && op->kind != MS_FZRT_MREMAP && op->kind != MS_FZRT_PFN_MREMAP &&
+	    op->kind != MS_FZRT_CONTINUE)
 		return 0;
 	if (op->proc == 0) {
 		if (op->kind == MS_FZRT_EXIT)

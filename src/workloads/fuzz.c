@@ -274,7 +274,7 @@ static bool step(struct ms_fz_model *m, struct ms_fzrt *rt, const struct ms_fz_s
 		file_inputs(m, op, &rop);
 	ret = ms_fzrt_run(rt, &rop);
 	if (ret == MS_FZRT_CONT_DIFF) {
-		bad(r, FZ_CONT, (int)i, "%s: UFFDIO_CONTINUE returned %ld, mapped %ld; the model "
+		bad(r, FZ_CONT, (int)i, "%s: UFFDIO_CONTINUE returned %ld, mapped %ld, the model "
 		    "says %ld, mapped %ld", text, rt->cont_ret, rt->cont_mapped, rop.want_ret,
 		    rop.want_mapped);
 		return false;
