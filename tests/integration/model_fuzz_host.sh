@@ -24,6 +24,18 @@ done
 if grep -q '"uffd": true' "$stats"; then
 	[ "$(opn uffd-reg)" -gt 0 ] && [ "$(opn uffd-wp)" -gt 0 ] || fail "uffd on, no uffd op ran"
 fi
+# The shared-file window: its ops ran, and with uffd MINOR on (6.18 has it for shmem),
+# UFFDIO_CONTINUE ran and its results matched the model.
+if grep -q '"file_shmem": true' "$stats"; then
+	for op in file-write file-fill file-zap file-punch; do
+		[ "$(opn "$op")" -gt 0 ] || fail "file windows on, no $op op ran"
+	done
+fi
+if grep -q '"minor": true' "$stats"; then
+	[ "$(opn uffd-minor)" -gt 0 ] && [ "$(opn continue)" -gt 0 ] ||
+		fail "uffd-minor on, no uffd-minor or continue ran"
+	say "$(opn continue) continue ops"
+fi
 # FOLL_PIN pins (io_uring fixed buffers), writes and read-back through the pin ran.
 if grep -q '"pin_uring": true' "$stats"; then
 	[ "$(opn pin-uring)" -gt 0 ] && [ "$(opn unpin)" -gt 0 ] && [ "$(opn pin-write)" -gt 0 ] ||

@@ -20,11 +20,12 @@ BUDGET=${VM_FUZZ_BUDGET:-60s}
 # judged there), and each revert kernel with the ops its bug needs. The uffd-wp bug needs a
 # uffd-reg, a uffd-wp and a moving mremap of the same pages; the FOLL_PIN ops and THP windows
 # dilute that, and a minute is not enough with them in the mix (docs/fuzz.md has the longer
-# run), so CI leaves them out there: the sequences are then the ones drawn before they existed.
+# run), so CI leaves them out there: the sequences are then the ones drawn before they existed
+# (the shared-file window too: -file draws no file windows and no extra random numbers).
 ops_for() {
 	case "$1" in
-	*uffd*) echo -pfn,-nth,-pinfoll,-thp ;;
-	*pfn*) echo -uffd,-nth ;;
+	*uffd*) echo -pfn,-nth,-pinfoll,-thp,-file ;;
+	*pfn*) echo -uffd,-nth,-file ;;
 	*) echo -nth ;;
 	esac
 }
