@@ -334,7 +334,8 @@ int ms_fz_emit_c(FILE *f, const struct ms_fz_seq *s, const struct ms_fz_emit_opt
 	put_runtime(f);
 	fprintf(f, "\n/* ---- the sequence ---- */\n#define NSLOTS %u\n#define NPAGES %u\n"
 		"#define THP %d\n#define FILE_WINDOW %d\n\n"
-		"static const struct ms_fzrt_op ops[] = {\n", s->nslots, s->npages, s->thp, s->file);
+		"static const struct ms_fzrt_op ops[] = {\n", s->nslots, s->npages, s->thp,
+		s->file);
 	if ((ret = walk(&e, 0, ran, part)))
 		goto out;
 	put_tables(&e);

@@ -208,8 +208,8 @@ static int parse_line(struct ms_fz_seq *s, char *line, unsigned lineno, char *er
 		return 0;
 	}
 	if (!strncmp(line, "file ", 5)) {
-		for (a = MS_FZ_FILE_SHMEM; a <= MS_FZ_FILE_HUGETLB && strcmp(line + 5, file_names[a]);
-		     a++)
+		for (a = MS_FZ_FILE_SHMEM; a <= MS_FZ_FILE_HUGETLB &&
+		     strcmp(line + 5, file_names[a]); a++)
 			;
 		if (a > MS_FZ_FILE_HUGETLB)
 			return fail(err, errlen, "line %u: file shmem|hugetlb", lineno);

@@ -403,15 +403,16 @@ static void file_fill(struct ms_fzrt *rt, char *a, uint64_t fill)
 static int file_op(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
 {
 	size_t off = (size_t)op->first * rt->fslot, len = (size_t)op->n * rt->fslot;
+	char *a;
 
 	if (!rt->fwin || op->first + op->n > MS_FZRT_FILE_SLOTS)
 		return -EINVAL;
 	switch (op->kind) {
 	case MS_FZRT_FILE_WRITE:
 	case MS_FZRT_FILE_FILL:
+		a = op->kind == MS_FZRT_FILE_WRITE ? rt->fwin : rt->falias;
 		for (int i = 0; i < op->n; i++)
-			file_fill(rt, (op->kind == MS_FZRT_FILE_WRITE ? rt->fwin : rt->falias) + off +
-				  (size_t)i * rt->fslot, op->fill[i]);
+			file_fill(rt, a + off + (size_t)i * rt->fslot, op->fill[i]);
 		return 0;
 	case MS_FZRT_FILE_ZAP:
 		return madvise(rt->fwin + off, len, MADV_DONTNEED) ? -errno : 0;

@@ -45,7 +45,7 @@ struct ms_fzrt_op {
 	uint64_t fill[MS_FZRT_MAX_N];	/* WRITE, PIN_WRITE: each page's fill; UNPIN: the pin's */
 	uint64_t alt[MS_FZRT_MAX_N];	/* UNPIN: a second allowed content where alt_mask says */
 	uint64_t alt_mask;
-	long want_ret, want_mapped;	/* CONTINUE: the ioctl's result and uffdio_continue.mapped */
+	long want_ret, want_mapped;	/* CONTINUE: its result, uffdio_continue.mapped */
 };
 
 struct ms_fzrt {

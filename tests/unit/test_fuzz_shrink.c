@@ -754,7 +754,8 @@ START_TEST(test_emit_file)
 		 dir, dir, dir, dir, dir, dir);
 	ck_assert_int_eq(run_cmd(cmd), 1);
 	snprintf(cmd, sizeof(cmd), "grep -q 'step 5 (continue p0 0+4): UFFDIO_CONTINUE returned "
-		 "0, mapped %ld, the model says 0, mapped' %s/out.txt", _i ? 8L << 20 : 16384L, dir);
+		 "0, mapped %ld, the model says 0, mapped' %s/out.txt", _i ? 8L << 20 : 16384L,
+		 dir);
 	ck_assert_int_eq(run_cmd(cmd), 0);
 out:
 	rm_scratch(dir);
