@@ -279,10 +279,12 @@ static void print_counts(json_t *fz)
 	       json_is_true(json_object_get(fz, "pin_gup")) ? "on" : "off",
 	       json_is_true(json_object_get(fz, "thp")) ? "on" : "off",
 	       json_is_true(json_object_get(fz, "pat_checked")) ? "on" : "off");
-	printf("fuzz: file windows: shmem %s, hugetlb %s, uffd-minor/continue %s\n",
+	printf("fuzz: file windows: shmem %s, hugetlb %s, uffd-minor/continue %s (%lld minor "
+	       "faults resolved)\n",
 	       json_is_true(json_object_get(fz, "file_shmem")) ? "on" : "off",
 	       json_is_true(json_object_get(fz, "file_hugetlb")) ? "on" : "off",
-	       json_is_true(json_object_get(fz, "minor")) ? "on" : "off");
+	       json_is_true(json_object_get(fz, "minor")) ? "on" : "off",
+	       (long long)json_integer_value(json_object_get(fz, "minor_faults")));
 	json_object_foreach(json_object_get(fz, "unshrunk_failures"), k, v)
 		printf("fuzz: %lld more failing sequences of kind \"%s\" were not shrunk (the kind "
 		       "was shrunk 3 times)\n", (long long)json_integer_value(v), k);

@@ -79,6 +79,7 @@ struct fz_res {
 	uint32_t counts[MS_FZ_KIND_COUNT];
 	uint32_t injected[MS_FZ_KIND_COUNT];	/* ops that failed as fail-nth made them */
 	uint8_t trans[MS_FZ_KIND_COUNT][MS_FZ_STATES];
+	uint32_t minor_faults;		/* resolved by the runtime's monitor (CONTINUE) */
 };
 
 struct fz {
@@ -99,7 +100,7 @@ struct fz {
 	struct fz_res *res;
 	struct ms_kmsg_watch kw;
 	/* totals */
-	uint64_t nseq, counts[MS_FZ_KIND_COUNT], injected[MS_FZ_KIND_COUNT];
+	uint64_t nseq, counts[MS_FZ_KIND_COUNT], injected[MS_FZ_KIND_COUNT], minor_faults;
 	uint64_t thp0[FZ_THP_STATS];	/* /proc/vmstat when the first sequence began */
 	uint8_t trans[MS_FZ_KIND_COUNT][MS_FZ_STATES];
 	unsigned ntrans;
@@ -345,6 +346,7 @@ static int worker(const struct ms_fz_seq *s, struct fz_res *r)
 		if (!step(&m, &rt, s, i, r))
 			break;
 out:
+	r->minor_faults = __atomic_load_n(&rt.minor_faults, __ATOMIC_RELAXED);
 	ms_fzrt_fini(&rt);
 	ms_fz_model_fini(&m);
 	return 0;
@@ -433,6 +435,7 @@ static void note_coverage(struct fz *f, const struct ms_fz_seq *s)
 	bool news = false;
 	char *text;
 
+	f->minor_faults += f->res->minor_faults;
 	for (unsigned k = 0; k < MS_FZ_KIND_COUNT; k++) {
 		f->counts[k] += f->res->counts[k];
 		f->injected[k] += f->res->injected[k];
@@ -1134,6 +1137,9 @@ static void write_artifacts(struct fz *f, json_t *replay)
 			    json_boolean(f->g.file_hugetlb));
 	json_object_set_new(json_object_get(a, "fuzz"), "minor",
 			    json_boolean(f->g.minor_shmem || f->g.minor_hugetlb));
+	/* Writes by process 0 to MINOR-registered pages without a PTE: minor faults. */
+	json_object_set_new(json_object_get(a, "fuzz"), "minor_faults",
+			    json_integer((json_int_t)f->minor_faults));
 	json_object_set_new(json_object_get(a, "fuzz"), "injected_failures", injected_json(f));
 	json_object_set_new(json_object_get(a, "fuzz"), "thp_vmstat", thp_json(f));
 	if (replay)
