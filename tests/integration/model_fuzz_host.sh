@@ -4,7 +4,11 @@
 # a corpus sequence replays clean, and a malformed sequence is a usage error.
 . "$(dirname "$0")/lib/common.bash"
 need_root
+# hugetlb file windows raise the 2 MiB pool through the journal: it must be back afterwards.
+hp=/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
+hp0=$(cat "$hp" 2>/dev/null || echo none)
 run_mmstorm 0 fuzz --host --seeds 11,12 --budget 20s --results "$WORK/results" --run-id f
+[ "$(cat "$hp" 2>/dev/null || echo none)" = "$hp0" ] || fail "nr_hugepages $hp0 -> $(cat "$hp")"
 grep -q '^fuzz: no failures (case PASS)' "$WORK/out" || { cat "$WORK/out"; fail "failures"; }
 dir=$WORK/results/f/fuzz
 stats=$dir/stats.json
@@ -34,7 +38,7 @@ fi
 if grep -q '"minor": true' "$stats"; then
 	[ "$(opn uffd-minor)" -gt 0 ] && [ "$(opn continue)" -gt 0 ] ||
 		fail "uffd-minor on, no uffd-minor or continue ran"
-	say "$(opn continue) continue ops"
+	say "$(opn continue) continue ops, $(num minor_faults) minor faults"
 fi
 # FOLL_PIN pins (io_uring fixed buffers), writes and read-back through the pin ran.
 if grep -q '"pin_uring": true' "$stats"; then
