@@ -26,6 +26,12 @@
  *   pin-gup p0 0+2 r           (gup_test long-term pin, R/O; rw: FOLL_WRITE too)
  *   collapse p0                (MADV_COLLAPSE of the window's PMD; only in a THP window)
  *   pin-write p0 0+1 pin=0      (fresh fills into pin pages 0.., through a pin-uring pin)
+ *   file shmem                 (after "window": a shared-file window of MS_FZ_FILE_SLOTS
+ *                               slots; "file hugetlb": one 2 MiB huge page a slot)
+ *   file-write p0 0+2          (fresh fills through the main MAP_SHARED mapping: PTEs there)
+ *   file-fill p0 0+2           (fresh fills into the page cache through an alias: no PTE)
+ *   file-zap p0 0+2            (MADV_DONTNEED of the main mapping)   file-punch p0 0+2
+ *   uffd-minor p0 0+4          (UFFDIO_REGISTER_MODE_MINOR)   continue p0 0+2 (UFFDIO_CONTINUE)
  *
  * "window 16 8 thp" makes the window the start of one 2 MiB-aligned, MADV_HUGEPAGE, R/W
  * anonymous mapping of a whole PMD (a THP needs one VMA), so the first write faults in a THP
@@ -40,6 +46,10 @@
 #define MS_FZ_MAX_SLOTS 64
 #define MS_FZ_PFN_SLOTS 4
 #define MS_FZ_MAX_PROCS 6
+#define MS_FZ_FILE_SLOTS 4
+
+/* The file window of a sequence: none, shmem (4 KiB slots) or hugetlb (2 MiB slots). */
+enum { MS_FZ_FILE_NONE, MS_FZ_FILE_SHMEM, MS_FZ_FILE_HUGETLB };
 
 enum ms_fz_kind {
 	MS_FZ_WRITE, MS_FZ_FORK, MS_FZ_EXIT, MS_FZ_DONTNEED, MS_FZ_FREE, MS_FZ_COLD,
@@ -48,6 +58,8 @@ enum ms_fz_kind {
 	MS_FZ_PFN_MAP, MS_FZ_PFN_MUNMAP, MS_FZ_PFN_MREMAP, MS_FZ_PFN_MPROTECT,
 	MS_FZ_PIN, MS_FZ_UNPIN, MS_FZ_PIN_URING, MS_FZ_PIN_GUP, MS_FZ_COLLAPSE,
 	MS_FZ_PIN_WRITE,
+	MS_FZ_FILE_WRITE, MS_FZ_FILE_FILL, MS_FZ_FILE_ZAP, MS_FZ_FILE_PUNCH, MS_FZ_UFFD_MINOR,
+	MS_FZ_CONTINUE,
 	MS_FZ_KIND_COUNT
 };
 
@@ -61,6 +73,12 @@ enum ms_fz_kind {
 static inline bool ms_fz_is_pin(unsigned kind)
 {
 	return kind == MS_FZ_PIN || kind == MS_FZ_PIN_URING || kind == MS_FZ_PIN_GUP;
+}
+
+/* The ops of the shared-file window (its own slots, 0 .. MS_FZ_FILE_SLOTS - 1). */
+static inline bool ms_fz_is_file(unsigned kind)
+{
+	return kind >= MS_FZ_FILE_WRITE && kind <= MS_FZ_CONTINUE;
 }
 
 /* The ops that take nth=: their failure paths are modelled (ms_fz_model_fail()). */
@@ -84,6 +102,7 @@ struct ms_fz_op {
 struct ms_fz_seq {
 	uint16_t nslots, npages;
 	bool thp;		/* the window is the start of a THP-able PMD */
+	uint8_t file;		/* MS_FZ_FILE_*: the shared-file window's backing */
 	uint32_t nops;
 	struct ms_fz_op ops[MS_FZ_MAX_OPS];
 };
@@ -95,6 +114,8 @@ struct ms_fz_gen_cfg {
 	bool uffd, pfn, nth, migrate;
 	bool uring, gup;		/* FOLL_PIN pins: io_uring fixed buffers, gup_test */
 	bool thp;			/* a third of the sequences in a THP window */
+	/* a quarter in a shared-file window: shmem, hugetlb; MINOR faults on each */
+	bool file_shmem, file_hugetlb, minor_shmem, minor_hugetlb;
 };
 
 const char *ms_fz_kind_name(unsigned kind);
@@ -139,6 +160,16 @@ struct ms_fz_model {
 	uint8_t wp[MS_FZ_MAX_SLOTS];		/* MS_FZ_WP_* */
 	uint8_t pfn[MS_FZ_MAX_PROCS][MS_FZ_PFN_SLOTS];	/* MS_FZ_PFN_* */
 	uint8_t pin_kind[16];			/* the op kind that took each model pin id */
+	/*
+	 * The shared-file window (a shared-file model, not the reference model's private
+	 * COW): per slot the page cache (0: no page, else the fill it holds), whether process
+	 * 0's main mapping has a PTE there, and whether process 0 registered it MINOR.
+	 */
+	uint8_t file;
+	uint64_t fcache[MS_FZ_FILE_SLOTS];
+	uint8_t fpte[MS_FZ_FILE_SLOTS];
+	uint8_t fminor[MS_FZ_FILE_SLOTS];
+	uint32_t fgen;				/* FILE_WRITE, FILE_FILL ops so far */
 };
 
 int ms_fz_model_init(struct ms_fz_model *m, const struct ms_fz_seq *s);
@@ -174,6 +205,14 @@ int ms_fz_model_walk(struct ms_fz_model *m, const struct ms_fz_seq *s, uint32_t 
 /* The state of proc's slot as a small number, for transition coverage (< MS_FZ_STATES). */
 #define MS_FZ_STATES 64
 unsigned ms_fz_model_state(const struct ms_fz_model *m, const struct ms_fz_op *op);
+/* The fill that FILE_WRITE / FILE_FILL op writes to slot first + k when it runs next. */
+uint64_t ms_fz_model_file_fill(const struct ms_fz_model *m, const struct ms_fz_op *op, unsigned k);
+/*
+ * What UFFDIO_CONTINUE of op's range must return now: *ret the ioctl's result (0, or -errno),
+ * *mapped what the kernel writes to uffdio_continue.mapped (bytes done, or the error).
+ */
+void ms_fz_model_continue(const struct ms_fz_model *m, const struct ms_fz_op *op, long *ret,
+			  long *mapped);
 /* What pin holds now, page by page (fill, or alt where alt_mask has the bit); its length. */
 unsigned ms_fz_model_pin_wants(const struct ms_fz_model *m, unsigned pin, uint64_t *fill,
 			       uint64_t *alt, uint64_t *alt_mask);

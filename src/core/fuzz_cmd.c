@@ -40,7 +40,7 @@ static void fzc_usage(FILE *f)
 		"(io_uring fixed buffers, gup_test), /dev/mem pfnmap\n"
 		"mappings, THP windows and fail-nth faults, checked against the reference model\n"
 		"after every op (--ops also leaves out -pinfoll: the FOLL_PIN pins, -thp: THP\n"
-		"windows).\n"
+		"windows, -file: the shared-file window with uffd MINOR and UFFDIO_CONTINUE).\n"
 		"A failing sequence is shrunk and written, with a standalone C reproducer, to\n"
 		"RESULTS/RUN-ID/fuzz/. It stops at the budget or after --max-failures distinct\n"
 		"failures (default 1; failures that shrink to the same sequence and check are one).\n"
@@ -294,6 +294,12 @@ static void print_counts(json_t *fz)
 	       json_is_true(json_object_get(fz, "pin_gup")) ? "on" : "off",
 	       json_is_true(json_object_get(fz, "thp")) ? "on" : "off",
 	       json_is_true(json_object_get(fz, "pat_checked")) ? "on" : "off");
+	printf("fuzz: file windows: shmem %s, hugetlb %s, uffd-minor/continue %s (%lld minor "
+	       "faults resolved)\n",
+	       json_is_true(json_object_get(fz, "file_shmem")) ? "on" : "off",
+	       json_is_true(json_object_get(fz, "file_hugetlb")) ? "on" : "off",
+	       json_is_true(json_object_get(fz, "minor")) ? "on" : "off",
+	       (long long)json_integer_value(json_object_get(fz, "minor_faults")));
 	print_pat(json_object_get(fz, "pat"));
 	json_object_foreach(json_object_get(fz, "unshrunk_failures"), k, v)
 		printf("fuzz: %lld more failing sequences of kind \"%s\" were not shrunk (the kind "

@@ -30,6 +30,12 @@ static const char *const main_text =
 	"\t\t       rt.bad->page, rt.bad->off, rt.bad->want, rt.bad->got);\n"
 	"\t\treturn 1;\n"
 	"\t}\n"
+	"\tif (ret == MS_FZRT_CONT_DIFF) {\n"
+	"\t\tprintf(\"step %d (%s): UFFDIO_CONTINUE returned %ld, mapped %ld, the model says \"\n"
+	"\t\t       \"%ld, mapped %ld\\n\", i, op_text[i], rt.cont_ret, rt.cont_mapped,\n"
+	"\t\t       ops[i].want_ret, ops[i].want_mapped);\n"
+	"\t\treturn 1;\n"
+	"\t}\n"
 	"\tif (ret == MS_FZRT_SKIP) {\n"
 	"\t\tprintf(\"step %d (%s): the range is not one VMA here: inconclusive\\n\", i,\n"
 	"\t\t       op_text[i]);\n"
@@ -51,10 +57,17 @@ static const char *const main_text =
 	"\t\tprintf(\"SKIP: cannot set up the window: %s\\n\", strerror(-ret));\n"
 	"\t\treturn 4;\n"
 	"\t}\n"
+	"\tif (FILE_WINDOW && (ret = ms_fzrt_file_init(&rt, FILE_WINDOW))) {\n"
+	"\t\tprintf(\"SKIP: cannot set up the %s file window: %s\\n\", FILE_WINDOW == \n"
+	"\t\t       MS_FZRT_FILE_HUGETLB ? \"hugetlb (free 2 MiB pages?)\" : \"shmem\",\n"
+	"\t\t       strerror(-ret));\n"
+	"\t\treturn 4;\n"
+	"\t}\n"
 	"\tfor (int i = 0; i < NOPS && !bad; i++) {\n"
 	"\t\tret = ms_fzrt_run(&rt, &ops[i]);\n"
-	"\t\tif (ret == -ENOSYS || ret == -EPERM || (ret == -ENOENT && ops[i].kind >= "
-	"MS_FZRT_PFN_MAP)) {\n"
+	"\t\tif (ret == -ENOSYS || ret == -EPERM || ret == -EOPNOTSUPP ||\n"
+	"\t\t    (ret == -ENOENT && ops[i].kind >= MS_FZRT_PFN_MAP &&\n"
+	"\t\t     ops[i].kind <= MS_FZRT_PFN_MPROTECT)) {\n"
 	"\t\t\tprintf(\"SKIP: step %d (%s): %s\\n\", i, op_text[i], strerror(-ret));\n"
 	"\t\t\treturn 4;\n"
 	"\t\t}\n"
@@ -62,6 +75,8 @@ static const char *const main_text =
 	"\t\t\tbreak;\n"
 	"\t\tret = ms_fzrt_check(&rt, wants + want_at[i], want_at[i + 1] - want_at[i], wp0[i],\n"
 	"\t\t\t\t    msg, sizeof(msg));\n"
+	"\t\tif (!ret && FILE_WINDOW)\n"
+	"\t\t\tret = ms_fzrt_check_file(&rt, fcache[i], fpte[i], msg, sizeof(msg));\n"
 	"\t\tif (ret) {\n"
 	"\t\t\tprintf(\"step %d (%s): %s\\n\", i, op_text[i], msg);\n"
 	"\t\t\tbad = 1;\n"
@@ -86,7 +101,8 @@ static const char *const rt_kind[MS_FZ_KIND_COUNT] = {
 	"MS_FZRT_MIGRATE", "MS_FZRT_UFFD_REG", "MS_FZRT_UFFD_WP", "MS_FZRT_PFN_MAP",
 	"MS_FZRT_PFN_MUNMAP", "MS_FZRT_PFN_MREMAP", "MS_FZRT_PFN_MPROTECT", "MS_FZRT_PIN",
 	"MS_FZRT_UNPIN", "MS_FZRT_PIN_URING", "MS_FZRT_PIN_GUP", "MS_FZRT_COLLAPSE",
-	"MS_FZRT_PIN_WRITE",
+	"MS_FZRT_PIN_WRITE", "MS_FZRT_FILE_WRITE", "MS_FZRT_FILE_FILL", "MS_FZRT_FILE_ZAP",
+	"MS_FZRT_FILE_PUNCH", "MS_FZRT_UFFD_MINOR", "MS_FZRT_CONTINUE",
 };
 
 /* The runtime's text, without the include of its own header (pasted just before). */
@@ -112,6 +128,8 @@ struct emit {
 	struct ms_fz_model m;
 	unsigned nops, nwants;
 	char (*wp)[MS_FZ_MAX_SLOTS + 1];
+	uint64_t (*fcache)[MS_FZ_FILE_SLOTS];	/* the file window after each op */
+	char (*fpte)[MS_FZ_FILE_SLOTS + 1];
 	uint32_t *want_at;
 	bool *fork_ok;
 	uint64_t *part;
@@ -126,9 +144,12 @@ static void put_u64s(FILE *f, const char *name, const uint64_t *v, unsigned n)
 	fputs(" }", f);
 }
 
-/* An UNPIN carries what the pin holds, taken from the model before the op. */
+/*
+ * An UNPIN carries what the pin holds, taken from the model before the op; a file op its
+ * fills or CONTINUE's expected result (fop), also from before.
+ */
 static void put_op(struct emit *e, const struct ms_fz_op *op, const struct ms_rm_op *r,
-		   unsigned child, const struct ms_fzrt_op *pin)
+		   unsigned child, const struct ms_fzrt_op *pin, const struct ms_fzrt_op *fop)
 {
 	fprintf(e->f, "\t{ .kind = %s, .proc = %u, .flags = %u, .nth = %u, .first = %u, .n = %u, "
 		".to = %u, .n2 = %u, .child = %u", rt_kind[op->kind], op->proc, op->flags, op->nth,
@@ -144,6 +165,11 @@ static void put_op(struct emit *e, const struct ms_fz_op *op, const struct ms_rm
 	}
 	if (op->kind == MS_FZ_PIN_WRITE)
 		fprintf(e->f, ", .pin = %u", op->pin);
+	if (op->kind == MS_FZ_CONTINUE)
+		fprintf(e->f, ", .want_ret = %ld, .want_mapped = %ld", fop->want_ret,
+			fop->want_mapped);
+	if (op->kind == MS_FZ_FILE_WRITE || op->kind == MS_FZ_FILE_FILL)
+		put_u64s(e->f, "fill", fop->fill, op->n);
 	if (op->kind == MS_FZ_WRITE || op->kind == MS_FZ_PIN_WRITE) {
 		fputs(",\n\t  .fill = {", e->f);
 		for (uint32_t i = 0; i < op->n; i++)
@@ -195,7 +221,7 @@ static int walk(struct emit *e, int pass, const int8_t *ran, const uint64_t *par
 	e->nops = e->nwants = 0;
 	for (uint32_t i = 0; i < e->s->nops; i++) {
 		const struct ms_fz_op *op = &e->s->ops[i];
-		static struct ms_fzrt_op pin;
+		static struct ms_fzrt_op pin, fop;
 		bool ok = !ran || ran[i] > 0;
 
 		if (ms_fz_model_check(&e->m, op, &child) || (ran && ran[i] < 0))
@@ -203,6 +229,11 @@ static int walk(struct emit *e, int pass, const int8_t *ran, const uint64_t *par
 		if (op->kind == MS_FZ_UNPIN)
 			pin.n = (int)ms_fz_model_pin_wants(&e->m, op->pin, pin.fill, pin.alt,
 							   &pin.alt_mask);
+		if (op->kind == MS_FZ_CONTINUE)
+			ms_fz_model_continue(&e->m, op, &fop.want_ret, &fop.want_mapped);
+		for (unsigned k = 0; k < op->n && (op->kind == MS_FZ_FILE_WRITE ||
+						  op->kind == MS_FZ_FILE_FILL); k++)
+			fop.fill[k] = ms_fz_model_file_fill(&e->m, op, k);
 		memset(&r, 0, sizeof(r));
 		if (!ok && ms_fz_is_pin(op->kind))
 			r.out = (uint8_t)free_pin(&e->m);
@@ -211,7 +242,7 @@ static int walk(struct emit *e, int pass, const int8_t *ran, const uint64_t *par
 		if (ret)
 			return ret;
 		if (pass == 0) {
-			put_op(e, op, &r, child, &pin);
+			put_op(e, op, &r, child, &pin, &fop);
 			e->fork_ok[e->nops] = ok;
 			e->part[e->nops] = part && !ok ? part[i] : 0;
 			e->text[e->nops] = calloc(1, 96);
@@ -219,6 +250,10 @@ static int walk(struct emit *e, int pass, const int8_t *ran, const uint64_t *par
 				ms_fz_op_str(op, e->text[e->nops], 96);
 			for (unsigned s = 0; s < e->s->nslots; s++)
 				e->wp[e->nops][s] = (char)('0' + e->m.wp[s]);
+			for (unsigned s = 0; s < MS_FZ_FILE_SLOTS; s++) {
+				e->fcache[e->nops][s] = e->m.fcache[s];
+				e->fpte[e->nops][s] = (char)('0' + e->m.fpte[s]);
+			}
 		} else {
 			e->want_at[e->nops] = e->nwants;
 			put_wants(e);
@@ -246,6 +281,15 @@ static void put_tables(struct emit *e)
 	fputs("};\nstatic const char *const wp0[] = {\n", e->f);
 	for (unsigned i = 0; i < e->nops; i++)
 		fprintf(e->f, "\t\"%s\",\n", e->wp[i]);
+	fputs("};\n/* the file window after each op: page cache fills (0: no page), p0's PTEs */\n"
+	      "static const uint64_t fcache[][MS_FZRT_FILE_SLOTS] = {\n", e->f);
+	for (unsigned i = 0; i < e->nops; i++)
+		fprintf(e->f, "\t{ 0x%llxULL, 0x%llxULL, 0x%llxULL, 0x%llxULL },\n",
+			(unsigned long long)e->fcache[i][0], (unsigned long long)e->fcache[i][1],
+			(unsigned long long)e->fcache[i][2], (unsigned long long)e->fcache[i][3]);
+	fputs("\t{ 0, 0, 0, 0 }\n};\nstatic const char *const fpte[] = {\n", e->f);
+	for (unsigned i = 0; i < e->nops; i++)
+		fprintf(e->f, "\t\"%s\",\n", e->fpte[i]);
 	fputs("};\n/* proc, slot, has_alt, fill, alt: after each op, what each process sees */\n"
 	      "static const struct ms_fzrt_want wants[] = {\n", e->f);
 }
@@ -291,18 +335,20 @@ int ms_fz_emit_c(FILE *f, const struct ms_fz_seq *s, const struct ms_fz_emit_opt
 	int ret = -ENOMEM;
 
 	e.wp = calloc(n, sizeof(*e.wp));
+	e.fcache = calloc(n, sizeof(*e.fcache));
+	e.fpte = calloc(n, sizeof(*e.fpte));
 	e.want_at = calloc(n + 1, sizeof(*e.want_at));
 	e.fork_ok = calloc(n, sizeof(*e.fork_ok));
 	e.part = calloc(n, sizeof(*e.part));
 	e.text = calloc(n, sizeof(*e.text));
-	if (!e.wp || !e.want_at || !e.fork_ok || !e.part || !e.text)
+	if (!e.fcache || !e.fpte || !e.wp || !e.want_at || !e.fork_ok || !e.part || !e.text)
 		goto out;
 	put_head(&e, o);
 	put_runtime(f);
 	fprintf(f, "\n/* ---- the sequence ---- */\n#define NSLOTS %u\n#define NPAGES %u\n"
-		"#define THP %d\n#define PAT_LEFT %uL\n\n"
+		"#define THP %d\n#define FILE_WINDOW %d\n#define PAT_LEFT %uL\n\n"
 		"static const struct ms_fzrt_op ops[] = {\n", s->nslots, s->npages, s->thp,
-		pat_left(s, ran, part));
+		s->file, pat_left(s, ran, part));
 	if ((ret = walk(&e, 0, ran, part)))
 		goto out;
 	put_tables(&e);
@@ -321,6 +367,8 @@ out:
 		free(e.text[i]);
 	free(e.text);
 	free(e.wp);
+	free(e.fcache);
+	free(e.fpte);
 	free(e.want_at);
 	free(e.fork_ok);
 	free(e.part);

@@ -34,6 +34,7 @@ int ms_fz_model_init(struct ms_fz_model *m, const struct ms_fz_seq *s)
 		return -EINVAL;
 	m->nslots = s->nslots;
 	m->thp = s->thp;
+	m->file = s->file;
 	return ms_rm_new(&m->rm, &cfg);
 }
 
@@ -133,6 +134,26 @@ static int check_pfn(const struct ms_fz_model *m, const struct ms_fz_op *op)
 	return op->to + op->n <= op->first || op->first + op->n <= op->to ? 0 : -EINVAL;
 }
 
+/*
+ * The file window: any live process writes, fills, zaps or punches (the main mapping and the
+ * memfd are shared across fork); only process 0 registers MINOR (a child forked without
+ * UFFD_FEATURE_EVENT_FORK inherits no registration), and CONTINUE needs the whole range
+ * registered.
+ */
+static int check_file(const struct ms_fz_model *m, const struct ms_fz_op *op)
+{
+	if (!m->file || !op->n || op->first + op->n > MS_FZ_FILE_SLOTS)
+		return -EINVAL;
+	if (op->kind != MS_FZ_UFFD_MINOR && op->kind != MS_FZ_CONTINUE)
+		return 0;
+	if (op->proc)
+		return -EINVAL;
+	for (unsigned s = op->first; op->kind == MS_FZ_CONTINUE && s < op->first + op->n; s++)
+		if (!m->fminor[s])
+			return -EINVAL;
+	return 0;
+}
+
 /* Extra rules of process 0's registered slots, where the reference model does not look. */
 static int check_rm_uffd(const struct ms_fz_model *m, const struct ms_fz_op *op)
 {
@@ -158,6 +179,8 @@ int ms_fz_model_check(const struct ms_fz_model *m, const struct ms_fz_op *op, un
 		return -EINVAL;
 	if (op->nth && !ms_fz_nth_kind(op->kind))
 		return -EINVAL;
+	if (ms_fz_is_file(op->kind))
+		return check_file(m, op);
 	/* A THP window only; a vmsplice reference there: see allowed() in fuzzseq.c. */
 	if (op->kind == MS_FZ_COLLAPSE)
 		return m->thp ? 0 : -EINVAL;
@@ -352,6 +375,80 @@ static void apply_rm_side(struct ms_fz_model *m, const struct ms_fz_op *op, unsi
 	}
 }
 
+static long file_slot_bytes(const struct ms_fz_model *m)
+{
+	return m->file == MS_FZ_FILE_HUGETLB ? 2L << 20 : 4096;
+}
+
+uint64_t ms_fz_model_file_fill(const struct ms_fz_model *m, const struct ms_fz_op *op, unsigned k)
+{
+	/* Never 0 (a hole reads as zeros), and new with every op: a stale page shows. */
+	return 0xf11e000000000000ULL | (uint64_t)(m->fgen + 1) << 8 | ((op->first + k) & 0xff);
+}
+
+/*
+ * UFFDIO_CONTINUE goes page by page (6.12 mm/userfaultfd.c mfill_atomic(); hugetlb:
+ * mfill_atomic_hugetlb()) and stops at the first page that fails: no page in the page cache
+ * is -EFAULT (mfill_atomic_pte_continue(): shmem_get_folio(SGP_NOALLOC) finds none;
+ * hugetlb_mfill_atomic_pte(): filemap_lock_hugetlb_folio() fails), a PTE already there is
+ * -EEXIST (mfill_atomic_install_pte(): !pte_none_mostly(); hugetlb: !huge_pte_none_mostly()).
+ * mfill_atomic() returns "copied ? copied : err"; fs/userfaultfd.c userfaultfd_continue()
+ * writes that to uffdio_continue.mapped and returns 0 when all was mapped, -EAGAIN for a
+ * short one, else the error.
+ */
+void ms_fz_model_continue(const struct ms_fz_model *m, const struct ms_fz_op *op, long *ret,
+			  long *mapped)
+{
+	long done = 0, err = 0, bytes = file_slot_bytes(m);
+
+	for (unsigned s = op->first; s < op->first + op->n && s < MS_FZ_FILE_SLOTS; s++) {
+		if (!m->fcache[s] || m->fpte[s]) {
+			err = m->fcache[s] ? -EEXIST : -EFAULT;
+			break;
+		}
+		done += bytes;
+	}
+	*mapped = done ? done : err;
+	*ret = !done ? err : done == op->n * bytes ? 0 : -EAGAIN;
+}
+
+/* Process 0's PTEs are the model's; a child's are not tracked (its reads fault them in). */
+static void apply_file(struct ms_fz_model *m, const struct ms_fz_op *op)
+{
+	long ret, mapped = 0;
+
+	if (op->kind == MS_FZ_CONTINUE)
+		ms_fz_model_continue(m, op, &ret, &mapped);
+	for (unsigned k = 0; k < op->n; k++) {
+		unsigned s = op->first + k;
+
+		switch (op->kind) {
+		case MS_FZ_FILE_WRITE:
+			m->fcache[s] = ms_fz_model_file_fill(m, op, k);
+			m->fpte[s] |= !op->proc;
+			break;
+		case MS_FZ_FILE_FILL:
+			m->fcache[s] = ms_fz_model_file_fill(m, op, k);
+			break;
+		case MS_FZ_FILE_ZAP:
+			m->fpte[s] &= !!op->proc;
+			break;
+		case MS_FZ_FILE_PUNCH:		/* unmaps the range from every mapping */
+			m->fcache[s] = 0;
+			m->fpte[s] = 0;
+			break;
+		case MS_FZ_UFFD_MINOR:
+			m->fminor[s] = 1;
+			break;
+		case MS_FZ_CONTINUE:
+			m->fpte[s] |= (long)k < mapped / file_slot_bytes(m);
+			break;
+		}
+	}
+	if (op->kind == MS_FZ_FILE_WRITE || op->kind == MS_FZ_FILE_FILL)
+		m->fgen++;
+}
+
 int ms_fz_model_apply(struct ms_fz_model *m, const struct ms_fz_op *op, struct ms_rm_op *rm_op)
 {
 	struct ms_rm_op r;
@@ -359,6 +456,10 @@ int ms_fz_model_apply(struct ms_fz_model *m, const struct ms_fz_op *op, struct m
 
 	if (op->kind == MS_FZ_COLLAPSE)
 		return 0;	/* contents, pins and uffd-wp bits stay as they are */
+	if (ms_fz_is_file(op->kind)) {
+		apply_file(m, op);
+		return 0;
+	}
 	if (!is_rm_op(op->kind)) {
 		if (op->kind >= MS_FZ_PFN_MAP)
 			apply_pfn(m, op);
@@ -385,6 +486,10 @@ unsigned ms_fz_model_state(const struct ms_fz_model *m, const struct ms_fz_op *o
 
 	if (op->kind >= MS_FZ_PFN_MAP && op->kind <= MS_FZ_PFN_MPROTECT)
 		return s < MS_FZ_PFN_SLOTS ? m->pfn[op->proc][s] : 0;
+	/* file: in the page cache?, process 0's PTE?, MINOR-registered?, hugetlb?, which proc */
+	if (ms_fz_is_file(op->kind) && s < MS_FZ_FILE_SLOTS)
+		return (m->fcache[s] != 0) | m->fpte[s] << 1 | m->fminor[s] << 2 |
+		       (m->file == MS_FZ_FILE_HUGETLB) << 3 | !!op->proc << 4;
 	if (s >= m->nslots || ms_rm_expect(m->rm, op->proc, s, &w))
 		return 0;
 	st |= w.view != MS_RM_V_UNMAPPED;

@@ -18,6 +18,13 @@ static const char *const kind_names[MS_FZ_KIND_COUNT] = {
 	[MS_FZ_PIN] = "pin", [MS_FZ_UNPIN] = "unpin", [MS_FZ_PIN_URING] = "pin-uring",
 	[MS_FZ_PIN_GUP] = "pin-gup", [MS_FZ_COLLAPSE] = "collapse",
 	[MS_FZ_PIN_WRITE] = "pin-write",
+	[MS_FZ_FILE_WRITE] = "file-write", [MS_FZ_FILE_FILL] = "file-fill",
+	[MS_FZ_FILE_ZAP] = "file-zap", [MS_FZ_FILE_PUNCH] = "file-punch",
+	[MS_FZ_UFFD_MINOR] = "uffd-minor", [MS_FZ_CONTINUE] = "continue",
+};
+
+static const char *const file_names[] = {
+	[MS_FZ_FILE_NONE] = "none", [MS_FZ_FILE_SHMEM] = "shmem", [MS_FZ_FILE_HUGETLB] = "hugetlb",
 };
 
 const char *ms_fz_kind_name(unsigned kind)
@@ -81,6 +88,8 @@ char *ms_fz_seq_text(const struct ms_fz_seq *s, const char *sep)
 		return NULL;
 	n = (size_t)snprintf(buf, cap, "window %u %u%s", s->nslots, s->npages,
 			     s->thp ? " thp" : "");
+	if (s->file && n < cap)
+		n += (size_t)snprintf(buf + n, cap - n, "%sfile %s", sep, file_names[s->file % 3]);
 	for (uint32_t i = 0; i < s->nops && n < cap; i++) {
 		n += (size_t)snprintf(buf + n, cap - n, "%s", sep);
 		if (n < cap)
@@ -198,6 +207,15 @@ static int parse_line(struct ms_fz_seq *s, char *line, unsigned lineno, char *er
 		s->thp = *mode != 0;
 		return 0;
 	}
+	if (!strncmp(line, "file ", 5)) {
+		for (a = MS_FZ_FILE_SHMEM; a <= MS_FZ_FILE_HUGETLB &&
+		     strcmp(line + 5, file_names[a]); a++)
+			;
+		if (a > MS_FZ_FILE_HUGETLB)
+			return fail(err, errlen, "line %u: file shmem|hugetlb", lineno);
+		s->file = (uint8_t)a;
+		return 0;
+	}
 	if (s->nops == MS_FZ_MAX_OPS)
 		return fail(err, errlen, "more than %d ops", MS_FZ_MAX_OPS);
 	if (parse_op(&s->ops[s->nops], line, why, sizeof(why)))
@@ -249,10 +267,20 @@ static const uint8_t weights[MS_FZ_KIND_COUNT] = {
 	[MS_FZ_PFN_MAP] = 4, [MS_FZ_PFN_MUNMAP] = 3, [MS_FZ_PFN_MREMAP] = 3,
 	[MS_FZ_PFN_MPROTECT] = 3, [MS_FZ_PIN] = 4, [MS_FZ_UNPIN] = 4, [MS_FZ_PIN_URING] = 4,
 	[MS_FZ_PIN_GUP] = 3, [MS_FZ_COLLAPSE] = 4, [MS_FZ_PIN_WRITE] = 4,
+	[MS_FZ_FILE_WRITE] = 4, [MS_FZ_FILE_FILL] = 6, [MS_FZ_FILE_ZAP] = 4, [MS_FZ_FILE_PUNCH] = 2,
+	[MS_FZ_UFFD_MINOR] = 4, [MS_FZ_CONTINUE] = 8,
 };
 
-static bool allowed(const struct ms_fz_gen_cfg *g, unsigned k, bool thp)
+static bool allowed(const struct ms_fz_gen_cfg *g, unsigned k, const struct ms_fz_seq *s)
 {
+	bool thp = s->thp;
+
+	/* MINOR registration needs UFFD_FEATURE_MINOR_SHMEM / _HUGETLBFS (the probe's). */
+	if (k == MS_FZ_UFFD_MINOR || k == MS_FZ_CONTINUE)
+		return s->file == MS_FZ_FILE_SHMEM ? g->minor_shmem :
+		       s->file == MS_FZ_FILE_HUGETLB && g->minor_hugetlb;
+	if (ms_fz_is_file(k))
+		return s->file != MS_FZ_FILE_NONE;
 	/*
 	 * In a THP window a fork copies a whole pinned THP for the child where the model (one
 	 * page a folio) copies the pinned page only: nothing tells them apart but a FOLL_GET
@@ -271,15 +299,16 @@ static bool allowed(const struct ms_fz_gen_cfg *g, unsigned k, bool thp)
 	return k != MS_FZ_MIGRATE || g->migrate;
 }
 
-static unsigned pick_kind(const struct ms_fz_gen_cfg *g, bool thp, uint64_t *rng)
+static unsigned pick_kind(const struct ms_fz_gen_cfg *g, const struct ms_fz_seq *s,
+			  uint64_t *rng)
 {
 	unsigned total = 0, r, k;
 
 	for (k = 0; k < MS_FZ_KIND_COUNT; k++)
-		total += allowed(g, k, thp) ? weights[k] : 0;
+		total += allowed(g, k, s) ? weights[k] : 0;
 	r = below(rng, total);
 	for (k = 0; k < MS_FZ_KIND_COUNT; k++) {
-		unsigned w = allowed(g, k, thp) ? weights[k] : 0;
+		unsigned w = allowed(g, k, s) ? weights[k] : 0;
 
 		if (r < w)
 			break;
@@ -296,12 +325,12 @@ static void gen_range(struct ms_fz_op *op, unsigned nslots, uint64_t *rng)
 	op->first = (uint16_t)below(rng, nslots - op->n + 1);
 }
 
-static void gen_op(struct ms_fz_op *op, const struct ms_fz_gen_cfg *g, bool thp, unsigned procs,
-		   const struct ms_fz_op *prev, uint64_t *rng)
+static void gen_op(struct ms_fz_op *op, const struct ms_fz_gen_cfg *g, const struct ms_fz_seq *s,
+		   unsigned procs, const struct ms_fz_op *prev, uint64_t *rng)
 {
-	unsigned k = pick_kind(g, thp, rng);
+	unsigned k = pick_kind(g, s, rng);
 	bool pfn = k >= MS_FZ_PFN_MAP && k <= MS_FZ_PFN_MPROTECT;
-	unsigned slots = pfn ? MS_FZ_PFN_SLOTS : g->nslots;
+	unsigned slots = pfn ? MS_FZ_PFN_SLOTS : ms_fz_is_file(k) ? MS_FZ_FILE_SLOTS : g->nslots;
 
 	memset(op, 0, sizeof(*op));
 	op->kind = (uint8_t)k;
@@ -342,6 +371,9 @@ static void gen_op(struct ms_fz_op *op, const struct ms_fz_gen_cfg *g, bool thp,
 		op->first = (uint16_t)below(rng, 2);
 		op->n = (uint16_t)(1 + below(rng, 2));
 	}
+	/* Only process 0 registers userfaultfds. */
+	if (k == MS_FZ_UFFD_MINOR || k == MS_FZ_CONTINUE)
+		op->proc = 0;
 	if (k == MS_FZ_PIN_GUP)
 		op->flags = MS_FZ_F_READ | (below(rng, 2) ? MS_FZ_F_WRITE : 0);
 	if (k == MS_FZ_FORK && g->nth && below(rng, 4) == 0)
@@ -361,8 +393,15 @@ void ms_fz_generate(struct ms_fz_seq *s, const struct ms_fz_gen_cfg *g, uint64_t
 	/* A third in a THP window. */
 	if (g->thp && below(rng, 3) == 0)
 		s->thp = true;
+	/*
+	 * A quarter with a shared-file window. No draw without one: a seed list run with
+	 * --ops -file draws the sequences it drew before the file window existed.
+	 */
+	if ((g->file_shmem || g->file_hugetlb) && below(rng, 4) == 0)
+		s->file = g->file_hugetlb && (!g->file_shmem || below(rng, 2)) ?
+			  MS_FZ_FILE_HUGETLB : MS_FZ_FILE_SHMEM;
 	for (unsigned i = 0; i < nops && i < MS_FZ_MAX_OPS; i++) {
-		gen_op(&s->ops[i], g, s->thp, procs, i ? &s->ops[below(rng, i)] : NULL, rng);
+		gen_op(&s->ops[i], g, s, procs, i ? &s->ops[below(rng, i)] : NULL, rng);
 		if (s->ops[i].kind == MS_FZ_FORK && procs < MS_FZ_MAX_PROCS)
 			procs++;
 		s->nops++;
@@ -488,6 +527,19 @@ static bool shrink_args(struct shrink *sh, struct ms_fz_seq *s)
 	return any;
 }
 
+/* No file op left: the sequence without its file window (one thing less to set up). */
+static bool drop_file(struct shrink *sh, struct ms_fz_seq *s)
+{
+	if (!s->file)
+		return false;
+	for (uint32_t i = 0; i < s->nops; i++)
+		if (ms_fz_is_file(s->ops[i].kind))
+			return false;
+	sh->cand = *s;
+	sh->cand.file = MS_FZ_FILE_NONE;
+	return try_cand(sh, s);
+}
+
 unsigned ms_fz_shrink(struct ms_fz_seq *s, ms_fz_pred pred, void *arg, unsigned max_tests)
 {
 	struct shrink *sh = calloc(1, sizeof(*sh));
@@ -506,6 +558,7 @@ unsigned ms_fz_shrink(struct ms_fz_seq *s, ms_fz_pred pred, void *arg, unsigned 
 		for (unsigned p = MS_FZ_MAX_PROCS; p-- > 1;)
 			any |= merge_proc(sh, s, p);
 		any |= shrink_args(sh, s);
+		any |= drop_file(sh, s);
 	} while (any && sh->tests < sh->max);
 	tests = sh->tests;
 	free(sh);

@@ -36,6 +36,17 @@
 #define SYS_io_uring_enter 426
 #define SYS_io_uring_register 427
 #endif
+#ifndef MFD_HUGETLB
+#define MFD_HUGETLB 4U
+#endif
+#define FZRT_MFD_HUGE_2MB (21U << 26)	/* MFD_HUGE_2MB of linux/memfd.h */
+#ifndef FALLOC_FL_KEEP_SIZE
+#define FALLOC_FL_KEEP_SIZE 1
+#endif
+#ifndef FALLOC_FL_PUNCH_HOLE
+#define FALLOC_FL_PUNCH_HOLE 2
+#endif
+#define FZRT_PM_PRESENT (1ULL << 63)
 #ifndef MFD_CLOEXEC
 #define MFD_CLOEXEC 1U
 #endif
@@ -227,16 +238,31 @@ static int do_mremap(char *from, size_t old, char *to, size_t new, bool dry, int
 	return dry ? 0 : move_range(from, old, to, new, nth);
 }
 
+/*
+ * A minor fault (process 0 touched a page of its MINOR-registered main mapping that is in the
+ * page cache but has no PTE there): map the page cache's page, as a minor-fault handler does.
+ */
+static void minor_fault(struct ms_fzrt *rt, unsigned long addr)
+{
+	struct uffdio_continue c = {
+		.range = { addr & ~(rt->fslot - 1), rt->fslot },
+	};
+
+	if (!ioctl(rt->uffd[0], UFFDIO_CONTINUE, &c))
+		__atomic_add_fetch(&rt->minor_faults, 1, __ATOMIC_RELAXED);
+}
+
 static void *monitor(void *arg)
 {
 	struct ms_fzrt *rt = arg;
-	struct pollfd pfd[2] = { { rt->uffd[1], POLLIN, 0 }, { rt->uffd[2], POLLIN, 0 } };
+	struct pollfd pfd[3] = { { rt->uffd[1], POLLIN, 0 }, { rt->uffd[2], POLLIN, 0 },
+				 { rt->uffd[0], POLLIN, 0 } };
 	struct uffd_msg msg;
 
 	for (;;) {
-		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
+		if (poll(pfd, 3, -1) < 0 && errno != EINTR)
 			return NULL;
-		for (int i = 0; i < 2; i++) {
+		for (int i = 0; i < 3; i++) {
 			struct uffdio_writeprotect wp = { .mode = 0 };
 
 			if (!(pfd[i].revents & POLLIN) || read(pfd[i].fd, &msg, sizeof(msg)) !=
@@ -245,6 +271,10 @@ static void *monitor(void *arg)
 			/* A remap event only has to be read for mremap to go on. */
 			if (msg.event != UFFD_EVENT_PAGEFAULT)
 				continue;
+			if (i == 2) {
+				minor_fault(rt, (unsigned long)msg.arg.pagefault.address);
+				continue;
+			}
 			wp.range.start = msg.arg.pagefault.address & ~(MS_FZRT_PAGE - 1);
 			wp.range.len = MS_FZRT_PAGE;
 			if (!ioctl(pfd[i].fd, UFFDIO_WRITEPROTECT, &wp))
@@ -277,6 +307,10 @@ static int uffd_setup(struct ms_fzrt *rt)
 	if ((rt->uffd[1] = new_uffd(0)) < 0 ||
 	    (rt->uffd[2] = new_uffd(UFFD_FEATURE_EVENT_REMAP)) < 0)
 		return rt->uffd[1] < 0 ? rt->uffd[1] : rt->uffd[2];
+	/* Without the MINOR feature (UFFDIO_API says EINVAL) uffd[0] stays < 0: no MINOR ops. */
+	if (rt->file)
+		rt->uffd[0] = new_uffd(rt->file == MS_FZRT_FILE_HUGETLB ?
+				       UFFD_FEATURE_MINOR_HUGETLBFS : UFFD_FEATURE_MINOR_SHMEM);
 	if ((ret = pthread_create(&rt->mon, NULL, monitor, rt)))
 		return -ret;
 	rt->monitor = true;
@@ -326,6 +360,77 @@ static int uffd_reg(struct ms_fzrt *rt, char *addr, size_t len, bool remap)
 	if (ret)
 		return ret;
 	return ioctl(rt->uffd[remap ? 2 : 1], UFFDIO_REGISTER, &reg) ? -errno : 0;
+}
+
+static int minor_reg(struct ms_fzrt *rt, char *addr, size_t len)
+{
+	struct uffdio_register reg = {
+		.range = { (unsigned long)addr, len }, .mode = UFFDIO_REGISTER_MODE_MINOR,
+	};
+	int ret = uffd_setup(rt);
+
+	if (ret)
+		return ret;
+	if (rt->uffd[0] < 0)
+		return -EOPNOTSUPP;
+	return ioctl(rt->uffd[0], UFFDIO_REGISTER, &reg) ? -errno : 0;
+}
+
+/* UFFDIO_CONTINUE: its result and uffdio_continue.mapped must be what the op says. */
+static int file_continue(struct ms_fzrt *rt, const struct ms_fzrt_op *op, char *addr,
+			 size_t len)
+{
+	struct uffdio_continue c = { .range = { (unsigned long)addr, len } };
+	long ret;
+
+	if (rt->uffd[0] < 0)
+		return -EOPNOTSUPP;
+	ret = ioctl(rt->uffd[0], UFFDIO_CONTINUE, &c) ? -errno : 0;
+	if (ret == op->want_ret && (long)c.mapped == op->want_mapped)
+		return 0;
+	rt->cont_ret = ret;
+	rt->cont_mapped = (long)c.mapped;
+	return MS_FZRT_CONT_DIFF;
+}
+
+/* Every 4 KiB of a slot gets the fill's page image (a huge page: 512 times). */
+static void file_fill(struct ms_fzrt *rt, char *a, uint64_t fill)
+{
+	for (size_t off = 0; off < rt->fslot; off += MS_FZRT_PAGE)
+		ms_fzrt_fill(a + off, fill);
+}
+
+static int file_op(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
+{
+	size_t off = (size_t)op->first * rt->fslot, len = (size_t)op->n * rt->fslot;
+	char *a;
+
+	if (!rt->fwin || op->first + op->n > MS_FZRT_FILE_SLOTS)
+		return -EINVAL;
+	switch (op->kind) {
+	case MS_FZRT_FILE_WRITE:
+	case MS_FZRT_FILE_FILL:
+		a = op->kind == MS_FZRT_FILE_WRITE ? rt->fwin : rt->falias;
+		for (int i = 0; i < op->n; i++)
+			file_fill(rt, a + off + (size_t)i * rt->fslot, op->fill[i]);
+		return 0;
+	case MS_FZRT_FILE_ZAP:
+		return madvise(rt->fwin + off, len, MADV_DONTNEED) ? -errno : 0;
+	case MS_FZRT_FILE_PUNCH:
+		return fallocate(rt->ffd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+				 (off_t)len) ? -errno : 0;
+	case MS_FZRT_UFFD_MINOR:
+		return minor_reg(rt, rt->fwin + off, len);
+	default:
+		/*
+		 * The range must be one VMA (uffd_mfill_lock(): -ENOENT). hugetlb VMAs never
+		 * merge (VM_DONTEXPAND is VM_SPECIAL), so MINOR registrations of two pieces
+		 * stay two: the layout is the kernel's business, such a CONTINUE is not run.
+		 */
+		if (op->dry)
+			return one_vma(rt->fwin + off, len) ? 0 : MS_FZRT_SKIP;
+		return file_continue(rt, op, rt->fwin + off, len);
+	}
 }
 
 static int pfn_op(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
@@ -705,6 +810,8 @@ static int mem_op(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
 	case MS_FZRT_PAGEOUT:
 		return madvise(a, len, advice[op->kind]) ? -errno : 0;
 	default:
+		if (op->kind >= MS_FZRT_FILE_WRITE)
+			return file_op(rt, op);
 		return pfn_op(rt, op);
 	}
 }
@@ -807,7 +914,8 @@ int ms_fzrt_run(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
 
 	if (op->proc < 0 || op->proc >= MS_FZRT_PROCS || !rt->live[op->proc])
 		return -ESRCH;
-	if (op->dry && op->kind != MS_FZRT_MREMAP && op->kind != MS_FZRT_PFN_MREMAP)
+	if (op->dry && op->kind != MS_FZRT_MREMAP && op->kind != MS_FZRT_PFN_MREMAP &&
+	    op->kind != MS_FZRT_CONTINUE)
 		return 0;
 	if (op->proc == 0) {
 		if (op->kind == MS_FZRT_EXIT)
@@ -945,6 +1053,105 @@ static int check_wp(struct ms_fzrt *rt, unsigned p, const char *wp0, char *msg, 
 	return MS_FZRT_OK;
 }
 
+/* len bytes at addr of proc's memory (process 0: its own; -1: the memfd at offset addr). */
+static int read_at(struct ms_fzrt *rt, int proc, uintptr_t addr, void *buf, size_t len)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	if (proc == 0) {
+		memcpy(buf, (void *)addr, len);
+		return 0;
+	}
+	if (proc < 0) {
+		n = pread(rt->ffd, buf, len, (off_t)addr);
+	} else {
+		snprintf(path, sizeof(path), "/proc/%d/mem", (int)rt->pid[proc]);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+			return -errno;
+		n = pread(fd, buf, len, (off_t)addr);
+		close(fd);
+	}
+	return n == (ssize_t)len ? 0 : n < 0 ? -errno : -EIO;
+}
+
+/* The first and the last 4 KiB of file slot s as proc sees it, against fill. */
+static int check_file_slot(struct ms_fzrt *rt, int proc, unsigned s, uint64_t fill, char *msg,
+			   size_t len)
+{
+	static uint64_t page[MS_FZRT_PAGE / 8];
+	const char *who = proc < 0 ? "page cache (pread)" : proc ? "main mapping" :
+			  "p0 main mapping";
+
+	for (size_t o = 0; o < rt->fslot; o += rt->fslot - MS_FZRT_PAGE) {
+		size_t off = s * rt->fslot + o;
+		uintptr_t at = proc < 0 ? off : (uintptr_t)rt->fwin + off;
+		int ret = read_at(rt, proc, at, page, MS_FZRT_PAGE);
+		uint64_t word;
+		long d;
+
+		if (ret) {
+			snprintf(msg, len, "p%d file slot %u: cannot read the %s: %s",
+				 proc < 0 ? 0 : proc, s, who, strerror(-ret));
+			return MS_FZRT_BAD_IO;
+		}
+		if ((d = ms_fzrt_diff(page, fill)) >= 0) {
+			word = fill ? fill ^ ((uint64_t)(d / 8 + 1) * FZRT_GOLDEN) : 0;
+			snprintf(msg, len, "p%d file slot %u (+%zu), %s: first differing byte at "
+				 "offset %ld: want 0x%02x, got 0x%02x (page fill 0x%016llx)",
+				 proc < 0 ? 0 : proc, s, o, who, d,
+				 ((unsigned char *)&word)[d % 8], ((unsigned char *)page)[d],
+				 (unsigned long long)fill);
+			return MS_FZRT_BAD_DATA;
+		}
+		if (rt->fslot == MS_FZRT_PAGE)
+			break;
+	}
+	return MS_FZRT_OK;
+}
+
+int ms_fzrt_check_file(struct ms_fzrt *rt, const uint64_t *cache, const char *pte0, char *msg,
+		       size_t len)
+{
+	uint64_t pm[MS_FZRT_FILE_SLOTS];
+	char path[64];
+	int ret;
+
+	if (!rt->fwin)
+		return MS_FZRT_OK;
+	for (unsigned s = 0; s < MS_FZRT_FILE_SLOTS; s++)
+		if ((ret = check_file_slot(rt, -1, s, cache[s], msg, len)))
+			return ret;
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)rt->pid[0]);
+	for (unsigned s = 0; s < MS_FZRT_FILE_SLOTS; s++) {
+		uintptr_t a = (uintptr_t)rt->fwin + s * rt->fslot;
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		ssize_t n = fd < 0 ? -1 : pread(fd, &pm[s], 8, (off_t)(a / MS_FZRT_PAGE * 8));
+
+		if (fd >= 0)
+			close(fd);
+		if (n != 8) {
+			snprintf(msg, len, "p0: cannot read %s", path);
+			return MS_FZRT_BAD_IO;
+		}
+		if (!!(pm[s] & FZRT_PM_PRESENT) == (pte0[s] == '1'))
+			continue;
+		snprintf(msg, len, "p0 file slot %u: the main mapping has %s PTE (pagemap present "
+			 "bit), the model says %s", s, pm[s] & FZRT_PM_PRESENT ? "a" : "no",
+			 pte0[s] == '1' ? "a page mapped" : "none");
+		return MS_FZRT_BAD_PTE;
+	}
+	for (int p = 0; p < MS_FZRT_PROCS; p++)
+		for (unsigned s = 0; rt->live[p] && s < MS_FZRT_FILE_SLOTS; s++) {
+			if (p ? !cache[s] : pte0[s] != '1')
+				continue;
+			if ((ret = check_file_slot(rt, p, s, cache[s], msg, len)))
+				return ret;
+		}
+	return MS_FZRT_OK;
+}
+
 int ms_fzrt_check(struct ms_fzrt *rt, const struct ms_fzrt_want *w, unsigned nw, const char *wp0,
 		  char *msg, size_t len)
 {
@@ -989,12 +1196,47 @@ static int map_windows(struct ms_fzrt *rt)
 	return 0;
 }
 
+int ms_fzrt_file_init(struct ms_fzrt *rt, int file)
+{
+	unsigned flags = MFD_CLOEXEC | (file == MS_FZRT_FILE_HUGETLB ? MFD_HUGETLB |
+					FZRT_MFD_HUGE_2MB : 0);
+	size_t len;
+	char *p;
+
+	if (file != MS_FZRT_FILE_SHMEM && file != MS_FZRT_FILE_HUGETLB)
+		return -EINVAL;
+	rt->fslot = file == MS_FZRT_FILE_HUGETLB ? MS_FZRT_PMD : MS_FZRT_PAGE;
+	len = MS_FZRT_FILE_SLOTS * rt->fslot;
+	if ((rt->ffd = (int)syscall(SYS_memfd_create, "mmstorm-fuzz", flags)) < 0)
+		return -errno;
+	rt->file = file;
+	if (ftruncate(rt->ffd, (off_t)len))
+		return -errno;
+	/* A huge page slot must be 2 MiB aligned: reserve one slot more and align in it. */
+	p = mmap(NULL, len + rt->fslot, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		 -1, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	rt->fbase = p;
+	rt->flen = len + rt->fslot;
+	rt->fwin = (char *)(((uintptr_t)p + rt->fslot - 1) & ~(rt->fslot - 1));
+	/* hugetlb reserves its pages here: ENOMEM when the pool has too few free. */
+	if (mmap(rt->fwin, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, rt->ffd, 0) ==
+	    MAP_FAILED)
+		return -errno;
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, rt->ffd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	rt->falias = p;
+	return 0;
+}
+
 int ms_fzrt_init(struct ms_fzrt *rt, unsigned nslots, unsigned npages, bool thp)
 {
 	int ret;
 
 	memset(rt, 0, sizeof(*rt));
-	rt->uffd[0] = rt->uffd[1] = rt->uffd[2] = rt->mem_fd = -1;
+	rt->uffd[0] = rt->uffd[1] = rt->uffd[2] = rt->mem_fd = rt->ffd = -1;
 	for (int p = 0; p < MS_FZRT_PROCS; p++)
 		rt->pidfd[p] = rt->cmd[p][0] = rt->cmd[p][1] = rt->rep[p][0] = rt->rep[p][1] = -1;
 	for (int i = 0; i < MS_FZRT_PINS; i++)
@@ -1041,6 +1283,14 @@ void ms_fzrt_fini(struct ms_fzrt *rt)
 		}
 	if (rt->mem_fd >= 0)
 		close(rt->mem_fd);
+	if (rt->ffd >= 0)
+		close(rt->ffd);
+	if (rt->fbase)
+		munmap(rt->fbase, rt->flen);
+	if (rt->falias)
+		munmap(rt->falias, MS_FZRT_FILE_SLOTS * rt->fslot);
+	rt->ffd = -1;
+	rt->fbase = rt->fwin = rt->falias = NULL;
 	pins_drop_all(rt);
 	if (rt->bad)
 		munmap(rt->bad, MS_FZRT_PAGE);

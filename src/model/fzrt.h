@@ -21,6 +21,9 @@
 #define MS_FZRT_PIN_DIFF 2		/* UNPIN: the reference held other bytes (rt->bad says) */
 #define MS_FZRT_PINS 16
 #define MS_FZRT_PMD (2UL << 20)		/* a THP window: the window starts one PMD this big */
+#define MS_FZRT_CONT_DIFF 3		/* CONTINUE: the ioctl did not do what the op expects */
+#define MS_FZRT_FILE_SLOTS 4
+enum { MS_FZRT_FILE_NONE, MS_FZRT_FILE_SHMEM, MS_FZRT_FILE_HUGETLB };
 
 enum {
 	MS_FZRT_WRITE, MS_FZRT_FORK, MS_FZRT_EXIT, MS_FZRT_DONTNEED, MS_FZRT_FREE, MS_FZRT_COLD,
@@ -29,6 +32,8 @@ enum {
 	MS_FZRT_PFN_MAP, MS_FZRT_PFN_MUNMAP, MS_FZRT_PFN_MREMAP, MS_FZRT_PFN_MPROTECT,
 	MS_FZRT_PIN, MS_FZRT_UNPIN, MS_FZRT_PIN_URING, MS_FZRT_PIN_GUP,
 	MS_FZRT_COLLAPSE, MS_FZRT_PIN_WRITE,
+	MS_FZRT_FILE_WRITE, MS_FZRT_FILE_FILL, MS_FZRT_FILE_ZAP, MS_FZRT_FILE_PUNCH,
+	MS_FZRT_UFFD_MINOR, MS_FZRT_CONTINUE,
 };
 
 struct ms_fzrt_op {
@@ -40,6 +45,7 @@ struct ms_fzrt_op {
 	uint64_t fill[MS_FZRT_MAX_N];	/* WRITE, PIN_WRITE: each page's fill; UNPIN: the pin's */
 	uint64_t alt[MS_FZRT_MAX_N];	/* UNPIN: a second allowed content where alt_mask says */
 	uint64_t alt_mask;
+	long want_ret, want_mapped;	/* CONTINUE: its result, uffdio_continue.mapped */
 };
 
 struct ms_fzrt {
@@ -70,6 +76,17 @@ struct ms_fzrt {
 		long off;
 		unsigned char want, got;
 	} *bad;
+	/*
+	 * The shared-file window: a memfd (shmem or hugetlb) mapped MAP_SHARED at fwin in every
+	 * process (the main mapping, which MINOR registration covers), and at falias, where
+	 * FILE_FILL puts data in the page cache without a PTE in the main mapping. uffd[0] is
+	 * the MINOR context; the monitor resolves a minor fault with UFFDIO_CONTINUE.
+	 */
+	int file, ffd;
+	char *fwin, *fbase, *falias;
+	size_t fslot, flen;
+	unsigned minor_faults;
+	long cont_ret, cont_mapped;	/* CONTINUE: what the ioctl gave (on CONT_DIFF) */
 };
 
 /*
@@ -78,6 +95,11 @@ struct ms_fzrt {
  * past npages are then there but unused until a move or munmap replaces them. 0 or -errno.
  */
 int ms_fzrt_init(struct ms_fzrt *rt, unsigned nslots, unsigned npages, bool thp);
+/*
+ * Add the shared-file window (MS_FZRT_FILE_SHMEM or _HUGETLB: one 2 MiB page a slot) after
+ * ms_fzrt_init(), before any fork. 0 or -errno (hugetlb: -ENOMEM without free huge pages).
+ */
+int ms_fzrt_file_init(struct ms_fzrt *rt, int file);
 /*
  * Run op in its process (forwarded to a child when op->proc != 0). 0, -errno of the failing
  * call, or MS_FZRT_SKIP. FORK with nth > 0 may fail with the injected error; an EXIT returns
@@ -98,7 +120,10 @@ struct ms_fzrt_want {
 	uint64_t fill, alt;
 };
 
-enum { MS_FZRT_OK, MS_FZRT_BAD_DATA, MS_FZRT_BAD_STRAY_WP, MS_FZRT_BAD_WP, MS_FZRT_BAD_IO };
+enum {
+	MS_FZRT_OK, MS_FZRT_BAD_DATA, MS_FZRT_BAD_STRAY_WP, MS_FZRT_BAD_WP, MS_FZRT_BAD_IO,
+	MS_FZRT_BAD_PTE
+};
 
 /*
  * The checks after an op: every want against the real page; in every live process no uffd-wp
@@ -107,6 +132,16 @@ enum { MS_FZRT_OK, MS_FZRT_BAD_DATA, MS_FZRT_BAD_STRAY_WP, MS_FZRT_BAD_WP, MS_FZ
  */
 int ms_fzrt_check(struct ms_fzrt *rt, const struct ms_fzrt_want *w, unsigned nw, const char *wp0,
 		  char *msg, size_t len);
+/*
+ * The file window against its model: cache[s] is what the page cache holds at slot s (0: no
+ * page, reads as zeros), read with pread() (no fault, no page allocated); pte0[s] '1' where
+ * process 0's main mapping must have a PTE, '0' where not (pagemap present bit). Process 0's
+ * main mapping is read only where a PTE is expected: a read of a MINOR-registered page
+ * without one would be a minor fault. A child (not registered) reads its main mapping at
+ * every slot with a page; that must be the page cache's. MS_FZRT_OK or MS_FZRT_BAD_*.
+ */
+int ms_fzrt_check_file(struct ms_fzrt *rt, const uint64_t *cache, const char *pte0, char *msg,
+		       size_t len);
 /*
  * After op failed under fail-nth: bit i set where slot first + i shows the op's effect anyway
  * (MPROTECT: the new protection; MUNMAP: no mapping left; PIN_URING, PIN_GUP: the page present

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
@@ -17,6 +18,7 @@
 
 #include <jansson.h>
 #include <linux/io_uring.h>
+#include <linux/userfaultfd.h>
 
 #include "model/fzrt.h"
 #include "mmstorm/fuzz.h"
@@ -34,15 +36,19 @@ _Static_assert((int)MS_FZRT_UNPIN == (int)MS_FZ_UNPIN &&
 	       (int)MS_FZRT_COLLAPSE == (int)MS_FZ_COLLAPSE &&
 	       (int)MS_FZRT_PIN_WRITE == (int)MS_FZ_PIN_WRITE &&
 	       (int)MS_FZRT_PIN_GUP == (int)MS_FZ_PIN_GUP &&
-	       (int)MS_FZRT_UFFD_REG == (int)MS_FZ_UFFD_REG,
+	       (int)MS_FZRT_UFFD_REG == (int)MS_FZ_UFFD_REG &&
+	       (int)MS_FZRT_FILE_WRITE == (int)MS_FZ_FILE_WRITE &&
+	       (int)MS_FZRT_CONTINUE == (int)MS_FZ_CONTINUE &&
+	       (int)MS_FZRT_FILE_HUGETLB == (int)MS_FZ_FILE_HUGETLB,
 	       "the runtime's op kinds are fuzz.h's");
-_Static_assert(MS_FZRT_PROCS == MS_FZ_MAX_PROCS && MS_FZRT_MAX_N == MS_FZ_MAX_SLOTS,
+_Static_assert(MS_FZRT_PROCS == MS_FZ_MAX_PROCS && MS_FZRT_MAX_N == MS_FZ_MAX_SLOTS &&
+	       MS_FZRT_FILE_SLOTS == MS_FZ_FILE_SLOTS,
 	       "the runtime's limits are fuzz.h's");
 
 /* How a sequence went; the order is the shrinker's: a candidate must fail the same way. */
 enum {
 	FZ_OK, FZ_DATA, FZ_STRAY_WP, FZ_WP, FZ_OP, FZ_PAT, FZ_KMSG, FZ_DIED, FZ_HANG, FZ_ERROR,
-	FZ_NKINDS
+	FZ_PTE, FZ_CONT, FZ_NKINDS
 };
 
 /* Distinct failures one run may report (max_failures). */
@@ -60,6 +66,8 @@ static const char *const fz_kind_names[FZ_NKINDS] = {
 	[FZ_WP] = "uffd-wp bit differs from the model", [FZ_OP] = "op failed unexpectedly",
 	[FZ_PAT] = "PAT memtype list not as the model expects", [FZ_KMSG] = "kernel log",
 	[FZ_DIED] = "a process died", [FZ_HANG] = "sequence hung", [FZ_ERROR] = "harness error",
+	[FZ_PTE] = "file-window PTE presence differs from the model",
+	[FZ_CONT] = "UFFDIO_CONTINUE result differs from the model",
 };
 
 /* What a worker writes back (MAP_SHARED). */
@@ -71,6 +79,7 @@ struct fz_res {
 	uint32_t counts[MS_FZ_KIND_COUNT];
 	uint32_t injected[MS_FZ_KIND_COUNT];	/* ops that failed as fail-nth made them */
 	uint8_t trans[MS_FZ_KIND_COUNT][MS_FZ_STATES];
+	uint32_t minor_faults;		/* resolved by the runtime's monitor (CONTINUE) */
 };
 
 struct fz {
@@ -97,10 +106,11 @@ struct fz {
 		unsigned nfreed;
 	} log;
 	char no_uffd[160], no_pfn[160], no_nth[160], no_uring[160], no_gup[160], no_thp[160];
+	char no_file[200];
 	struct fz_res *res;
 	struct ms_kmsg_watch kw;
 	/* totals */
-	uint64_t nseq, counts[MS_FZ_KIND_COUNT], injected[MS_FZ_KIND_COUNT];
+	uint64_t nseq, counts[MS_FZ_KIND_COUNT], injected[MS_FZ_KIND_COUNT], minor_faults;
 	uint64_t thp0[FZ_THP_STATS];	/* /proc/vmstat when the first sequence began */
 	uint8_t trans[MS_FZ_KIND_COUNT][MS_FZ_STATES];
 	unsigned ntrans;
@@ -167,7 +177,7 @@ static void bad(struct fz_res *r, int kind, int step, const char *fmt, ...)
 
 static const int check_kind[] = {
 	[MS_FZRT_BAD_DATA] = FZ_DATA, [MS_FZRT_BAD_STRAY_WP] = FZ_STRAY_WP,
-	[MS_FZRT_BAD_WP] = FZ_WP, [MS_FZRT_BAD_IO] = FZ_DIED,
+	[MS_FZRT_BAD_WP] = FZ_WP, [MS_FZRT_BAD_IO] = FZ_DIED, [MS_FZRT_BAD_PTE] = FZ_PTE,
 };
 
 /*
@@ -211,6 +221,30 @@ static int trial(const struct ms_fz_seq *s, unsigned i, const struct fz_res *r, 
 	return ret;
 }
 
+/* A file op's inputs from the model before it runs: its fills, CONTINUE's expected result. */
+static void file_inputs(const struct ms_fz_model *m, const struct ms_fz_op *op,
+			struct ms_fzrt_op *rop)
+{
+	if (op->kind == MS_FZ_CONTINUE)
+		ms_fz_model_continue(m, op, &rop->want_ret, &rop->want_mapped);
+	for (unsigned k = 0; k < op->n && (op->kind == MS_FZ_FILE_WRITE ||
+					  op->kind == MS_FZ_FILE_FILL); k++)
+		rop->fill[k] = ms_fz_model_file_fill(m, op, k);
+}
+
+/* The file window against the model: page cache, process 0's PTEs, what each process reads. */
+static int check_file(const struct ms_fz_model *m, struct ms_fzrt *rt, char *msg, size_t len)
+{
+	char pte0[MS_FZ_FILE_SLOTS + 1];
+
+	if (!m->file)
+		return MS_FZRT_OK;
+	for (unsigned s = 0; s < MS_FZ_FILE_SLOTS; s++)
+		pte0[s] = (char)('0' + m->fpte[s]);
+	pte0[MS_FZ_FILE_SLOTS] = 0;
+	return ms_fzrt_check_file(rt, m->fcache, pte0, msg, len);
+}
+
 /* Run op i of s; false when the sequence stops here (a failure was recorded). */
 static bool step(struct ms_fz_model *m, struct ms_fzrt *rt, const struct ms_fz_seq *s, unsigned i,
 		 struct fz_res *r)
@@ -247,7 +281,15 @@ static bool step(struct ms_fz_model *m, struct ms_fzrt *rt, const struct ms_fz_s
 	}
 	if (op->nth && op->kind != MS_FZ_FORK && trial(s, i, r, &rop.pin))
 		return true;
+	if (ms_fz_is_file(op->kind))
+		file_inputs(m, op, &rop);
 	ret = ms_fzrt_run(rt, &rop);
+	if (ret == MS_FZRT_CONT_DIFF) {
+		bad(r, FZ_CONT, (int)i, "%s: UFFDIO_CONTINUE returned %ld, mapped %ld, the model "
+		    "says %ld, mapped %ld", text, rt->cont_ret, rt->cont_mapped, rop.want_ret,
+		    rop.want_mapped);
+		return false;
+	}
 	if (ret == MS_FZRT_PIN_DIFF) {
 		bad(r, FZ_DATA, (int)i, "%s: the reference holds other bytes: page %d, first "
 		    "differing byte at offset %ld: want 0x%02x, got 0x%02x", text, rt->bad->page,
@@ -281,6 +323,8 @@ static bool step(struct ms_fz_model *m, struct ms_fzrt *rt, const struct ms_fz_s
 	r->trans[op->kind][st % MS_FZ_STATES] = 1;
 	nw = wants(m, w, wp0);
 	ret = ms_fzrt_check(rt, w, nw, wp0, msg, sizeof(msg));
+	if (!ret)
+		ret = check_file(m, rt, msg, sizeof(msg));
 	if (ret) {
 		bad(r, check_kind[ret], (int)i, "after %s: %s", text, msg);
 		return false;
@@ -303,10 +347,16 @@ static int worker(const struct ms_fz_seq *s, struct fz_res *r)
 		bad(r, FZ_ERROR, -1, "window: %s", strerror(-ret));
 		goto out;
 	}
+	if (s->file && (ret = ms_fzrt_file_init(&rt, s->file))) {
+		bad(r, FZ_ERROR, -1, "file window (%s): %s", s->file == MS_FZ_FILE_HUGETLB ?
+		    "hugetlb" : "shmem", strerror(-ret));
+		goto out;
+	}
 	for (uint32_t i = 0; i < s->nops; i++)
 		if (!step(&m, &rt, s, i, r))
 			break;
 out:
+	r->minor_faults = __atomic_load_n(&rt.minor_faults, __ATOMIC_RELAXED);
 	ms_fzrt_fini(&rt);
 	ms_fz_model_fini(&m);
 	return 0;
@@ -456,6 +506,7 @@ static void note_coverage(struct fz *f, const struct ms_fz_seq *s)
 	bool news = false;
 	char *text;
 
+	f->minor_faults += f->res->minor_faults;
 	for (unsigned k = 0; k < MS_FZ_KIND_COUNT; k++) {
 		f->counts[k] += f->res->counts[k];
 		f->injected[k] += f->res->injected[k];
@@ -681,7 +732,8 @@ static const struct ms_param fuzz_params[] = {
 	  "sequence failing the same check are one; after 3 shrinks of one kind its repeats are "
 	  "only counted" },
 	{ "ops", MS_P_STRING, "all", "", 1, 0, NULL,
-	  "all, or a comma list of groups to leave out: -uffd, -pfn, -nth, -pinfoll, -thp" },
+	  "all, or a comma list of groups to leave out: -uffd, -pfn, -nth, -pinfoll, -thp, "
+	  "-file (the shared-file window: shmem/hugetlb, uffd MINOR, UFFDIO_CONTINUE)" },
 	{ "kmsg", MS_P_ENUM, "auto", "", 1, 0, kmsg_modes,
 	  "kernel log lines: judge (a WARNING fails the sequence), report, or auto: judge in a "
 	  "VM guest, report on the host (other processes write there too)" },
@@ -940,9 +992,99 @@ static bool thp_usable(struct ms_ctx *ctx, char *why, size_t len)
 	return !ret;
 }
 
+/* The UFFDIO_API features this kernel offers (0 when userfaultfd is not there). */
+static uint64_t uffd_features(void)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC);
+	uint64_t feat = 0;
+
+	if (fd < 0)
+		return 0;
+	if (!ioctl(fd, UFFDIO_API, &api))
+		feat = api.features;
+	close(fd);
+	return feat;
+}
+
+#define FZ_HP_DIR "/sys/kernel/mm/hugepages/hugepages-2048kB/"
+
+/*
+ * A hugetlb file window takes MS_FZ_FILE_SLOTS 2 MiB pages, one sequence at a time: raise the
+ * pool that far (journaled: restored at case end) if it has fewer free. 0 or the reason.
+ */
+static bool hugetlb_pool(struct fz *f, char *why, size_t len)
+{
+	uint64_t nr, free_pages, resv, avail;
+	char val[32];
+	int ret;
+
+	if (ms_read_u64(FZ_HP_DIR "nr_hugepages", &nr) ||
+	    ms_read_u64(FZ_HP_DIR "free_hugepages", &free_pages) ||
+	    ms_read_u64(FZ_HP_DIR "resv_hugepages", &resv)) {
+		snprintf(why, len, "no 2 MiB hugetlb pool (" FZ_HP_DIR ")");
+		return false;
+	}
+	avail = free_pages > resv ? free_pages - resv : 0;
+	if (avail >= MS_FZ_FILE_SLOTS)
+		return true;
+	snprintf(val, sizeof(val), "%llu",
+		 (unsigned long long)(nr + MS_FZ_FILE_SLOTS - avail));
+	if ((ret = ms_knob_write(f->ctx, FZ_HP_DIR "nr_hugepages", val))) {
+		snprintf(why, len, "cannot raise nr_hugepages to %s: %s", val, strerror(-ret));
+		return false;
+	}
+	if (ms_read_u64(FZ_HP_DIR "free_hugepages", &free_pages) ||
+	    ms_read_u64(FZ_HP_DIR "resv_hugepages", &resv))
+		free_pages = resv = 0;
+	avail = free_pages > resv ? free_pages - resv : 0;
+	if (avail >= MS_FZ_FILE_SLOTS) {
+		ms_note(f->ctx, "nr_hugepages (2048 kB) %llu -> %s for the hugetlb file window "
+			"(journaled, restored after the case)", (unsigned long long)nr, val);
+		return true;
+	}
+	snprintf(why, len, "needs %d free 2 MiB pages, got %llu after nr_hugepages=%s",
+		 MS_FZ_FILE_SLOTS, (unsigned long long)avail, val);
+	return false;
+}
+
+/*
+ * The file window: shmem always (memfd), hugetlb with a pool; MINOR faults where UFFDIO_API
+ * offers them (UFFD_FEATURE_MINOR_SHMEM is 5.14+, _HUGETLBFS 5.13+). Without them the window
+ * still runs, without uffd-minor and continue. The pool is raised only when the sequences
+ * can have a hugetlb window (a replay only for "file hugetlb").
+ */
+static void load_file(struct fz *f, const char *ops, bool need_hugetlb)
+{
+	uint64_t feat = f->g.uffd ? uffd_features() : 0;
+	char why[200] = "";
+	int fd;
+
+	if (strstr(ops, "-file"))
+		return;
+	fd = (int)syscall(SYS_memfd_create, "mmstorm-probe", MFD_CLOEXEC);
+	if (fd < 0) {
+		snprintf(f->no_file, sizeof(f->no_file), "memfd_create: %s", strerror(errno));
+		return;
+	}
+	close(fd);
+	f->g.file_shmem = true;
+	f->g.file_hugetlb = need_hugetlb && hugetlb_pool(f, why, sizeof(why));
+	f->g.minor_shmem = !!(feat & UFFD_FEATURE_MINOR_SHMEM);
+	f->g.minor_hugetlb = !!(feat & UFFD_FEATURE_MINOR_HUGETLBFS);
+	if (need_hugetlb && !f->g.file_hugetlb)
+		ms_note(f->ctx, "no hugetlb file windows: %s", why);
+	if (!f->g.minor_shmem || !f->g.minor_hugetlb)
+		ms_note(f->ctx, "no uffd-minor/continue on %s%s%s: %s", f->g.minor_shmem ? "" :
+			"shmem", f->g.minor_shmem || f->g.minor_hugetlb ? "" : " and ",
+			f->g.minor_hugetlb ? "" : "hugetlb", !f->g.uffd ? "uffd ops are off" :
+			"UFFDIO_API does not offer UFFD_FEATURE_MINOR_SHMEM/_HUGETLBFS");
+}
+
 static void load_ops(struct fz *f)
 {
 	const char *ops = ms_param_s(f->ctx, "ops");
+	char *text;
 
 	f->g.uffd = !strstr(ops, "-uffd") && uffd_usable(f->no_uffd, sizeof(f->no_uffd));
 	f->g.pfn = !strstr(ops, "-pfn") && devmem_mappable(f->no_pfn, sizeof(f->no_pfn));
@@ -953,6 +1095,9 @@ static void load_ops(struct fz *f)
 		   gup_test_usable(f->g.uffd, f->no_gup, sizeof(f->no_gup));
 	f->g.migrate = !access("/proc/sys/vm/compact_memory", W_OK);
 	f->g.thp = !strstr(ops, "-thp") && thp_usable(f->ctx, f->no_thp, sizeof(f->no_thp));
+	text = replay_text(f->ctx);
+	load_file(f, ops, !text || !*text || strstr(text, "file hugetlb"));
+	free(text);
 	if (!f->g.uffd)
 		ms_note(f->ctx, "no uffd ops: %s", *f->no_uffd ? f->no_uffd : "left out");
 	if (!f->g.pfn)
@@ -965,6 +1110,8 @@ static void load_ops(struct fz *f)
 		ms_note(f->ctx, "no pin-gup ops: %s", *f->no_gup ? f->no_gup : "left out");
 	if (!f->g.thp)
 		ms_note(f->ctx, "no THP windows: %s", *f->no_thp ? f->no_thp : "left out");
+	if (!f->g.file_shmem)
+		ms_note(f->ctx, "no file windows: %s", *f->no_file ? f->no_file : "left out");
 }
 
 static int fuzz_setup(struct ms_ctx *ctx)
@@ -1064,6 +1211,15 @@ static void write_artifacts(struct fz *f, json_t *replay)
 	json_object_set_new(json_object_get(a, "fuzz"), "pin_uring", json_boolean(f->g.uring));
 	json_object_set_new(json_object_get(a, "fuzz"), "pin_gup", json_boolean(f->g.gup));
 	json_object_set_new(json_object_get(a, "fuzz"), "thp", json_boolean(f->g.thp));
+	json_object_set_new(json_object_get(a, "fuzz"), "file_shmem",
+			    json_boolean(f->g.file_shmem));
+	json_object_set_new(json_object_get(a, "fuzz"), "file_hugetlb",
+			    json_boolean(f->g.file_hugetlb));
+	json_object_set_new(json_object_get(a, "fuzz"), "minor",
+			    json_boolean(f->g.minor_shmem || f->g.minor_hugetlb));
+	/* Writes by process 0 to MINOR-registered pages without a PTE: minor faults. */
+	json_object_set_new(json_object_get(a, "fuzz"), "minor_faults",
+			    json_integer((json_int_t)f->minor_faults));
 	json_object_set_new(json_object_get(a, "fuzz"), "injected_failures", injected_json(f));
 	json_object_set_new(json_object_get(a, "fuzz"), "thp_vmstat", thp_json(f));
 	json_object_set_new(json_object_get(a, "fuzz"), "pat", json_pack("{s:s, s:I, s:I}",

@@ -4,7 +4,11 @@
 # a corpus sequence replays clean, and a malformed sequence is a usage error.
 . "$(dirname "$0")/lib/common.bash"
 need_root
+# hugetlb file windows raise the 2 MiB pool through the journal: it must be back afterwards.
+hp=/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
+hp0=$(cat "$hp" 2>/dev/null || echo none)
 run_mmstorm 0 fuzz --host --seeds 11,12 --budget 20s --results "$WORK/results" --run-id f
+[ "$(cat "$hp" 2>/dev/null || echo none)" = "$hp0" ] || fail "nr_hugepages $hp0 -> $(cat "$hp")"
 grep -q '^fuzz: no failures (case PASS)' "$WORK/out" || { cat "$WORK/out"; fail "failures"; }
 dir=$WORK/results/f/fuzz
 stats=$dir/stats.json
@@ -23,6 +27,18 @@ for op in write fork mremap mprotect munmap dontneed; do
 done
 if grep -q '"uffd": true' "$stats"; then
 	[ "$(opn uffd-reg)" -gt 0 ] && [ "$(opn uffd-wp)" -gt 0 ] || fail "uffd on, no uffd op ran"
+fi
+# The shared-file window: its ops ran, and with uffd MINOR on (6.18 has it for shmem),
+# UFFDIO_CONTINUE ran and its results matched the model.
+if grep -q '"file_shmem": true' "$stats"; then
+	for op in file-write file-fill file-zap file-punch; do
+		[ "$(opn "$op")" -gt 0 ] || fail "file windows on, no $op op ran"
+	done
+fi
+if grep -q '"minor": true' "$stats"; then
+	[ "$(opn uffd-minor)" -gt 0 ] && [ "$(opn continue)" -gt 0 ] ||
+		fail "uffd-minor on, no uffd-minor or continue ran"
+	say "$(opn continue) continue ops, $(num minor_faults) minor faults"
 fi
 # FOLL_PIN pins (io_uring fixed buffers), writes and read-back through the pin ran.
 if grep -q '"pin_uring": true' "$stats"; then

@@ -19,11 +19,12 @@ BUDGET=${VM_FUZZ_BUDGET:-60s}
 # uffd-wp bug needs a uffd-reg, a uffd-wp and a moving mremap of the same pages; the FOLL_PIN
 # ops and THP windows dilute that, and a minute is not enough with them in the mix (docs/fuzz.md
 # has the longer run), so CI leaves them out there: the sequences are then the ones drawn
-# before they existed.
+# before they existed (the shared-file window too: -file draws no file windows and no extra
+# random numbers).
 ops_for() {
 	case "$1" in
-	*uffd*) echo -pfn,-nth,-pinfoll,-thp ;;
-	*pfn*) echo -uffd,-pinfoll,-thp ;;
+	*uffd*) echo -pfn,-nth,-pinfoll,-thp,-file ;;
+	*pfn*) echo -uffd,-pinfoll,-thp,-file ;;
 	*) echo -nth ;;
 	esac
 }

@@ -25,6 +25,7 @@ static void same_seq(const struct ms_fz_seq *a, const struct ms_fz_seq *b)
 	ck_assert_uint_eq(a->nslots, b->nslots);
 	ck_assert_uint_eq(a->npages, b->npages);
 	ck_assert_int_eq(a->thp, b->thp);
+	ck_assert_uint_eq(a->file, b->file);
 	ck_assert_uint_eq(a->nops, b->nops);
 	ck_assert(!memcmp(a->ops, b->ops, a->nops * sizeof(a->ops[0])));
 }
@@ -120,19 +121,143 @@ START_TEST(test_generated_round_trip)
 	static struct ms_fz_seq a, b;
 	struct ms_fz_gen_cfg g = { .max_ops = 60, .nslots = 16, .npages = 8, .uffd = true,
 				   .pfn = true, .nth = true, .migrate = true,
-				   .uring = true, .gup = true, .thp = true };
+				   .uring = true, .gup = true, .thp = true, .file_shmem = true,
+				   .file_hugetlb = true, .minor_shmem = true,
+				   .minor_hugetlb = true };
 	uint64_t rng = 7;
+	unsigned files[3] = { 0 };
 
 	for (int i = 0; i < 200; i++) {
 		char *out;
 
 		ms_fz_generate(&a, &g, &rng);
 		ck_assert_uint_ge(a.nops, 4);
+		files[a.file]++;
 		out = ms_fz_seq_text(&a, "\n");
 		parse_ok(&b, out);
 		same_seq(&a, &b);
 		free(out);
 	}
+	/* About a quarter with a file window, both kinds. */
+	ck_assert_uint_gt(files[MS_FZ_FILE_SHMEM], 10);
+	ck_assert_uint_gt(files[MS_FZ_FILE_HUGETLB], 10);
+	ck_assert_uint_gt(files[MS_FZ_FILE_NONE], 100);
+}
+END_TEST
+
+START_TEST(test_text_file)
+{
+	static struct ms_fz_seq a, b;
+	char err[200], *out;
+
+	parse_ok(&a, "window 8 4\nfile hugetlb\nfile-write p0 0+2\nfile-fill p1 2+2\n"
+		     "file-zap p0 1+1\nfile-punch p0 0+4\nuffd-minor p0 0+4\ncontinue p0 1+2\n");
+	ck_assert_uint_eq(a.file, MS_FZ_FILE_HUGETLB);
+	ck_assert_uint_eq(a.nops, 6);
+	ck_assert_uint_eq(a.ops[0].kind, MS_FZ_FILE_WRITE);
+	ck_assert_uint_eq(a.ops[1].kind, MS_FZ_FILE_FILL);
+	ck_assert_uint_eq(a.ops[1].proc, 1);
+	ck_assert_uint_eq(a.ops[5].kind, MS_FZ_CONTINUE);
+	ck_assert_uint_eq(a.ops[5].first, 1);
+	ck_assert_uint_eq(a.ops[5].n, 2);
+	out = ms_fz_seq_text(&a, "\n");
+	ck_assert_str_eq(out, "window 8 4\nfile hugetlb\nfile-write p0 0+2\nfile-fill p1 2+2\n"
+			 "file-zap p0 1+1\nfile-punch p0 0+4\nuffd-minor p0 0+4\ncontinue p0 1+2");
+	parse_ok(&b, out);
+	same_seq(&a, &b);
+	free(out);
+	out = ms_fz_seq_text(&a, "; ");
+	parse_ok(&b, out);
+	same_seq(&a, &b);
+	free(out);
+	parse_ok(&a, "window 8 4\nfile shmem\n");
+	ck_assert_uint_eq(a.file, MS_FZ_FILE_SHMEM);
+	ck_assert_int_eq(ms_fz_seq_parse(&a, "window 8 4\nfile ext4", err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "file shmem|hugetlb"));
+	ck_assert_int_eq(ms_fz_seq_parse(&a, "window 8 4\nfile shmem\ncontinue p0", err,
+					 sizeof(err)), -EINVAL);
+}
+END_TEST
+
+static void apply_ok(struct ms_fz_model *m, const struct ms_fz_op *op)
+{
+	char text[96];
+
+	ms_fz_op_str(op, text, sizeof(text));
+	ck_assert_msg(ms_fz_model_check(m, op, NULL) == 0, "%s refused", text);
+	ck_assert_int_eq(ms_fz_model_apply(m, op, NULL), 0);
+}
+
+static void want_continue(const struct ms_fz_model *m, const struct ms_fz_op *op, long ret,
+			  long mapped)
+{
+	long r, mp;
+
+	ms_fz_model_continue(m, op, &r, &mp);
+	ck_assert_int_eq(r, ret);
+	ck_assert_int_eq(mp, mapped);
+}
+
+/* UFFDIO_CONTINUE's result in each state (6.12 mm/userfaultfd.c, see fuzzmodel.c). */
+START_TEST(test_model_continue)
+{
+	static struct ms_fz_seq s;
+	struct ms_fz_model m;
+	long page = _i ? 2L << 20 : 4096;
+
+	parse_ok(&s, _i ? "window 8 4\nfile hugetlb\n" : "window 8 4\nfile shmem\n");
+	parse_ok(&s, "window 8 4\nfile shmem\nuffd-minor p0 0+4\ncontinue p0 0+2\n"
+		     "file-fill p0 0+2\nfile-write p0 2+1\ncontinue p0 0+4\ncontinue p0 0+1\n"
+		     "file-zap p0 0+3\ncontinue p0 1+3\nfile-punch p0 1+1\ncontinue p0 0+4\n"
+		     "fork p0\ncontinue p1 0+1\nfile-write p1 3+1\nfile-zap p1 2+1\n"
+		     "continue p0 3+1\n");
+	s.file = _i ? MS_FZ_FILE_HUGETLB : MS_FZ_FILE_SHMEM;
+	ck_assert_int_eq(ms_fz_model_init(&m, &s), 0);
+	/* Not registered yet: a CONTINUE is skipped. */
+	ck_assert_int_eq(ms_fz_model_check(&m, &s.ops[1], NULL), -EINVAL);
+	apply_ok(&m, &s.ops[0]);
+	/* No page in the page cache: -EFAULT, for the ioctl and in mapped. */
+	want_continue(&m, &s.ops[1], -EFAULT, -EFAULT);
+	apply_ok(&m, &s.ops[1]);
+	ck_assert_uint_eq(m.fpte[0], 0);
+	apply_ok(&m, &s.ops[2]);
+	apply_ok(&m, &s.ops[3]);
+	ck_assert(m.fcache[0] && m.fcache[1] && m.fcache[2] && !m.fcache[3]);
+	ck_assert(!m.fpte[0] && !m.fpte[1] && m.fpte[2]);	/* file-fill maps nothing */
+	/* Two pages mapped, then the PTE of the third: -EAGAIN, mapped = two pages. */
+	want_continue(&m, &s.ops[4], -EAGAIN, 2 * page);
+	apply_ok(&m, &s.ops[4]);
+	ck_assert(m.fpte[0] && m.fpte[1]);
+	/* A PTE already there first: -EEXIST. */
+	want_continue(&m, &s.ops[5], -EEXIST, -EEXIST);
+	apply_ok(&m, &s.ops[6]);
+	ck_assert(!m.fpte[0] && !m.fpte[1] && !m.fpte[2] && m.fcache[2]);
+	/* Pages 1, 2 mapped, page 3 has none in the cache: -EAGAIN after two. */
+	want_continue(&m, &s.ops[7], -EAGAIN, 2 * page);
+	apply_ok(&m, &s.ops[7]);
+	apply_ok(&m, &s.ops[8]);
+	ck_assert(!m.fcache[1] && !m.fpte[1]);		/* a punch takes page and PTEs */
+	/* Page 0 mapped, page 1 punched: -EAGAIN after one. */
+	want_continue(&m, &s.ops[9], -EAGAIN, page);
+	apply_ok(&m, &s.ops[9]);
+	ck_assert(m.fpte[0] && !m.fpte[1]);
+	apply_ok(&m, &s.ops[10]);
+	/* A child has no registration (no UFFD_FEATURE_EVENT_FORK): skipped. */
+	ck_assert_int_eq(ms_fz_model_check(&m, &s.ops[11], NULL), -EINVAL);
+	/* A child's write fills the page cache; its zap leaves process 0's PTEs alone. */
+	apply_ok(&m, &s.ops[12]);
+	apply_ok(&m, &s.ops[13]);
+	ck_assert(m.fcache[3] && !m.fpte[3] && m.fpte[2]);
+	/* The whole range mapped: 0, and mapped is every byte. */
+	want_continue(&m, &s.ops[14], 0, page);
+	apply_ok(&m, &s.ops[14]);
+	ck_assert(m.fpte[3]);
+	ms_fz_model_fini(&m);
+	/* No file window: file ops are skipped. */
+	s.file = MS_FZ_FILE_NONE;
+	ck_assert_int_eq(ms_fz_model_init(&m, &s), 0);
+	ck_assert_int_eq(ms_fz_model_check(&m, &s.ops[2], NULL), -EINVAL);
+	ms_fz_model_fini(&m);
 }
 END_TEST
 
@@ -540,6 +665,103 @@ out:
 }
 END_TEST
 
+/* Synthetic failure 3: a fork in a file sequence; the file window is not needed for it. */
+static bool pred_fork(const struct ms_fz_seq *s, void *arg)
+{
+	(void)arg;
+	for (uint32_t i = 0; i < s->nops; i++)
+		if (s->ops[i].kind == MS_FZ_FORK)
+			return true;
+	return false;
+}
+
+START_TEST(test_shrink_drops_file)
+{
+	static struct ms_fz_seq s;
+
+	parse_ok(&s, "window 8 4\nfile shmem\nfile-write p0 0+2\nuffd-minor p0 0+2\nfork p0\n"
+		     "continue p0 0+1\n");
+	ms_fz_shrink(&s, pred_fork, NULL, 100);
+	ck_assert_uint_eq(s.nops, 1);
+	ck_assert_uint_eq(s.file, MS_FZ_FILE_NONE);
+}
+END_TEST
+
+/*
+ * The file window in a reproducer: every file op, MINOR registration and each CONTINUE
+ * outcome (-EEXIST, all mapped, -EAGAIN after some, -EFAULT), a child's view of the page
+ * cache. Passes on the host; a changed page-cache fill or CONTINUE expectation fails it.
+ */
+static const char *const file_seq =
+	"window 8 4\nfile %s\nfile-write p0 0+2\nfile-fill p0 2+2\nuffd-minor p0 0+4\n"
+	"continue p0 0+4\nfile-zap p0 0+2\ncontinue p0 0+4\ncontinue p0 3+1\nfile-punch p0 1+1\n"
+	"fork p0\nfile-write p1 1+1\ncontinue p0 0+2\ncontinue p0 1+2\nfile-write p0 0+4\n"
+	"file-punch p0 3+1\ncontinue p0 3+1\nwrite p0 0+2\n";
+
+/* 2 MiB pages the hugetlb variant needs free (a unit test does not change the pool). */
+static bool hugetlb_free(void)
+{
+	FILE *f = fopen("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages", "re");
+	unsigned long n = 0;
+
+	if (f && fscanf(f, "%lu", &n) != 1)
+		n = 0;
+	if (f)
+		fclose(f);
+	return n >= MS_FZ_FILE_SLOTS;
+}
+
+START_TEST(test_emit_file)
+{
+	char dir[] = "/tmp/test_fuzz_fileXXXXXX", cmd[768], text[600];
+	int ret;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(text, sizeof(text), file_seq, _i ? "hugetlb" : "shmem");
+	snprintf(cmd, sizeof(cmd), "%s/repro.c", dir);
+	emit_to(cmd, text);
+	snprintf(cmd, sizeof(cmd), "cc -std=gnu11 -Wall -Wextra -Werror -O2 -o %s/repro %s/repro.c "
+		 "-lpthread", dir, dir);
+	ck_assert_int_eq(run_cmd(cmd), 0);
+	if (geteuid())
+		goto out;
+	if (_i && !hugetlb_free()) {
+		fprintf(stderr, "SKIP: the hugetlb reproducer needs %d free 2 MiB pages "
+			"(nr_hugepages): compiled, not run\n", MS_FZ_FILE_SLOTS);
+		goto out;
+	}
+	snprintf(cmd, sizeof(cmd), "%s/repro > %s/out.txt", dir, dir);
+	if ((ret = run_cmd(cmd))) {
+		snprintf(cmd, sizeof(cmd), "cat %s/out.txt >&2", dir);
+		run_cmd(cmd);
+	}
+	ck_assert_msg(ret == 0, "the emitted program failed (%d) on a passing sequence", ret);
+	/* The page cache is checked: the file-fill's first fill changed. */
+	snprintf(cmd, sizeof(cmd),
+		 "cp %s/repro.c %s/orig.c && sed -i '0,/kind = MS_FZRT_FILE_FILL/{/kind = "
+		 "MS_FZRT_FILE_FILL/{n;s/.fill = { 0x/.fill = { 5 ^ 0x/}}' %s/repro.c && "
+		 "cc -std=gnu11 -O2 -o %s/repro %s/repro.c -lpthread && %s/repro > %s/out.txt",
+		 dir, dir, dir, dir, dir, dir, dir);
+	ck_assert_int_eq(run_cmd(cmd), 1);
+	snprintf(cmd, sizeof(cmd), "grep -q 'step 1 (file-fill p0 2+2): p0 file slot 2 (+0), page "
+		 "cache (pread): first differing' %s/out.txt", dir);
+	ck_assert_int_eq(run_cmd(cmd), 0);
+	/* So is CONTINUE's result: the fully mapped one expected a page short. */
+	snprintf(cmd, sizeof(cmd),
+		 "sed 's/.want_ret = 0, .want_mapped = %ld/.want_ret = 0, .want_mapped = %ld/' "
+		 "%s/orig.c > %s/repro.c && cc -std=gnu11 -O2 -o %s/repro %s/repro.c -lpthread && "
+		 "%s/repro > %s/out.txt", _i ? 8L << 20 : 16384L, _i ? 6L << 20 : 12288L,
+		 dir, dir, dir, dir, dir, dir);
+	ck_assert_int_eq(run_cmd(cmd), 1);
+	snprintf(cmd, sizeof(cmd), "grep -q 'step 5 (continue p0 0+4): UFFDIO_CONTINUE returned "
+		 "0, mapped %ld, the model says 0, mapped' %s/out.txt", _i ? 8L << 20 : 16384L,
+		 dir);
+	ck_assert_int_eq(run_cmd(cmd), 0);
+out:
+	rm_scratch(dir);
+}
+END_TEST
+
 static Suite *fuzz_suite(void)
 {
 	Suite *s = suite_create("fuzz_shrink");
@@ -555,6 +777,10 @@ static Suite *fuzz_suite(void)
 	tcase_add_test(t, test_shrink_budget);
 	tcase_add_test(t, test_shrink_merges_processes);
 	tcase_add_test(t, test_model_uffd_rules);
+	tcase_add_test(t, test_text_file);
+	tcase_add_loop_test(t, test_model_continue, 0, 2);
+	tcase_add_test(t, test_shrink_drops_file);
+	tcase_add_loop_test(t, test_emit_file, 0, 2);
 	tcase_add_test(t, test_model_lazy_wp);
 	tcase_add_test(t, test_model_failed_ops);
 	tcase_add_test(t, test_runtime_partial);
