@@ -298,7 +298,12 @@ static int uffd_setup(struct ms_fzrt *rt)
 	return 0;
 }
 
-/* The context whose registration covers addr: the one UFFDIO_WRITEPROTECT accepts. */
+/*
+ * The context whose registration covers addr: the one UFFDIO_WRITEPROTECT accepts. (6.12's
+ * mwriteprotect_range() asks only for a uffd-wp VMA, not for its own context, so the first
+ * context does for both.) Only ENOENT, the page in no uffd-wp VMA, tries the next: a failure
+ * fail-nth injected (EFAULT from copy_from_user()) is the op's, not absorbed by a retry.
+ */
 static int uffd_wp_page(struct ms_fzrt *rt, char *addr, bool on)
 {
 	struct uffdio_writeprotect wp = {
@@ -313,6 +318,8 @@ static int uffd_wp_page(struct ms_fzrt *rt, char *addr, bool on)
 		if (!ioctl(rt->uffd[i], UFFDIO_WRITEPROTECT, &wp))
 			return 0;
 		ret = -errno;
+		if (ret != -ENOENT)
+			return ret;
 	}
 	return ret;
 }
