@@ -521,22 +521,20 @@ static int uring_submit(int fd, const struct io_uring_params *p,
 		goto out;
 	}
 	tail = (unsigned *)(sq + p->sq_off.tail);
+	if ((ret = nth_arm(nth)))
+		goto out;
 	sqe[0] = *want;
 	((unsigned *)(sq + p->sq_off.array))[*tail & *(unsigned *)(sq + p->sq_off.ring_mask)] = 0;
 	__atomic_store_n(tail, *tail + 1, __ATOMIC_RELEASE);
-	if ((ret = nth_arm(nth)))
-		goto out;
 	ret = syscall(SYS_io_uring_enter, fd, 1, 1, IORING_ENTER_GETEVENTS, NULL, 0) < 0 ?
 	      -errno : 0;
 	nth_disarm(nth);
+	head = __atomic_load_n((unsigned *)(cq + p->cq_off.head), __ATOMIC_ACQUIRE);
+	if (!ret && head == __atomic_load_n((unsigned *)(cq + p->cq_off.tail), __ATOMIC_ACQUIRE))
+		ret = -EIO;
 	if (ret) {
 		if (__atomic_load_n((unsigned *)(sq + p->sq_off.head), __ATOMIC_ACQUIRE) != *tail)
 			__atomic_store_n(tail, *tail - 1, __ATOMIC_RELEASE);
-		goto out;
-	}
-	head = __atomic_load_n((unsigned *)(cq + p->cq_off.head), __ATOMIC_ACQUIRE);
-	if (head == __atomic_load_n((unsigned *)(cq + p->cq_off.tail), __ATOMIC_ACQUIRE)) {
-		ret = -EIO;
 		goto out;
 	}
 	cqe = (struct io_uring_cqe *)(cq + p->cq_off.cqes) +
