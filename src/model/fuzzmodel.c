@@ -642,8 +642,8 @@ int ms_fz_model_fail(struct ms_fz_model *m, const struct ms_fz_op *op, uint64_t 
 	case MS_FZ_PFN_MUNMAP:
 		/*
 		 * As munmap: do_vmi_align_munmap() re-attaches what it gathered. A split at the
-		 * start of the range that succeeded stays (vms_gather_munmap_vmas(): end_split_failed
-		 * -> reattach_vmas()): still mapped, one /dev/mem VMA more.
+		 * start of the range that succeeded stays (vms_gather_munmap_vmas():
+		 * end_split_failed -> reattach_vmas()): still mapped, one /dev/mem VMA more.
 		 */
 	case MS_FZ_PFN_MREMAP:
 		/*

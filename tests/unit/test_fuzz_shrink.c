@@ -357,7 +357,8 @@ START_TEST(test_text_nth_new_kinds)
 
 	parse_ok(&a, "window 16 8\nuffd-reg p0 0+2 remap nth=3\nuffd-wp p0 0+2 on nth=2\n"
 		     "unpin p0 pin=1 nth=1\npin-write p0 0+1 pin=0 nth=2\nmigrate p0 0+1 nth=1\n"
-		     "pfn-map p0 0+2 nth=4\npfn-munmap p0 1+1 nth=2\npfn-mremap p0 0+2 -> 0+1 nth=3\n"
+		     "pfn-map p0 0+2 nth=4\npfn-munmap p0 1+1 nth=2\n"
+		     "pfn-mremap p0 0+2 -> 0+1 nth=3\n"
 		     "pfn-mprotect p1 0+1 none nth=5\n");
 	ck_assert_uint_eq(a.nops, 9);
 	for (uint32_t i = 0; i < a.nops; i++) {
@@ -378,7 +379,8 @@ START_TEST(test_text_nth_new_kinds)
 	for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++)
 		ck_assert_msg(!ms_fz_nth_kind(none[i]), "%s", ms_fz_kind_name(none[i]));
 	/* The model skips them: nothing there for fail-nth to fail. */
-	parse_ok(&a, "window 16 8\ndontneed p0 0+1 nth=2\npageout p0 0+1 nth=1\npin p0 0+1 nth=1\n");
+	parse_ok(&a, "window 16 8\ndontneed p0 0+1 nth=2\npageout p0 0+1 nth=1\n"
+		     "pin p0 0+1 nth=1\n");
 	ck_assert_int_eq(ms_fz_model_init(&m, &a), 0);
 	for (uint32_t i = 0; i < a.nops; i++)
 		ck_assert_int_eq(ms_fz_model_check(&m, &a.ops[i], NULL), -EINVAL);
@@ -468,7 +470,8 @@ START_TEST(test_model_failed_other)
 	struct ms_rm_want w0, w1;
 
 	parse_ok(&s, "window 16 8\nwrite p0 0+3\npfn-map p0 0+3\npfn-mprotect p0 0+3 none nth=3\n"
-		     "pfn-munmap p0 1+1 nth=2\npfn-mremap p0 0+3 -> 0+1 nth=1\npfn-map p0 3+1 nth=1\n"
+		     "pfn-munmap p0 1+1 nth=2\npfn-mremap p0 0+3 -> 0+1 nth=1\n"
+		     "pfn-map p0 3+1 nth=1\n"
 		     "pin-uring p0 0+2\nunpin p0 pin=0 nth=1\npin-write p0 0+2 pin=0 nth=2\n"
 		     "migrate p0 0+2 nth=1\n");
 	ck_assert_int_eq(ms_fz_model_init(&m, &s), 0);
