@@ -594,6 +594,111 @@ static int fail_pin(struct ms_fz_model *m, const struct ms_fz_op *op, uint64_t p
 	return 0;
 }
 
+/*
+ * The op's effect reached a prefix of its range and stopped: slots [0, k) show it, the rest
+ * do not, where same[i] says slot i showed it before (then its bit says nothing). The model
+ * takes the longest such prefix; a slot past it that shows the effect is refused.
+ */
+static int fail_prefix(struct ms_fz_model *m, const struct ms_fz_op *op, uint64_t part,
+		       const bool *same)
+{
+	struct ms_fz_op pre = *op;
+	uint32_t k = 0, i;
+
+	for (i = 0; i < op->n; i++) {
+		if (!(part >> i & 1) && !same[i])
+			break;
+		k = i + 1;
+	}
+	for (; i < op->n; i++)
+		if ((part >> i & 1) && !same[i])
+			return -EINVAL;
+	if (!k)
+		return 0;
+	pre.n = (uint16_t)k;
+	pre.nth = 0;
+	return ms_fz_model_apply(m, &pre, NULL);
+}
+
+/*
+ * UFFDIO_REGISTER: userfaultfd_register_range() (6.12 mm/userfaultfd.c) registers the VMAs of
+ * the range in address order and returns at the first vma_modify_flags_uffd() that fails (a
+ * split_vma() or the maple tree preallocation of a merge): the VMAs before it are registered,
+ * the rest not (a split that succeeded stays, unregistered). A failed copy_from_user() of the
+ * argument comes before anything. So the slots that show the registration ("uw" in smaps) are
+ * a prefix of the range; slots registered with this context already say nothing.
+ */
+static int fail_uffd_reg(struct ms_fz_model *m, const struct ms_fz_op *op, uint64_t part)
+{
+	uint8_t want = op->flags & MS_FZ_F_REMAP ? MS_FZ_UFFD_REMAP : MS_FZ_UFFD_PLAIN;
+	bool same[MS_FZ_MAX_SLOTS];
+
+	for (uint32_t i = 0; i < op->n; i++)
+		same[i] = m->reg[op->first + i] == want;
+	return fail_prefix(m, op, part, same);
+}
+
+/*
+ * mprotect of a /dev/mem range: as for anonymous memory, do_mprotect_pkey() stops at the first
+ * mprotect_fixup() whose vma_modify_flags() fails (a split); change_protection() of the
+ * VM_PFNMAP VMA only rewrites the PTEs remap_pfn_range() made. The slots with the new
+ * protection are a prefix.
+ */
+static int fail_pfn_mprotect(struct ms_fz_model *m, const struct ms_fz_op *op, uint64_t part)
+{
+	uint8_t want = op->flags & MS_FZ_F_READ ? MS_FZ_PFN_READ : MS_FZ_PFN_NONE;
+	bool same[MS_FZ_PFN_SLOTS];
+
+	for (uint32_t i = 0; i < op->n && i < MS_FZ_PFN_SLOTS; i++)
+		same[i] = m->pfn[op->proc][op->first + i] == want;
+	return fail_prefix(m, op, part, same);
+}
+
+/* Does a uffd-wp bit b fit the model's state v? */
+static bool wp_fits(uint8_t v, bool b)
+{
+	return v == MS_FZ_WP_ANY || (v == MS_FZ_WP_ON) == b;
+}
+
+/*
+ * UFFDIO_WRITEPROTECT: the runtime protects page by page (one ioctl each, fzrt.c uffd_wp()),
+ * and each ioctl can fail only in its copy_from_user() of the argument, before
+ * mwriteprotect_range() touches a PTE: for an anonymous VMA change_protection() allocates
+ * nothing (no PTE markers: userfaultfd_wp_use_markers() is false; a missing page table would
+ * be an order-0 page, which fail_page_alloc never fails). So pages [0, k) of the range are as
+ * a successful op leaves them and [k, n) as they were, for some k; part says where the uffd-wp
+ * bit shows the op's effect (set for "on", clear for "off"). The model takes the largest k
+ * the bits fit; none fits: refused.
+ */
+static int fail_uffd_wp(struct ms_fz_model *m, const struct ms_fz_op *op, uint64_t part)
+{
+	bool on = op->flags & MS_FZ_F_ON;
+	uint8_t post[MS_FZ_MAX_SLOTS];
+	struct ms_fz_op pre = *op;
+	struct ms_rm_want w;
+	int k;
+
+	for (uint32_t i = 0; i < op->n; i++) {
+		ms_rm_expect(m->rm, 0, op->first + i, &w);
+		post[i] = !on ? MS_FZ_WP_OFF : w.view == MS_RM_V_DATA && !w.has_alt ?
+			  MS_FZ_WP_ON : MS_FZ_WP_ANY;
+	}
+	for (k = op->n; k >= 0; k--) {
+		bool fits = true;
+
+		for (int i = 0; i < op->n && fits; i++)
+			fits = wp_fits(i < k ? post[i] : m->wp[op->first + i],
+				       (part >> i & 1) == on);
+		if (fits)
+			break;
+	}
+	if (k <= 0)
+		return k < 0 ? -EINVAL : 0;
+	pre.n = (uint16_t)k;
+	pre.nth = 0;
+	return ms_fz_model_apply(m, &pre, NULL);
+}
+
 int ms_fz_model_fail(struct ms_fz_model *m, const struct ms_fz_op *op, uint64_t part)
 {
 	switch (op->kind) {
@@ -602,6 +707,60 @@ int ms_fz_model_fail(struct ms_fz_model *m, const struct ms_fz_op *op, uint64_t 
 	case MS_FZ_PIN_URING:
 	case MS_FZ_PIN_GUP:
 		return fail_pin(m, op, part);
+	case MS_FZ_UFFD_REG:
+		return fail_uffd_reg(m, op, part);
+	case MS_FZ_UFFD_WP:
+		return fail_uffd_wp(m, op, part);
+	case MS_FZ_PFN_MPROTECT:
+		return fail_pfn_mprotect(m, op, part);
+	case MS_FZ_UNPIN:
+		/*
+		 * Only an io_uring pin's release allocates: io_sqe_buffers_unregister() ->
+		 * io_rsrc_ref_quiesce() -> io_rsrc_node_alloc(), and on -ENOMEM the buffers stay
+		 * registered (6.12 io_uring/rsrc.c). The pin is still held: the runtime keeps
+		 * the ring, the model the pin. (vmsplice's close() and gup_test's
+		 * PIN_LONGTERM_TEST_STOP allocate nothing.)
+		 */
+	case MS_FZ_PIN_WRITE:
+		/*
+		 * IORING_OP_READ_FIXED fails before it copies: io_uring_enter() finds no request
+		 * (io_alloc_req(): -EAGAIN, the SQE not consumed; the runtime takes it back) or
+		 * the read's async state (io_rw_alloc_async()) cannot be allocated (-ENOMEM in
+		 * the CQE). The memfd is read without allocations: nothing is written.
+		 */
+	case MS_FZ_MIGRATE:
+		/*
+		 * The write to /proc/sys/vm/compact_memory fails only in proc_sys_call_handler()
+		 * (kvzalloc() of the buffer, copy_from_iter()), before compact_nodes() runs;
+		 * sysctl_compaction_handler() reports nothing of compaction itself.
+		 */
+	case MS_FZ_PFN_MAP:
+		/*
+		 * __mmap_region(): a failure before vms_clean_up_area() re-attaches the
+		 * placeholder, one after it (vm_area_alloc(), vma_iter_prealloc(), mmap_mem() ->
+		 * remap_pfn_range() -> track_pfn_remap() -> memtype_reserve()'s kzalloc()) leaves a
+		 * gap (vms_abort_munmap_vmas()); the runtime puts the placeholder back. No
+		 * /dev/mem page is mapped, and no memtype reserved: remap_pfn_range() frees its own
+		 * on a later error, unmap_region() the VMA's. Nothing comes after mmap_file() that
+		 * can fail.
+		 */
+	case MS_FZ_PFN_MUNMAP:
+		/*
+		 * As munmap: do_vmi_align_munmap() re-attaches what it gathered. A split at the
+		 * start of the range that succeeded stays (vms_gather_munmap_vmas():
+		 * end_split_failed -> reattach_vmas()): still mapped, one /dev/mem VMA more.
+		 */
+	case MS_FZ_PFN_MREMAP:
+		/*
+		 * Shrink in place: its do_vmi_munmap() of the tail changes nothing when it fails.
+		 * Move: mremap_to() unmaps the destination, then move_vma() -> copy_vma() fails
+		 * before a page table moved (move_page_tables() allocates only order-0 page
+		 * tables); the runtime puts the destination's placeholder back. When the munmap of
+		 * the old range fails, mremap succeeds ("OOM: unable to split vma") with the old
+		 * range left mapped, empty, and VM_PAT cleared by untrack_pfn_clear(): the runtime
+		 * unmaps it.
+		 */
+		return part ? -EINVAL : 0;
 	case MS_FZ_MREMAP:
 		/*
 		 * move_vma() moves the page tables it managed to and back again: move_ptes()

@@ -325,6 +325,18 @@ static void gen_range(struct ms_fz_op *op, unsigned nslots, uint64_t *rng)
 	op->first = (uint16_t)below(rng, nslots - op->n + 1);
 }
 
+/*
+ * How far into an op fail-nth reaches. An unpin's release has one allocation (the rsrc node
+ * of an io_uring quiesce), a pin-write's io_uring_enter() a request and the read's async
+ * state, a compaction write the sysctl buffer and its copy; the rest a dozen or so.
+ */
+static unsigned nth_max(unsigned k)
+{
+	if (k == MS_FZ_UNPIN || k == MS_FZ_MIGRATE)
+		return 3;
+	return k == MS_FZ_PIN_WRITE ? 4 : 12;
+}
+
 static void gen_op(struct ms_fz_op *op, const struct ms_fz_gen_cfg *g, const struct ms_fz_seq *s,
 		   unsigned procs, const struct ms_fz_op *prev, uint64_t *rng)
 {
@@ -380,7 +392,7 @@ static void gen_op(struct ms_fz_op *op, const struct ms_fz_gen_cfg *g, const str
 		op->nth = (uint16_t)(1 + below(rng, 40));
 	/* The others allocate less than a fork: their fault sites are few and early. */
 	else if (ms_fz_nth_kind(k) && g->nth && below(rng, 6) == 0)
-		op->nth = (uint16_t)(1 + below(rng, 12));
+		op->nth = (uint16_t)(1 + below(rng, nth_max(k)));
 }
 
 void ms_fz_generate(struct ms_fz_seq *s, const struct ms_fz_gen_cfg *g, uint64_t *rng)

@@ -163,6 +163,21 @@ static void nth_disarm(int nth)
 		write_str("/proc/thread-self/fail-nth", "0");
 }
 
+/* write_str() with only the write() armed: opening the file has fault sites of its own. */
+static int armed_write(const char *path, const char *s, int nth)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC), ret;
+
+	if (fd < 0)
+		return -errno;
+	if (!(ret = nth_arm(nth))) {
+		ret = write(fd, s, strlen(s)) < 0 ? -errno : 0;
+		nth_disarm(nth);
+	}
+	close(fd);
+	return ret;
+}
+
 /*
  * With nth, only the mremap() call is armed. A failed move leaves the destination a hole
  * (mremap_to() unmapped it first): the placeholder goes back. A move whose munmap of the old
@@ -317,7 +332,12 @@ static int uffd_setup(struct ms_fzrt *rt)
 	return 0;
 }
 
-/* The context whose registration covers addr: the one UFFDIO_WRITEPROTECT accepts. */
+/*
+ * The context whose registration covers addr: the one UFFDIO_WRITEPROTECT accepts. (6.12's
+ * mwriteprotect_range() asks only for a uffd-wp VMA, not for its own context, so the first
+ * context does for both.) Only ENOENT, the page in no uffd-wp VMA, tries the next: a failure
+ * fail-nth injected (EFAULT from copy_from_user()) is the op's, not absorbed by a retry.
+ */
 static int uffd_wp_page(struct ms_fzrt *rt, char *addr, bool on)
 {
 	struct uffdio_writeprotect wp = {
@@ -332,6 +352,8 @@ static int uffd_wp_page(struct ms_fzrt *rt, char *addr, bool on)
 		if (!ioctl(rt->uffd[i], UFFDIO_WRITEPROTECT, &wp))
 			return 0;
 		ret = -errno;
+		if (ret != -ENOENT)
+			return ret;
 	}
 	return ret;
 }
@@ -341,25 +363,46 @@ static int uffd_wp_page(struct ms_fzrt *rt, char *addr, bool on)
  * seen on Debian 6.1 after an mprotect split a registered range); 6.12's walks the VMAs
  * (for_each_vma_range()), which comes to the same as page by page.
  */
-static int uffd_wp(struct ms_fzrt *rt, char *addr, size_t len, bool on)
+static int uffd_wp(struct ms_fzrt *rt, char *addr, size_t len, bool on, int nth)
 {
-	int ret = 0;
+	int ret = nth_arm(nth);
 
 	for (size_t off = 0; !ret && off < len; off += MS_FZRT_PAGE)
 		ret = uffd_wp_page(rt, addr + off, on);
+	nth_disarm(nth);
 	return ret;
 }
 
-static int uffd_reg(struct ms_fzrt *rt, char *addr, size_t len, bool remap)
+static int uffd_reg(struct ms_fzrt *rt, char *addr, size_t len, bool remap, int nth)
 {
 	struct uffdio_register reg = {
 		.range = { (unsigned long)addr, len }, .mode = UFFDIO_REGISTER_MODE_WP,
 	};
 	int ret = uffd_setup(rt);
 
+	if (ret || (ret = nth_arm(nth)))
+		return ret;
+	ret = ioctl(rt->uffd[remap ? 2 : 1], UFFDIO_REGISTER, &reg) ? -errno : 0;
+	nth_disarm(nth);
+	return ret;
+}
+
+/*
+ * A MAP_FIXED mmap that fails after it took the old mapping away leaves a gap there
+ * (__mmap_region(): vms_abort_munmap_vmas()): the placeholder goes back (EEXIST: it stayed).
+ */
+static int armed_pfn_map(struct ms_fzrt *rt, char *a, size_t len, int nth)
+{
+	int ret = nth_arm(nth);
+
 	if (ret)
 		return ret;
-	return ioctl(rt->uffd[remap ? 2 : 1], UFFDIO_REGISTER, &reg) ? -errno : 0;
+	ret = mmap(a, len, PROT_READ, MAP_SHARED | MAP_FIXED, rt->mem_fd, 0) == MAP_FAILED ?
+	      -errno : 0;
+	nth_disarm(nth);
+	if (ret && nth)
+		ms_fzrt_placeholder(a, len);
+	return ret;
 }
 
 static int minor_reg(struct ms_fzrt *rt, char *addr, size_t len)
@@ -443,15 +486,14 @@ static int pfn_op(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
 		/* pfnmap.c of the mm selftests: the first pages of /dev/mem. */
 		if (rt->mem_fd < 0 && (rt->mem_fd = open("/dev/mem", O_RDONLY | O_CLOEXEC)) < 0)
 			return -errno;
-		return mmap(a, len, PROT_READ, MAP_SHARED | MAP_FIXED, rt->mem_fd, 0) ==
-		       MAP_FAILED ? -errno : 0;
+		return armed_pfn_map(rt, a, len, op->nth);
 	case MS_FZRT_PFN_MUNMAP:
-		return munmap(a, len) ? -errno : ms_fzrt_placeholder(a, len);
+		return armed_munmap(a, len, op->nth);
 	case MS_FZRT_PFN_MPROTECT:
-		return mprotect(a, len, prot_of(op->flags)) ? -errno : 0;
+		return armed_mprotect(a, len, prot_of(op->flags), op->nth);
 	default:
 		return do_mremap(a, len, slot(rt, true, op->to), (size_t)op->n2 * MS_FZRT_PAGE,
-				 op->dry, 0);
+				 op->dry, op->nth);
 	}
 }
 
@@ -552,9 +594,13 @@ static int pin_take(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
 	return 0;
 }
 
-/* Submit one sqe and reap its completion: the rings are mapped only for this. */
+/*
+ * Submit one sqe and reap its completion: the rings are mapped only for this. With nth, only
+ * io_uring_enter() is armed; an sqe it did not consume (io_submit_sqes() found no request:
+ * -EAGAIN) is taken back, so that no later submission runs it.
+ */
 static int uring_submit(int fd, const struct io_uring_params *p,
-			const struct io_uring_sqe *want)
+			const struct io_uring_sqe *want, int nth)
 {
 	size_t sq_len = p->sq_off.array + p->sq_entries * sizeof(unsigned);
 	size_t cq_len = p->cq_off.cqes + p->cq_entries * sizeof(struct io_uring_cqe);
@@ -580,16 +626,20 @@ static int uring_submit(int fd, const struct io_uring_params *p,
 		goto out;
 	}
 	tail = (unsigned *)(sq + p->sq_off.tail);
+	if ((ret = nth_arm(nth)))
+		goto out;
 	sqe[0] = *want;
 	((unsigned *)(sq + p->sq_off.array))[*tail & *(unsigned *)(sq + p->sq_off.ring_mask)] = 0;
 	__atomic_store_n(tail, *tail + 1, __ATOMIC_RELEASE);
-	if (syscall(SYS_io_uring_enter, fd, 1, 1, IORING_ENTER_GETEVENTS, NULL, 0) < 0) {
-		ret = -errno;
-		goto out;
-	}
+	ret = syscall(SYS_io_uring_enter, fd, 1, 1, IORING_ENTER_GETEVENTS, NULL, 0) < 0 ?
+	      -errno : 0;
+	nth_disarm(nth);
 	head = __atomic_load_n((unsigned *)(cq + p->cq_off.head), __ATOMIC_ACQUIRE);
-	if (head == __atomic_load_n((unsigned *)(cq + p->cq_off.tail), __ATOMIC_ACQUIRE)) {
+	if (!ret && head == __atomic_load_n((unsigned *)(cq + p->cq_off.tail), __ATOMIC_ACQUIRE))
 		ret = -EIO;
+	if (ret) {
+		if (__atomic_load_n((unsigned *)(sq + p->sq_off.head), __ATOMIC_ACQUIRE) != *tail)
+			__atomic_store_n(tail, *tail - 1, __ATOMIC_RELEASE);
 		goto out;
 	}
 	cqe = (struct io_uring_cqe *)(cq + p->cq_off.cqes) +
@@ -621,7 +671,7 @@ static int uring_read(struct ms_fzrt *rt, int k, int ring, size_t len, void *buf
 	sqe.addr = (uintptr_t)rt->pin_addr[k];
 	sqe.len = (unsigned)len;
 	sqe.buf_index = 0;
-	ret = uring_submit(ring, &rt->pin_ring[k], &sqe);
+	ret = uring_submit(ring, &rt->pin_ring[k], &sqe, 0);
 	if (ret >= 0)
 		ret = ret == (int)len && pread(mfd, buf, len, 0) == (ssize_t)len ? 0 : -EIO;
 	close(mfd);
@@ -659,7 +709,7 @@ static int pin_write(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
 	sqe.fd = mfd;
 	sqe.addr = (uintptr_t)rt->pin_addr[k] + (size_t)op->first * MS_FZRT_PAGE;
 	sqe.len = (unsigned)len;
-	ret = uring_submit(rt->pin_fd[k], &rt->pin_ring[k], &sqe);
+	ret = uring_submit(rt->pin_fd[k], &rt->pin_ring[k], &sqe, op->nth);
 	ret = ret == (int)len ? 0 : ret < 0 ? ret : -EIO;
 out_close:
 	close(mfd);
@@ -681,30 +731,54 @@ static int pipe_read(int fd, char *buf, size_t len)
 	return 0;
 }
 
-/* The pinned pages as the pin holds them, then the pin dropped. */
-static int pin_drop(struct ms_fzrt *rt, int k, void *buf, size_t len)
+/*
+ * The release itself, armed with nth: IORING_UNREGISTER_BUFFERS (unpinned here, not later by
+ * the ring's asynchronous teardown), PIN_LONGTERM_TEST_STOP, or the pipe's close(). An io_uring
+ * release that fails keeps its buffers registered (io_sqe_buffers_unregister()): its ring stays
+ * open, the pin held. Every other fd is closed.
+ */
+static int pin_unpin(int kind, int fd, int nth)
 {
-	int fd = rt->pin_fd[k], ret = 0;
+	int ret = nth_arm(nth);
+
+	if (ret) {
+		if (kind != MS_FZRT_PIN_URING)
+			close(fd);
+		return ret;
+	}
+	if (kind == MS_FZRT_PIN_URING)
+		ret = syscall(SYS_io_uring_register, fd, IORING_UNREGISTER_BUFFERS, NULL, 0) ?
+		      -errno : 0;
+	else if (kind == MS_FZRT_PIN_GUP)
+		ret = ioctl(fd, FZRT_PIN_LT_STOP) ? -errno : 0;
+	else
+		ret = close(fd) ? -errno : 0;
+	nth_disarm(nth);
+	if (kind == MS_FZRT_PIN_URING ? !ret : kind == MS_FZRT_PIN_GUP)
+		close(fd);
+	return ret;
+}
+
+/* The pinned pages as the pin holds them, then the pin dropped (nth: as pin_unpin()). */
+static int pin_drop(struct ms_fzrt *rt, int k, void *buf, size_t len, int nth)
+{
+	int fd = rt->pin_fd[k], ret = 0, err;
 	uint64_t to = (uintptr_t)buf;
 
-	rt->pin_fd[k] = -1;
-	if (rt->pin_kind[k] == MS_FZRT_PIN_URING) {
-		if (buf)
-			ret = uring_read(rt, k, fd, len, buf);
-		/* Unpinned here, not later by the ring's asynchronous teardown. */
-		if (syscall(SYS_io_uring_register, fd, IORING_UNREGISTER_BUFFERS, NULL, 0) &&
-		    !ret)
-			ret = -errno;
-	} else if (rt->pin_kind[k] == MS_FZRT_PIN_GUP) {
-		if (buf && ioctl(fd, FZRT_PIN_LT_READ, &to))
-			ret = -errno;
-		if (ioctl(fd, FZRT_PIN_LT_STOP) && !ret)
-			ret = -errno;
-	} else if (buf) {
+	if (rt->pin_kind[k] == MS_FZRT_PIN_URING && buf)
+		ret = uring_read(rt, k, fd, len, buf);
+	else if (rt->pin_kind[k] == MS_FZRT_PIN_GUP && buf && ioctl(fd, FZRT_PIN_LT_READ, &to))
+		ret = -errno;
+	else if (rt->pin_kind[k] != MS_FZRT_PIN_URING && rt->pin_kind[k] != MS_FZRT_PIN_GUP && buf)
 		ret = pipe_read(fd, buf, len);
+	err = pin_unpin(rt->pin_kind[k], fd, nth);
+	if (err && rt->pin_kind[k] == MS_FZRT_PIN_URING) {
+		if (nth)
+			return err;	/* the pin stays, as the model says */
+		close(fd);
 	}
-	close(fd);
-	return ret;
+	rt->pin_fd[k] = -1;
+	return ret ? ret : err;
 }
 
 /* Read the pinned pages back and compare them with what the model says the pin holds. */
@@ -718,7 +792,7 @@ static int pin_release(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
 		return -EINVAL;
 	if (!(buf = malloc(len)))
 		return -ENOMEM;
-	ret = pin_drop(rt, op->pin, buf, len);
+	ret = pin_drop(rt, op->pin, buf, len, op->nth);
 	for (int i = 0; i < op->n && !ret; i++) {
 		const char *page = buf + (size_t)i * MS_FZRT_PAGE;
 		long off = ms_fzrt_diff(page, op->fill[i]);
@@ -742,7 +816,7 @@ static void pins_drop_all(struct ms_fzrt *rt)
 {
 	for (int k = 0; k < MS_FZRT_PINS; k++)
 		if (rt->pin_fd[k] >= 0)
-			pin_drop(rt, k, NULL, 0);
+			pin_drop(rt, k, NULL, 0, 0);
 }
 
 /*
@@ -789,11 +863,11 @@ static int mem_op(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
 		return armed_mprotect(a, len, prot_of(op->flags), op->nth);
 	case MS_FZRT_MIGRATE:
 		/* One node: compaction migrates the movable pages (a guest is small). */
-		return write_str("/proc/sys/vm/compact_memory", "1");
+		return armed_write("/proc/sys/vm/compact_memory", "1", op->nth);
 	case MS_FZRT_UFFD_REG:
-		return uffd_reg(rt, a, len, op->flags & 1);
+		return uffd_reg(rt, a, len, op->flags & 1, op->nth);
 	case MS_FZRT_UFFD_WP:
-		return uffd_wp(rt, a, len, op->flags & 1);
+		return uffd_wp(rt, a, len, op->flags & 1, op->nth);
 	case MS_FZRT_COLLAPSE:
 		return collapse(rt, op->nth);
 	case MS_FZRT_PIN:
@@ -1341,9 +1415,15 @@ static uint64_t range_mask(int n)
 	return n >= 64 ? ~0ULL : (1ULL << n) - 1;
 }
 
-/* MPROTECT: slots with the new protection; MUNMAP: slots in no VMA at all. */
+/*
+ * MPROTECT: slots with the new protection; MUNMAP: slots in no VMA at all. The pfn ops look at
+ * the /dev/mem window and its /dev/mem VMAs only (a free slot there has a placeholder):
+ * PFN_MPROTECT slots with the new protection, PFN_MAP slots mapped from /dev/mem, PFN_MUNMAP
+ * and PFN_MREMAP slots of the range no longer mapped from /dev/mem.
+ */
 static uint64_t maps_partial(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
 {
+	bool pfn = op->kind >= MS_FZRT_PFN_MAP && op->kind <= MS_FZRT_PFN_MPROTECT;
 	char path[64], line[512], perm[8];
 	uint64_t found = 0, match = 0;
 	unsigned long lo, hi;
@@ -1353,10 +1433,11 @@ static uint64_t maps_partial(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
 	if (!(f = fopen(path, "re")))
 		return ~0ULL;
 	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perm) != 3)
+		if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perm) != 3 ||
+		    (pfn && !strstr(line, "/dev/mem")))
 			continue;
 		for (int i = 0; i < op->n && i < 64; i++) {
-			unsigned long a = (unsigned long)slot(rt, false, op->first + i);
+			unsigned long a = (unsigned long)slot(rt, pfn, op->first + i);
 
 			if (a < lo || a >= hi)
 				continue;
@@ -1367,7 +1448,11 @@ static uint64_t maps_partial(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
 		}
 	}
 	fclose(f);
-	return op->kind == MS_FZRT_MUNMAP ? ~found & range_mask(op->n) : match;
+	if (op->kind == MS_FZRT_PFN_MAP)
+		return found;
+	if (op->kind == MS_FZRT_MPROTECT || op->kind == MS_FZRT_PFN_MPROTECT)
+		return match;
+	return ~found & range_mask(op->n);
 }
 
 /* PIN_URING, PIN_GUP: slots present and mapped by this process alone (pagemap bits 63, 56). */
@@ -1392,12 +1477,35 @@ static uint64_t pin_partial(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
 	return mask;
 }
 
+/*
+ * Process 0's slots: UFFD_REG those whose VMA is registered for uffd-wp, UFFD_WP those whose
+ * uffd-wp bit is as the op sets it (on: set, off: clear).
+ */
+static uint64_t uffd_partial(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
+{
+	uint8_t bits[MS_FZRT_MAX_N];
+	uint64_t mask = 0;
+
+	if (ms_fzrt_wp(rt, 0, bits))
+		return ~0ULL;
+	for (int i = 0; i < op->n && op->first + i < (int)rt->nslots; i++) {
+		uint8_t b = bits[op->first + i];
+
+		if (op->kind == MS_FZRT_UFFD_REG ? (b & 2) : (b & 1) == (op->flags & 1))
+			mask |= 1ULL << i;
+	}
+	return mask;
+}
+
 uint64_t ms_fzrt_partial(struct ms_fzrt *rt, const struct ms_fzrt_op *op)
 {
 	if (op->n <= 0 || op->n > MS_FZRT_MAX_N)
 		return 0;
-	if (op->kind == MS_FZRT_MPROTECT || op->kind == MS_FZRT_MUNMAP)
+	if (op->kind == MS_FZRT_MPROTECT || op->kind == MS_FZRT_MUNMAP ||
+	    (op->kind >= MS_FZRT_PFN_MAP && op->kind <= MS_FZRT_PFN_MPROTECT))
 		return maps_partial(rt, op);
+	if (op->kind == MS_FZRT_UFFD_REG || op->kind == MS_FZRT_UFFD_WP)
+		return uffd_partial(rt, op);
 	if (op->kind == MS_FZRT_PIN_URING || op->kind == MS_FZRT_PIN_GUP)
 		return pin_partial(rt, op);
 	return 0;

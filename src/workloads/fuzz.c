@@ -139,6 +139,7 @@ static void to_rt(const struct ms_fz_op *op, unsigned child, struct ms_fzrt_op *
 	r->n = op->n;
 	r->to = op->to;
 	r->n2 = op->n2;
+	r->pin = op->pin;
 	r->child = (int)child;
 }
 
@@ -206,8 +207,12 @@ static bool model_first(const struct ms_fz_op *op)
 	return op->kind <= MS_FZ_MIGRATE;
 }
 
-/* An injected op: would the model take it now, and which pin id would it get? */
-static int trial(const struct ms_fz_seq *s, unsigned i, const struct fz_res *r, int *pin)
+/*
+ * An injected op: would the model take it now, which pin id would it get, and which fills
+ * would a PIN_WRITE write (those the model gives it should it succeed)?
+ */
+static int trial(const struct ms_fz_seq *s, unsigned i, const struct fz_res *r,
+		 struct ms_fzrt_op *rop)
 {
 	static struct ms_fz_model t;
 	struct ms_rm_op rm;
@@ -216,7 +221,9 @@ static int trial(const struct ms_fz_seq *s, unsigned i, const struct fz_res *r, 
 	if (!ret && !(ret = ms_fz_model_check(&t, &s->ops[i], NULL)))
 		ret = ms_fz_model_apply(&t, &s->ops[i], &rm);
 	if (!ret && ms_fz_is_pin(s->ops[i].kind))
-		*pin = rm.out;
+		rop->pin = rm.out;
+	for (unsigned k = 0; !ret && s->ops[i].kind == MS_FZ_PIN_WRITE && k < s->ops[i].n; k++)
+		rop->fill[k] = ms_rm_fill(t.rm, &rm, k);
 	ms_fz_model_fini(&t);
 	return ret;
 }
@@ -279,7 +286,7 @@ static bool step(struct ms_fz_model *m, struct ms_fzrt *rt, const struct ms_fz_s
 						  op->kind == MS_FZ_PIN_WRITE); k++)
 			rop.fill[k] = ms_rm_fill(m->rm, &rm, k);
 	}
-	if (op->nth && op->kind != MS_FZ_FORK && trial(s, i, r, &rop.pin))
+	if (op->nth && op->kind != MS_FZ_FORK && trial(s, i, r, &rop))
 		return true;
 	if (ms_fz_is_file(op->kind))
 		file_inputs(m, op, &rop);

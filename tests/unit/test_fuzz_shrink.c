@@ -471,6 +471,166 @@ START_TEST(test_model_failed_ops)
 }
 END_TEST
 
+/* nth= on the ops that gained it: the text form keeps it; ops with no fault site refuse it. */
+START_TEST(test_text_nth_new_kinds)
+{
+	static const unsigned none[] = { MS_FZ_WRITE, MS_FZ_EXIT, MS_FZ_DONTNEED, MS_FZ_FREE,
+					 MS_FZ_COLD, MS_FZ_PAGEOUT, MS_FZ_PIN };
+	static struct ms_fz_seq a, b;
+	struct ms_fz_model m;
+	char *out;
+
+	parse_ok(&a, "window 16 8\nuffd-reg p0 0+2 remap nth=3\nuffd-wp p0 0+2 on nth=2\n"
+		     "unpin p0 pin=1 nth=1\npin-write p0 0+1 pin=0 nth=2\nmigrate p0 0+1 nth=1\n"
+		     "pfn-map p0 0+2 nth=4\npfn-munmap p0 1+1 nth=2\n"
+		     "pfn-mremap p0 0+2 -> 0+1 nth=3\n"
+		     "pfn-mprotect p1 0+1 none nth=5\n");
+	ck_assert_uint_eq(a.nops, 9);
+	for (uint32_t i = 0; i < a.nops; i++) {
+		ck_assert(ms_fz_nth_kind(a.ops[i].kind));
+		ck_assert_uint_ne(a.ops[i].nth, 0);
+	}
+	ck_assert_uint_eq(a.ops[0].flags, MS_FZ_F_REMAP);
+	ck_assert_uint_eq(a.ops[2].pin, 1);
+	ck_assert_uint_eq(a.ops[7].n2, 1);
+	out = ms_fz_seq_text(&a, "\n");
+	ck_assert_ptr_nonnull(strstr(out, "\nuffd-wp p0 0+2 on nth=2\nunpin p0 pin=1 nth=1\n"
+				     "pin-write p0 0+1 pin=0 nth=2\n"));
+	ck_assert_ptr_nonnull(strstr(out, "\npfn-mremap p0 0+2 -> 0+1 nth=3\n"
+				     "pfn-mprotect p1 0+1 none nth=5"));
+	parse_ok(&b, out);
+	same_seq(&a, &b);
+	free(out);
+	for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++)
+		ck_assert_msg(!ms_fz_nth_kind(none[i]), "%s", ms_fz_kind_name(none[i]));
+	/* The model skips them: nothing there for fail-nth to fail. */
+	parse_ok(&a, "window 16 8\ndontneed p0 0+1 nth=2\npageout p0 0+1 nth=1\n"
+		     "pin p0 0+1 nth=1\n");
+	ck_assert_int_eq(ms_fz_model_init(&m, &a), 0);
+	for (uint32_t i = 0; i < a.nops; i++)
+		ck_assert_int_eq(ms_fz_model_check(&m, &a.ops[i], NULL), -EINVAL);
+	ms_fz_model_fini(&m);
+}
+END_TEST
+
+/* The generator puts nth= on the new kinds too, within their ranges. */
+START_TEST(test_generated_nth_kinds)
+{
+	const struct ms_fz_gen_cfg g = { .max_ops = 40, .nslots = 16, .npages = 8, .uffd = true,
+					 .pfn = true, .nth = true, .migrate = true,
+					 .uring = true, .gup = true };
+	static struct ms_fz_seq s;
+	unsigned seen[MS_FZ_KIND_COUNT] = { 0 };
+	uint64_t rng = 7;
+
+	for (int n = 0; n < 400; n++) {
+		ms_fz_generate(&s, &g, &rng);
+		for (uint32_t i = 0; i < s.nops; i++) {
+			const struct ms_fz_op *op = &s.ops[i];
+
+			if (!op->nth)
+				continue;
+			ck_assert(ms_fz_nth_kind(op->kind));
+			ck_assert_uint_le(op->nth, op->kind == MS_FZ_FORK ? 40 : 12);
+			if (op->kind == MS_FZ_UNPIN || op->kind == MS_FZ_MIGRATE)
+				ck_assert_uint_le(op->nth, 3);
+			seen[op->kind]++;
+		}
+	}
+	ck_assert_uint_gt(seen[MS_FZ_UFFD_REG], 0);
+	ck_assert_uint_gt(seen[MS_FZ_UFFD_WP], 0);
+	ck_assert_uint_gt(seen[MS_FZ_UNPIN], 0);
+	ck_assert_uint_gt(seen[MS_FZ_PIN_WRITE], 0);
+	ck_assert_uint_gt(seen[MS_FZ_PFN_MAP], 0);
+	ck_assert_uint_gt(seen[MS_FZ_PFN_MPROTECT], 0);
+}
+END_TEST
+
+/* uffd-reg and uffd-wp stop at a page: a prefix of the range changed, the rest as it was. */
+START_TEST(test_model_failed_uffd)
+{
+	static struct ms_fz_seq s;
+	struct ms_fz_model m;
+
+	parse_ok(&s, "window 16 8\nwrite p0 0+4\nuffd-reg p0 0+4 nth=2\nuffd-reg p0 0+4\n"
+		     "uffd-wp p0 0+4 on nth=3\nuffd-wp p0 0+4 off nth=1\n");
+	ck_assert_int_eq(ms_fz_model_init(&m, &s), 0);
+	ck_assert_int_eq(ms_fz_model_apply(&m, &s.ops[0], NULL), 0);
+	/* Registered: slot 1 without slot 0 is no prefix; nothing at all is fine. */
+	ck_assert_int_eq(ms_fz_model_fail(&m, &s.ops[1], 0x2), -EINVAL);
+	ck_assert_uint_eq(m.reg[1], MS_FZ_UFFD_NONE);
+	ck_assert_int_eq(ms_fz_model_fail(&m, &s.ops[1], 0), 0);
+	ck_assert_uint_eq(m.reg[0], MS_FZ_UFFD_NONE);
+	ck_assert_int_eq(ms_fz_model_fail(&m, &s.ops[1], 0x3), 0);
+	ck_assert_uint_eq(m.reg[1], MS_FZ_UFFD_PLAIN);
+	ck_assert_uint_eq(m.reg[2], MS_FZ_UFFD_NONE);
+	/* Slots 0-1 are registered now: they say nothing, slot 2 alone is a prefix. */
+	ck_assert_int_eq(ms_fz_model_fail(&m, &s.ops[1], 0x4), 0);
+	ck_assert_uint_eq(m.reg[2], MS_FZ_UFFD_PLAIN);
+	ck_assert_int_eq(ms_fz_model_fail(&m, &s.ops[1], 0x8), 0);
+	ck_assert_uint_eq(m.reg[3], MS_FZ_UFFD_PLAIN);
+	/* Protect: slot 1's bit without slot 0's cannot be. */
+	ck_assert_int_eq(ms_fz_model_fail(&m, &s.ops[3], 0x2), -EINVAL);
+	ck_assert_uint_eq(m.wp[1], MS_FZ_WP_OFF);
+	ck_assert_int_eq(ms_fz_model_fail(&m, &s.ops[3], 0x3), 0);
+	ck_assert_uint_eq(m.wp[0], MS_FZ_WP_ON);
+	ck_assert_uint_eq(m.wp[1], MS_FZ_WP_ON);
+	ck_assert_uint_eq(m.wp[2], MS_FZ_WP_OFF);
+	/* Unprotect ("shows the effect": the bit clear): slot 1 cleared, slot 0 not: refused. */
+	ck_assert_int_eq(ms_fz_model_fail(&m, &s.ops[4], 0x2 | 0xc), -EINVAL);
+	ck_assert_int_eq(ms_fz_model_fail(&m, &s.ops[4], 0x1 | 0xc), 0);
+	ck_assert_uint_eq(m.wp[0], MS_FZ_WP_OFF);
+	ck_assert_uint_eq(m.wp[1], MS_FZ_WP_ON);
+	/* Slot 2 was never protected: a set bit there fits no prefix. */
+	ck_assert_int_eq(ms_fz_model_fail(&m, &s.ops[4], 0x1 | 0x8), -EINVAL);
+	ms_fz_model_fini(&m);
+}
+END_TEST
+
+/* The pfn ops, unpin, pin-write, migrate: what their failures may leave. */
+START_TEST(test_model_failed_other)
+{
+	static struct ms_fz_seq s;
+	struct ms_fz_model m;
+	struct ms_rm_want w0, w1;
+
+	parse_ok(&s, "window 16 8\nwrite p0 0+3\npfn-map p0 0+3\npfn-mprotect p0 0+3 none nth=3\n"
+		     "pfn-munmap p0 1+1 nth=2\npfn-mremap p0 0+3 -> 0+1 nth=1\n"
+		     "pfn-map p0 3+1 nth=1\n"
+		     "pin-uring p0 0+2\nunpin p0 pin=0 nth=1\npin-write p0 0+2 pin=0 nth=2\n"
+		     "migrate p0 0+2 nth=1\n");
+	ck_assert_int_eq(ms_fz_model_init(&m, &s), 0);
+	ck_assert_int_eq(ms_fz_model_apply(&m, &s.ops[0], NULL), 0);
+	ck_assert_int_eq(ms_fz_model_apply(&m, &s.ops[1], NULL), 0);
+	/* pfn-mprotect: a prefix of the /dev/mem slots. */
+	ck_assert_int_eq(ms_fz_model_fail(&m, &s.ops[2], 0x2), -EINVAL);
+	ck_assert_uint_eq(m.pfn[0][1], MS_FZ_PFN_READ);
+	ck_assert_int_eq(ms_fz_model_fail(&m, &s.ops[2], 0x1), 0);
+	ck_assert_uint_eq(m.pfn[0][0], MS_FZ_PFN_NONE);
+	ck_assert_uint_eq(m.pfn[0][1], MS_FZ_PFN_READ);
+	/* pfn-munmap, pfn-mremap, pfn-map: nothing may change. */
+	for (int i = 3; i <= 5; i++) {
+		ck_assert_int_eq(ms_fz_model_fail(&m, &s.ops[i], 0x1), -EINVAL);
+		ck_assert_int_eq(ms_fz_model_fail(&m, &s.ops[i], 0), 0);
+	}
+	ck_assert_uint_eq(m.pfn[0][1], MS_FZ_PFN_READ);
+	ck_assert_uint_eq(m.pfn[0][2], MS_FZ_PFN_READ);
+	ck_assert_uint_eq(m.pfn[0][3], MS_FZ_PFN_UNMAPPED);
+	/* A failed unpin keeps the pin; a failed pin-write writes nothing. */
+	ck_assert_int_eq(ms_fz_model_apply(&m, &s.ops[6], NULL), 0);
+	ck_assert_int_eq(ms_fz_model_fail(&m, &s.ops[7], 0), 0);
+	ck_assert_int_eq(ms_rm_pin_info(m.rm, 0, NULL, NULL, NULL, NULL), 0);
+	ck_assert_int_eq(ms_rm_expect(m.rm, 0, 0, &w0), 0);
+	ck_assert_int_eq(ms_fz_model_fail(&m, &s.ops[8], 0), 0);
+	ck_assert_int_eq(ms_fz_model_fail(&m, &s.ops[8], 0x1), -EINVAL);
+	ck_assert_int_eq(ms_rm_expect(m.rm, 0, 0, &w1), 0);
+	ck_assert_uint_eq(w0.fill, w1.fill);
+	ck_assert_int_eq(ms_fz_model_fail(&m, &s.ops[9], 0), 0);
+	ck_assert_int_eq(ms_fz_model_fail(&m, &s.ops[9], 0x3), -EINVAL);
+	ms_fz_model_fini(&m);
+}
+END_TEST
+
 START_TEST(test_model_lazy_wp)
 {
 	static struct ms_fz_seq s;
@@ -536,6 +696,19 @@ START_TEST(test_runtime_partial)
 	op = (struct ms_fzrt_op){ .kind = MS_FZRT_PIN_URING, .first = 4, .n = 2 };
 	if (!geteuid())		/* pagemap shows unprivileged readers less */
 		ck_assert_uint_eq(ms_fzrt_partial(&rt, &op), 0x1);
+	/* uffd: registered VMAs ("uw"), and uffd-wp bits as the op sets them (on: set). */
+	op = (struct ms_fzrt_op){ .kind = MS_FZRT_UFFD_REG, .first = 4, .n = 1 };
+	if (geteuid() || ms_fzrt_run(&rt, &op))
+		goto out;	/* no userfaultfd for us here */
+	op.n = 2;
+	ck_assert_uint_eq(ms_fzrt_partial(&rt, &op), 0x1);
+	op = (struct ms_fzrt_op){ .kind = MS_FZRT_UFFD_WP, .flags = 1, .first = 4, .n = 1 };
+	ck_assert_int_eq(ms_fzrt_run(&rt, &op), 0);
+	op.n = 2;
+	ck_assert_uint_eq(ms_fzrt_partial(&rt, &op), 0x1);
+	op.flags = 0;
+	ck_assert_uint_eq(ms_fzrt_partial(&rt, &op), 0x2);
+out:
 	ms_fzrt_fini(&rt);
 }
 END_TEST
@@ -606,6 +779,41 @@ START_TEST(test_emit_compiles_and_passes)
 		 dir, dir, dir, dir, dir);
 	ck_assert_int_eq(run_cmd(cmd), 1);
 	snprintf(cmd, sizeof(cmd), "grep -q 'step 0 (write p0 0+6): p0 slot 0: first differing' "
+		 "%s/out.txt", dir);
+	ck_assert_int_eq(run_cmd(cmd), 0);
+out:
+	rm_scratch(dir);
+}
+END_TEST
+
+/*
+ * A reproducer with nth= madvise ops compiles, and where fail-nth is missing (no
+ * CONFIG_FAULT_INJECTION, as on the host) says SKIP and exits 4 rather than pass; with
+ * fail-nth the injected fault may go another way than in mmstorm's run: 0 or 2.
+ */
+START_TEST(test_emit_nth_madvise)
+{
+	char dir[] = "/tmp/test_fuzz_nthXXXXXX", cmd[512];
+	bool have_nth = !access("/proc/thread-self/fail-nth", W_OK);
+	int ret;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(cmd, sizeof(cmd), "%s/repro.c", dir);
+	emit_to(cmd, "window 16 8\nwrite p0 0+4\nmigrate p0 0+4 nth=2\nuffd-reg p0 0+2 nth=3\n"
+		"uffd-wp p0 0+2 on nth=2\nwrite p0 0+1\n");
+	snprintf(cmd, sizeof(cmd), "cc -std=gnu11 -Wall -Wextra -Werror -O2 -o %s/repro %s/repro.c "
+		 "-lpthread", dir, dir);
+	ck_assert_int_eq(run_cmd(cmd), 0);
+	if (geteuid())
+		goto out;
+	snprintf(cmd, sizeof(cmd), "%s/repro > %s/out.txt", dir, dir);
+	ret = run_cmd(cmd);
+	if (have_nth) {
+		ck_assert_msg(ret == 0 || ret == 2, "with fail-nth: exit %d", ret);
+		goto out;
+	}
+	ck_assert_int_eq(ret, 4);
+	snprintf(cmd, sizeof(cmd), "grep -q '^SKIP: step 1 (migrate p0 0+4 nth=2) needs fail-nth' "
 		 "%s/out.txt", dir);
 	ck_assert_int_eq(run_cmd(cmd), 0);
 out:
@@ -783,9 +991,14 @@ static Suite *fuzz_suite(void)
 	tcase_add_loop_test(t, test_emit_file, 0, 2);
 	tcase_add_test(t, test_model_lazy_wp);
 	tcase_add_test(t, test_model_failed_ops);
+	tcase_add_test(t, test_text_nth_new_kinds);
+	tcase_add_test(t, test_generated_nth_kinds);
+	tcase_add_test(t, test_model_failed_uffd);
+	tcase_add_test(t, test_model_failed_other);
 	tcase_add_test(t, test_runtime_partial);
 	tcase_add_test(t, test_fill_matches_model);
 	tcase_add_test(t, test_emit_compiles_and_passes);
+	tcase_add_test(t, test_emit_nth_madvise);
 	tcase_add_loop_test(t, test_emit_foll_pin, 0, 3);
 	suite_add_tcase(s, t);
 	return s;
