@@ -535,6 +535,32 @@ static unsigned prot_now(const struct ms_fz_model *m, unsigned proc, uint32_t s)
 }
 
 /*
+ * The op's effect reached a prefix of its range and stopped: slots [0, k) show it, the rest
+ * do not, where same[i] says slot i showed it before (then its bit says nothing). The model
+ * takes the longest such prefix; a slot past it that shows the effect is refused.
+ */
+static int fail_prefix(struct ms_fz_model *m, const struct ms_fz_op *op, uint64_t part,
+		       const bool *same)
+{
+	struct ms_fz_op pre = *op;
+	uint32_t k = 0, i;
+
+	for (i = 0; i < op->n; i++) {
+		if (!(part >> i & 1) && !same[i])
+			break;
+		k = i + 1;
+	}
+	for (; i < op->n; i++)
+		if ((part >> i & 1) && !same[i])
+			return -EINVAL;
+	if (!k)
+		return 0;
+	pre.n = (uint16_t)k;
+	pre.nth = 0;
+	return ms_fz_model_apply(m, &pre, NULL);
+}
+
+/*
  * mprotect() walks the VMAs of the range in order and stops at the first mprotect_fixup()
  * that fails (6.12 mm/mprotect.c do_mprotect_pkey()): the VMAs before it have the new
  * protection, the rest the old one. So the slots with the new protection must be a prefix
@@ -543,24 +569,11 @@ static unsigned prot_now(const struct ms_fz_model *m, unsigned proc, uint32_t s)
 static int fail_mprotect(struct ms_fz_model *m, const struct ms_fz_op *op, uint64_t part)
 {
 	unsigned want = op->flags & (MS_FZ_F_READ | MS_FZ_F_WRITE);
-	uint32_t k = 0, i;
-	struct ms_fz_op pre = *op;
+	bool same[MS_FZ_MAX_SLOTS];
 
-	for (i = 0; i < op->n; i++) {
-		bool same = prot_now(m, op->proc, op->first + i) == want;
-
-		if (!(part >> i & 1) && !same)
-			break;
-		k = i + 1;
-	}
-	for (; i < op->n; i++)
-		if ((part >> i & 1) && prot_now(m, op->proc, op->first + i) != want)
-			return -EINVAL;
-	if (!k)
-		return 0;
-	pre.n = (uint16_t)k;
-	pre.nth = 0;
-	return ms_fz_model_apply(m, &pre, NULL);
+	for (uint32_t i = 0; i < op->n && i < MS_FZ_MAX_SLOTS; i++)
+		same[i] = prot_now(m, op->proc, op->first + i) == want;
+	return fail_prefix(m, op, part, same);
 }
 
 /*
@@ -592,32 +605,6 @@ static int fail_pin(struct ms_fz_model *m, const struct ms_fz_op *op, uint64_t p
 	if (write && !op->proc)
 		set_wp(m, op->first, op->n, MS_FZ_WP_ANY);
 	return 0;
-}
-
-/*
- * The op's effect reached a prefix of its range and stopped: slots [0, k) show it, the rest
- * do not, where same[i] says slot i showed it before (then its bit says nothing). The model
- * takes the longest such prefix; a slot past it that shows the effect is refused.
- */
-static int fail_prefix(struct ms_fz_model *m, const struct ms_fz_op *op, uint64_t part,
-		       const bool *same)
-{
-	struct ms_fz_op pre = *op;
-	uint32_t k = 0, i;
-
-	for (i = 0; i < op->n; i++) {
-		if (!(part >> i & 1) && !same[i])
-			break;
-		k = i + 1;
-	}
-	for (; i < op->n; i++)
-		if ((part >> i & 1) && !same[i])
-			return -EINVAL;
-	if (!k)
-		return 0;
-	pre.n = (uint16_t)k;
-	pre.nth = 0;
-	return ms_fz_model_apply(m, &pre, NULL);
 }
 
 /*
