@@ -137,7 +137,10 @@ const char *ms_fz_kind_name(unsigned kind);
 size_t ms_fz_op_str(const struct ms_fz_op *op, char *buf, size_t len);
 /* The whole sequence, "window" line first, one op a line; sep joins lines ("\n" or "; "). */
 char *ms_fz_seq_text(const struct ms_fz_seq *s, const char *sep);
-/* Parse the text form (lines split at '\n', ';' or '|', '#' comments). 0, or -EINVAL + reason. */
+/*
+ * Parse the text form (lines split at '\n', ';' or '|'; a '#' comment runs to the end of its
+ * line). 0, or -EINVAL + reason.
+ */
 int ms_fz_seq_parse(struct ms_fz_seq *s, const char *text, char *err, size_t errlen);
 
 /* A random sequence (splitmix64 over *rng). */

@@ -363,5 +363,5 @@ void ms_fz_pat_diff(const struct ms_fz_pat_range *want, unsigned nw,
 	ms_fz_pat_str(d, n, a, sizeof(a));
 	n = only_in(y, ng, x, nw, d);
 	ms_fz_pat_str(d, n, b, sizeof(b));
-	snprintf(buf, len, "expected, not there: %s; there, not expected: %s", a, b);
+	snprintf(buf, len, "expected but missing: %s, present but not expected: %s", a, b);
 }

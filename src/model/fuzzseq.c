@@ -233,6 +233,10 @@ int ms_fz_seq_parse(struct ms_fz_seq *s, const char *text, char *err, size_t err
 	if (!copy)
 		return -ENOMEM;
 	memset(s, 0, sizeof(*s));
+	/* A comment runs to the end of its line: failure messages in headers hold ';' too. */
+	for (char *c = strchr(copy, '#'); c; c = strchr(c, '#'))
+		while (*c && *c != '\n')
+			*c++ = ' ';
 	for (line = strtok_r(copy, "\n;|", &save); line && !ret;
 	     line = strtok_r(NULL, "\n;|", &save))
 		ret = parse_line(s, line, ++lineno, err, errlen);

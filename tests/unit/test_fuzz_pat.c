@@ -146,7 +146,7 @@ START_TEST(test_text_parsers)
 		char d[200];
 
 		ms_fz_pat_diff(a, 3, b, 2, d, sizeof(d));
-		ck_assert_str_eq(d, "expected, not there: [0-0x1000) [0-0x2000); there, not "
+		ck_assert_str_eq(d, "expected but missing: [0-0x1000) [0-0x2000), present but not "
 				 "expected: [0x1000-0x2000)");
 	}
 }

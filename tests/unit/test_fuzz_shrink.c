@@ -34,7 +34,7 @@ START_TEST(test_text_round_trip)
 {
 	static struct ms_fz_seq a, b;
 	const char *text =
-		"# a comment\nwindow 16 8\nwrite p0 0+4\nuffd-reg p0 0+4 remap\n"
+		"# a comment; with | separators\nwindow 16 8\nwrite p0 0+4\nuffd-reg p0 0+4 remap\n"
 		"uffd-wp p0 1+2 on\nmremap p0 0+4 -> 8+4   # moved\nfork p0 nth=3\n"
 		"mprotect p1 2+1 r\npin p1 0+2\nunpin p1 pin=2\npfn-map p0 0+2\n"
 		"pfn-mremap p0 0+2 -> 0+1\n"
