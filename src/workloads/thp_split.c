@@ -81,6 +81,8 @@ struct ts_state {
 	struct ts_cfg cfg;
 	int m_split, m_fork, m_pte, m_anon, m_vm[VM_NR], m_splits, m_checked;
 	char *region, *dest;		/* this iteration's mappings (dest: mremap target) */
+	char *arena[2], *place[2];	/* reserved once: region, dest; where they go */
+	size_t arena_len;
 	char **at;			/* per page: where it is mapped now, NULL = not mapped */
 	uint64_t *want;			/* per page: the fill it must hold (0 = zero page) */
 	uint64_t *pick;			/* per PMD: the page (index in the PMD) the op targets */
@@ -209,35 +211,30 @@ static int snap_take(struct ts_snap *s)
 /* ---- mappings ---- */
 
 /*
- * Map len bytes at an address aligned to align (the PMD), so each PMD-sized piece can be a
- * PMD-mapped THP: reserve more, map over the aligned part, give the ends back.
+ * Each iteration maps its region (and the mremap destination) at the same PMD-aligned place
+ * inside a PROT_NONE arena reserved once, so each PMD-sized piece can be a PMD-mapped THP.
+ * The arena's ends stay mapped around the hole an iteration leaves: they keep the upper-level
+ * page tables (free_pgtables() frees a PMD table only when no VMA is left in its PUD range),
+ * so VmPTE moves by the region's PTE tables alone, wherever ASLR put the arena.
  */
-static void *map_aligned(size_t len, size_t align, int prot, int flags)
+static char *arena_place(struct ts_state *st, int i)
 {
-	char *res, *at, *end;
-	size_t res_len = len + align;
-	void *p;
-	int err;
+	size_t align = st->cfg.pmd_bytes;
 
-	res = mmap(NULL, res_len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (res == MAP_FAILED)
-		return MAP_FAILED;
-	at = (char *)ms_align_up((uintptr_t)res, align);
-	end = res + res_len;
-	p = mmap(at, len, prot, flags | MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
-	if (p == MAP_FAILED)
-		goto out_unmap;
-	if ((at > res && munmap(res, at - res)) ||
-	    (end > at + len && munmap(at + len, end - at - len)))
-		goto out_unmap;
-	return p;
-out_unmap:
-	err = errno;
-	munmap(res, res_len);	/* what is left of it: the error to report is err */
-	errno = err;
-	return MAP_FAILED;
+	st->arena_len = st->cfg.size_bytes + 2 * align;
+	st->arena[i] = mmap(NULL, st->arena_len, PROT_NONE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (st->arena[i] == MAP_FAILED) {
+		st->arena[i] = NULL;
+		return NULL;
+	}
+	return (char *)ms_align_up((uintptr_t)st->arena[i] + st->cfg.psz, align);
 }
 
+static void *map_at(char *at, size_t len, int prot, int flags)
+{
+	return mmap(at, len, prot, flags | MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+}
 static int unmap_all(struct ts_state *st)
 {
 	int ret = 0;
@@ -814,7 +811,7 @@ static int iter_map(struct ms_ctx *ctx, struct ts_state *st)
 	const struct ts_cfg *cfg = &st->cfg;
 	int advice = cfg->path == P_COLLAPSE ? MADV_NOHUGEPAGE : MADV_HUGEPAGE;
 
-	st->region = map_aligned(cfg->size_bytes, cfg->pmd_bytes, PROT_READ | PROT_WRITE, 0);
+	st->region = map_at(st->place[0], cfg->size_bytes, PROT_READ | PROT_WRITE, 0);
 	if (st->region == MAP_FAILED) {
 		st->region = NULL;
 		return ms_error(ctx, errno, "mmap(%llu bytes): %s",
@@ -826,7 +823,7 @@ static int iter_map(struct ms_ctx *ctx, struct ts_state *st)
 				"MADV_NOHUGEPAGE" : "MADV_HUGEPAGE", strerror(errno));
 	if (cfg->path != P_MREMAP)
 		return 0;
-	st->dest = map_aligned(cfg->size_bytes, cfg->pmd_bytes, PROT_NONE, MAP_NORESERVE);
+	st->dest = map_at(st->place[1], cfg->size_bytes, PROT_NONE, MAP_NORESERVE);
 	if (st->dest == MAP_FAILED) {
 		st->dest = NULL;
 		return ms_error(ctx, errno, "mmap(mremap destination): %s", strerror(errno));
@@ -1251,6 +1248,10 @@ static int thp_split_setup(struct ms_ctx *ctx)
 		if (st->data_fd < 0)
 			return ms_error(ctx, errno, "memfd_create: %s", strerror(errno));
 	}
+	if (!(st->place[0] = arena_place(st, 0)) ||
+	    (cfg->path == P_MREMAP && !(st->place[1] = arena_place(st, 1))))
+		return ms_error(ctx, errno, "mmap(arena of %zu bytes): %s", st->arena_len,
+				strerror(errno));
 	return warm_up(ctx, st);
 }
 
@@ -1262,6 +1263,9 @@ static void thp_split_teardown(struct ms_ctx *ctx)
 		return;
 	if (unmap_all(st))
 		ms_error(ctx, errno, "munmap(region): %s", strerror(errno));
+	for (int i = 0; i < 2; i++)
+		if (st->arena[i] && munmap(st->arena[i], st->arena_len))
+			ms_error(ctx, errno, "munmap(arena): %s", strerror(errno));
 	if (st->ring_ok)
 		io_uring_queue_exit(&st->ring);
 	if (st->data_fd >= 0 && close(st->data_fd))
