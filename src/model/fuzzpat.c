@@ -243,6 +243,17 @@ static int cmp_range(const void *a, const void *b)
 	return x->end < y->end ? -1 : x->end > y->end;
 }
 
+/* Up to MS_FZ_PAT_MAX of src (NULL when n is 0) into dst, sorted; how many. */
+static unsigned sorted(struct ms_fz_pat_range *dst, const struct ms_fz_pat_range *src,
+		       unsigned n)
+{
+	n = n > MS_FZ_PAT_MAX ? MS_FZ_PAT_MAX : n;
+	if (n)
+		memcpy(dst, src, n * sizeof(*src));
+	qsort(dst, n, sizeof(*dst), cmp_range);
+	return n;
+}
+
 bool ms_fz_pat_same(const struct ms_fz_pat_range *a, unsigned na,
 		    const struct ms_fz_pat_range *b, unsigned nb)
 {
@@ -250,11 +261,9 @@ bool ms_fz_pat_same(const struct ms_fz_pat_range *a, unsigned na,
 
 	if (na != nb || na > MS_FZ_PAT_MAX)
 		return false;
-	memcpy(x, a, na * sizeof(*a));
-	memcpy(y, b, nb * sizeof(*b));
-	qsort(x, na, sizeof(*x), cmp_range);
-	qsort(y, nb, sizeof(*y), cmp_range);
-	return !memcmp(x, y, na * sizeof(*x));
+	sorted(x, a, na);
+	sorted(y, b, nb);
+	return !na || !memcmp(x, y, na * sizeof(*x));
 }
 
 void ms_fz_pat_str(const struct ms_fz_pat_range *r, unsigned n, char *buf, size_t len)
@@ -262,9 +271,7 @@ void ms_fz_pat_str(const struct ms_fz_pat_range *r, unsigned n, char *buf, size_
 	struct ms_fz_pat_range x[MS_FZ_PAT_MAX];
 	size_t off = 0;
 
-	n = n > MS_FZ_PAT_MAX ? MS_FZ_PAT_MAX : n;
-	memcpy(x, r, n * sizeof(*r));
-	qsort(x, n, sizeof(*x), cmp_range);
+	n = sorted(x, r, n);
 	snprintf(buf, len, "%s", n ? "" : "none");
 	for (unsigned i = 0; i < n && off < len; i++) {
 		int k = snprintf(buf + off, len - off, "%s[%#" PRIx64 "-%#" PRIx64 ")", i ? " " : "",
@@ -353,12 +360,8 @@ void ms_fz_pat_diff(const struct ms_fz_pat_range *want, unsigned nw,
 	char a[160], b[160];
 	unsigned n;
 
-	nw = nw > MS_FZ_PAT_MAX ? MS_FZ_PAT_MAX : nw;
-	ng = ng > MS_FZ_PAT_MAX ? MS_FZ_PAT_MAX : ng;
-	memcpy(x, want, nw * sizeof(*x));
-	memcpy(y, got, ng * sizeof(*y));
-	qsort(x, nw, sizeof(*x), cmp_range);
-	qsort(y, ng, sizeof(*y), cmp_range);
+	nw = sorted(x, want, nw);
+	ng = sorted(y, got, ng);
 	n = only_in(x, nw, y, ng, d);
 	ms_fz_pat_str(d, n, a, sizeof(a));
 	n = only_in(y, ng, x, nw, d);
