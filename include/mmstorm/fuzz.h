@@ -292,8 +292,6 @@ void ms_fz_pat_str(const struct ms_fz_pat_range *r, unsigned n, char *buf, size_
  * contents). The count, or -errno.
  */
 int ms_fz_pat_read(const char *text, struct ms_fz_pat_range *r, unsigned max);
-/* Does the running kernel track pfnmaps the old way (track_pfn_copy in kallsyms)? */
-bool ms_fz_pat_legacy(void);
 /* A "freeing invalid memtype [mem A-B]" line's range; false when line is not one. */
 bool ms_fz_pat_log_range(const char *line, struct ms_fz_pat_range *r);
 

@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/fzrt.h"
 #include "mmstorm/fuzz.h"
 #include "mmstorm/refmodel.h"
 
@@ -311,15 +310,6 @@ int ms_fz_pat_read(const char *text, struct ms_fz_pat_range *r, unsigned max)
 	ret = parse_list(f, r, max);
 	fclose(f);
 	return ret;
-}
-
-bool ms_fz_pat_legacy(void)
-{
-	static int legacy = -1;
-
-	if (legacy < 0)
-		legacy = ms_fzrt_pat_legacy();
-	return legacy;
 }
 
 /* memtype_free(): "x86/PAT: comm:pid freeing invalid memtype [mem %#010Lx-%#010Lx]", end - 1. */

@@ -1154,7 +1154,7 @@ static int fuzz_setup(struct ms_ctx *ctx)
 	kmode = (int)ms_param_i(ctx, "kmsg");
 	f->judge_kmsg = kmode == 1 || (kmode == 0 && ms_in_guest(ctx));
 	f->have_pat = ms_fzrt_pat_entries() >= 0;
-	f->pat_legacy = f->have_pat && ms_fz_pat_legacy();
+	f->pat_legacy = f->have_pat && ms_fzrt_pat_legacy();
 	/* On the host too when PAT is judged: its failed frees are part of the verdict. */
 	f->log_on = f->judge_kmsg || f->pat_legacy;
 	if (f->log_on && ms_kmsg_start(&f->kw))
